@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Counts accepted TCP connections per (peer address, local port), in the
+ * kernel, so user space is never woken per connection.
+ *
+ * Three entry points see the same event; user space loads exactly one:
+ *   fexit/inet_csk_accept      the application's accept(), via a trampoline
+ *   kretprobe/inet_csk_accept  the same, on kernels without BPF trampolines
+ *   raw_tracepoint/inet_sock_set_state
+ *                              the handshake completing (SYN_RECV ->
+ *                              ESTABLISHED), for kernels with neither
+ * The accept hooks read only the returned socket, so they do not depend on
+ * inet_csk_accept's arguments, which changed in 6.10.
+ *
+ * Counts go to one of two hash maps, chosen by the low bit of `generation`.
+ * User space flips the generation, waits for programs still using the old
+ * map to leave it, then drains that map whole. Nothing is lost in the drain,
+ * and the maps only need room for the distinct peers of one interval.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "accept_probe.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Settings, fixed at load time so the verifier prunes what is unused. */
+const volatile bool filter_ports = false;
+const volatile __u8 port_bitmap[GEOIP_PORT_BITMAP_BYTES] = {};
+
+/* Written by user space only. Its low bit selects the map being filled. */
+volatile __u64 generation = 0;
+/* Programs currently writing into counts0 / counts1. */
+__u64 inflight[2] = {};
+/* Accepts whose address did not fit, in total; per port in overflow_by_port. */
+__u64 overflow_total = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, struct accept_key);
+	__type(value, __u64);
+} counts0 SEC(".maps"), counts1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} overflow_by_port SEC(".maps");
+
+static __always_inline bool port_wanted(__u16 port)
+{
+	if (!filter_ports)
+		return true;
+	return port_bitmap[port >> 3] & (1 << (port & 7));
+}
+
+/* Adds one to key in map; returns false if the map had no room. */
+static __always_inline bool count_in(void *map, const struct accept_key *key)
+{
+	__u64 one = 1, *value;
+
+	value = bpf_map_lookup_elem(map, key);
+	if (value) {
+		__sync_fetch_and_add(value, 1);
+		return true;
+	}
+	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0)
+		return true;
+	/* Another CPU may have inserted the same key meanwhile. */
+	value = bpf_map_lookup_elem(map, key);
+	if (value) {
+		__sync_fetch_and_add(value, 1);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Enters the map of the current generation. The atomic increment and the
+ * second read of `generation` pair with user space's flip-then-check, so
+ * user space never drains a map a program is still writing to.
+ */
+static __always_inline __u32 enter_generation(void)
+{
+	__u32 slot = generation & 1;
+
+	__sync_fetch_and_add(&inflight[slot], 1);
+	if ((generation & 1) != slot) {
+		__sync_fetch_and_add(&inflight[slot], -1);
+		slot ^= 1;
+		__sync_fetch_and_add(&inflight[slot], 1);
+	}
+	return slot;
+}
+
+static __always_inline void record(const struct sock *sk)
+{
+	struct accept_key key = {};
+	__u16 family, port;
+	__u32 *raw;
+	bool counted;
+
+	if (!sk)
+		return;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port_wanted(port))
+		return;
+
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		key.af = GEOIP_AF_INET;
+		BPF_CORE_READ_INTO((__u32 *)key.addr, sk, __sk_common.skc_daddr);
+	} else if (family == AF_INET6) {
+		key.af = GEOIP_AF_INET6;
+		BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		raw = (__u32 *)key.addr;
+		/* ::ffff:a.b.c.d is an IPv4 client of a dual-stack listener. */
+		if (raw[0] == 0 && raw[1] == 0 && raw[2] == bpf_htonl(0xffff)) {
+			key.af = GEOIP_AF_INET;
+			raw[0] = raw[3];
+			raw[2] = 0;
+			raw[3] = 0;
+		}
+	} else {
+		return;
+	}
+	key.port = port;
+
+	__u32 slot = enter_generation();
+	if (slot == 0)
+		counted = count_in(&counts0, &key);
+	else
+		counted = count_in(&counts1, &key);
+	__sync_fetch_and_add(&inflight[slot], -1);
+
+	if (!counted) {
+		__u32 index = port;
+		__u64 *overflow = bpf_map_lookup_elem(&overflow_by_port, &index);
+
+		if (overflow)
+			__sync_fetch_and_add(overflow, 1);
+		__sync_fetch_and_add(&overflow_total, 1);
+	}
+}
+
+SEC("fexit/inet_csk_accept")
+int fexit_accept(__u64 *ctx)
+{
+	__u64 ret = 0;
+
+	/* The return value is found without knowing the argument count. */
+	if (bpf_get_func_ret(ctx, &ret))
+		return 0;
+	record((const struct sock *)ret);
+	return 0;
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(kretprobe_accept, struct sock *sk)
+{
+	record(sk);
+	return 0;
+}
+
+SEC("raw_tracepoint/inet_sock_set_state")
+int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* TP_PROTO(const struct sock *sk, const int oldstate, const int newstate) */
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+
+	if ((int)ctx->args[1] != TCP_SYN_RECV || (int)ctx->args[2] != TCP_ESTABLISHED)
+		return 0;
+	record(sk);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Types shared by accept_probe.bpf.c and user space. Nothing else. */
+#ifndef EBPF_GEOIP_BPF_ACCEPT_PROBE_H_
+#define EBPF_GEOIP_BPF_ACCEPT_PROBE_H_
+
+#define GEOIP_AF_INET 4
+#define GEOIP_AF_INET6 6
+
+/* Number of bytes in the per-port bitmap: one bit for each of 65536 ports. */
+#define GEOIP_PORT_BITMAP_BYTES 8192
+
+/*
+ * One key per (peer address, local port) of the accepted connection.
+ * addr: the peer address in network byte order. IPv4 (and IPv4-mapped IPv6,
+ *       which the probe normalises) uses addr[0..3]; the rest is zero.
+ * port: the local (listening) port in host byte order.
+ * af:   GEOIP_AF_INET or GEOIP_AF_INET6.
+ */
+struct accept_key {
+	__u8 addr[16];
+	__u16 port;
+	__u8 af;
+	__u8 pad;
+};
+
+/*
+ * Kernel-side counters that are never reset, read by user space through
+ * the mmap-ed .bss: user space only ever computes differences of them.
+ */
+struct probe_stats {
+	__u64 seen;       /* accepts that passed the port filter */
+	__u64 overflow;   /* accepts whose address did not fit in the map */
+};
+
+#endif /* EBPF_GEOIP_BPF_ACCEPT_PROBE_H_ */

@@ -1,0 +1,38 @@
+// The command line: every flag the exporter has, defined in flags.cc under
+// the dotted names Prometheus users type (--web.listen-address) and mapped
+// onto abseil flags in that one place.
+#ifndef EXPORTER_FLAGS_H_
+#define EXPORTER_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "exporter/probe/accept_probe.h"
+#include "exporter/util/port_list.h"
+
+namespace geoip {
+
+// Everything the command line decides, validated.
+struct Config {
+  std::string listen_address;
+  std::string telemetry_path;
+  std::string database_path;  // empty: the first default that exists
+  PortSet ports;
+  ProbeMode probe_mode = ProbeMode::kAuto;
+  absl::Duration drain_interval;
+  uint32_t max_addresses = 0;
+};
+
+enum class CommandLineAction { kRun, kHelp, kVersion };
+
+// Parses argv into `config`. Errors name the flag as the user typed it.
+absl::StatusOr<CommandLineAction> ParseCommandLine(int argc, char** argv, Config* config);
+
+// --help text: usage, every flag with its default, and examples.
+std::string HelpText(const std::string& program);
+
+}  // namespace geoip
+
+#endif  // EXPORTER_FLAGS_H_

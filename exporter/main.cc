@@ -1,0 +1,55 @@
+// ebpf_geoip_exporter: parses the command line, starts the exporter and runs
+// until SIGINT or SIGTERM. The only place a Status becomes an exit code.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "exporter/exporter.h"
+#include "exporter/flags.h"
+
+namespace {
+
+constexpr char kProgram[] = "ebpf_geoip_exporter";
+
+int Fail(const absl::Status& status) {
+  fprintf(stderr, "%s: %s\n", kProgram, std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const geoip::BuildInfo build{GEOIP_VERSION, GEOIP_REVISION, GEOIP_BRANCH};
+  geoip::Config config;
+  absl::StatusOr<geoip::CommandLineAction> action = geoip::ParseCommandLine(argc, argv, &config);
+  if (!action.ok()) return Fail(action.status());
+  if (*action == geoip::CommandLineAction::kHelp) {
+    fputs(geoip::HelpText(kProgram).c_str(), stdout);
+    return 0;
+  }
+  if (*action == geoip::CommandLineAction::kVersion) {
+    printf("%s, version %s (branch: %s, revision: %s)\n", kProgram, build.version.c_str(),
+           build.branch.c_str(), build.revision.c_str());
+    return 0;
+  }
+
+  // Block the stop signals before any thread starts, so that only the wait
+  // below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<geoip::Exporter>> exporter =
+      geoip::Exporter::Start(config, build);
+  if (!exporter.ok()) return Fail(exporter.status());
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  fprintf(stderr, "received %s, detaching the probe\n", strsignal(received));
+  exporter->reset();
+  return 0;
+}

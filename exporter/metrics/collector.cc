@@ -1,0 +1,176 @@
+#include "exporter/metrics/collector.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "prometheus/text_serializer.h"
+
+namespace geoip {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+void AddSample(MetricFamily* family, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  switch (family->type) {
+    case MetricType::Counter:
+      metric.counter.value = value;
+      break;
+    case MetricType::Gauge:
+      metric.gauge.value = value;
+      break;
+    default:
+      metric.untyped.value = value;
+      break;
+  }
+  family->metric.push_back(std::move(metric));
+}
+
+MetricFamily Single(std::string name, std::string help, MetricType type, double value,
+                    std::vector<ClientMetric::Label> labels = {}) {
+  MetricFamily family = Family(std::move(name), std::move(help), type);
+  AddSample(&family, std::move(labels), value);
+  return family;
+}
+
+}  // namespace
+
+ExporterCollector::ExporterCollector(const ConnectionStats* stats, BuildInfo build,
+                                     std::function<ExporterHealth()> health)
+    : stats_(stats), build_(std::move(build)), health_(std::move(health)) {}
+
+std::vector<MetricFamily> ExporterCollector::Collect() const {
+  std::vector<MetricFamily> families;
+
+  MetricFamily connections = Family(
+      "ebpf_geoip_accepted_connections_total",
+      "TCP connections accepted, by peer country (ISO 3166-1 alpha-2, or private, "
+      "unknown, overflow) and local port.",
+      MetricType::Counter);
+  MetricFamily uniques = Family(
+      "ebpf_geoip_unique_source_addresses",
+      "Distinct peer addresses seen since start, by country and local port; exact up "
+      "to a bound per series, a HyperLogLog estimate past it.",
+      MetricType::Gauge);
+  for (const ConnectionStats::Series& series : stats_->Snapshot()) {
+    std::vector<ClientMetric::Label> labels = {{"country", series.country.Label()},
+                                               {"port", absl::StrCat(series.port)}};
+    AddSample(&connections, labels, static_cast<double>(series.connections));
+    if (series.country != CountryId::Overflow()) {
+      AddSample(&uniques, std::move(labels), static_cast<double>(series.unique_addresses));
+    }
+  }
+  families.push_back(std::move(connections));
+  families.push_back(std::move(uniques));
+
+  const ExporterHealth health = health_();
+  families.push_back(Single("ebpf_geoip_build_info",
+                            "Version of the exporter; the value is always 1.",
+                            MetricType::Gauge, 1,
+                            {{"branch", build_.branch},
+                             {"revision", build_.revision},
+                             {"version", build_.version}}));
+  families.push_back(Single("ebpf_geoip_probe_info",
+                            "Which kernel hook counts connections; the value is always 1.",
+                            MetricType::Gauge, 1, {{"mode", health.probe_mode}}));
+  families.push_back(Single(
+      "ebpf_geoip_events_lost_total",
+      "Connections whose peer address the kernel could not record (its map was "
+      "full); they are still counted under country=\"overflow\".",
+      MetricType::Counter, static_cast<double>(health.events_lost)));
+  families.push_back(Single("ebpf_geoip_drain_errors_total",
+                            "Failed reads of the kernel's counts.", MetricType::Counter,
+                            static_cast<double>(health.drain_errors)));
+  families.push_back(Single("ebpf_geoip_database_info",
+                            "The GeoIP database in use; the value is always 1.",
+                            MetricType::Gauge, 1,
+                            {{"path", health.database_path}, {"type", health.database_type}}));
+  families.push_back(Single("ebpf_geoip_database_build_timestamp_seconds",
+                            "When the GeoIP database in use was built, in Unix time.",
+                            MetricType::Gauge,
+                            static_cast<double>(health.database_build_epoch)));
+  families.push_back(Single("ebpf_geoip_lookup_failures_total",
+                            "GeoIP lookups that failed with an error (counted as unknown).",
+                            MetricType::Counter, static_cast<double>(health.lookup_failures)));
+  families.push_back(Single("ebpf_geoip_lookup_cache_hits_total",
+                            "Address lookups answered by the cache.", MetricType::Counter,
+                            static_cast<double>(health.lookup_cache_hits)));
+  families.push_back(Single("ebpf_geoip_lookup_cache_misses_total",
+                            "Address lookups that went to the database.",
+                            MetricType::Counter,
+                            static_cast<double>(health.lookup_cache_misses)));
+
+  for (MetricFamily& family : CollectProcessMetrics()) families.push_back(std::move(family));
+  return families;
+}
+
+std::vector<MetricFamily> CollectProcessMetrics() {
+  std::vector<MetricFamily> families;
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const size_t end_of_name = stat.rfind(')');
+  if (end_of_name == std::string::npos) return families;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(end_of_name + 2), ' ');
+  // fields[0] is field 3 (state) of proc(5).
+  auto field = [&fields](int number) -> double {
+    double value = 0;
+    if (number - 3 < static_cast<int>(fields.size())) {
+      (void)absl::SimpleAtod(fields[number - 3], &value);
+    }
+    return value;
+  };
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  double boot_time = 0;
+  std::ifstream proc_stat("/proc/stat");
+  for (std::string line; std::getline(proc_stat, line);) {
+    if (line.rfind("btime ", 0) == 0) (void)absl::SimpleAtod(line.substr(6), &boot_time);
+  }
+  families.push_back(Single("process_cpu_seconds_total",
+                            "Total user and system CPU time spent in seconds.",
+                            MetricType::Counter, (field(14) + field(15)) / ticks));
+  families.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.",
+                            MetricType::Gauge, field(24) * page));
+  families.push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                            MetricType::Gauge, field(23)));
+  families.push_back(Single("process_start_time_seconds",
+                            "Start time of the process since unix epoch in seconds.",
+                            MetricType::Gauge, boot_time + field(22) / ticks));
+  long open_fds = 0;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (readdir(dir) != nullptr) ++open_fds;
+    closedir(dir);
+    open_fds -= 3;  // ".", ".." and the directory's own descriptor
+  }
+  families.push_back(Single("process_open_fds", "Number of open file descriptors.",
+                            MetricType::Gauge, static_cast<double>(open_fds)));
+  return families;
+}
+
+std::string SerializeText(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace geoip

@@ -1,0 +1,59 @@
+// Builds the exporter's metric families at scrape time from its own state,
+// instead of keeping a prometheus-cpp Family child per series.
+#ifndef EXPORTER_METRICS_COLLECTOR_H_
+#define EXPORTER_METRICS_COLLECTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "exporter/stats/connection_stats.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+
+namespace geoip {
+
+// What the exporter knows about its own health at one moment.
+struct ExporterHealth {
+  std::string probe_mode;
+  uint64_t events_lost = 0;
+  uint64_t drain_errors = 0;
+  std::string database_type;
+  std::string database_path;
+  int64_t database_build_epoch = 0;
+  uint64_t lookup_failures = 0;
+  uint64_t lookup_cache_hits = 0;
+  uint64_t lookup_cache_misses = 0;
+};
+
+struct BuildInfo {
+  std::string version;
+  std::string revision;
+  std::string branch;
+};
+
+// Collects the connection series of `stats` plus health and build metrics.
+// Does not own `stats`, which must outlive it.
+class ExporterCollector : public prometheus::Collectable {
+ public:
+  ExporterCollector(const ConnectionStats* stats, BuildInfo build,
+                    std::function<ExporterHealth()> health);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const ConnectionStats* stats_;
+  BuildInfo build_;
+  std::function<ExporterHealth()> health_;
+};
+
+// process_* metrics of the calling process, read from /proc/self.
+std::vector<prometheus::MetricFamily> CollectProcessMetrics();
+
+// The Prometheus text exposition format (version 0.0.4) of `families`.
+std::string SerializeText(const std::vector<prometheus::MetricFamily>& families);
+
+}  // namespace geoip
+
+#endif  // EXPORTER_METRICS_COLLECTOR_H_

@@ -1,0 +1,102 @@
+// A small HTTP server on civetweb: exact-path routes, plain and streaming
+// handlers, the limits an exporter needs, and clear errors at start-up.
+#ifndef EXPORTER_WEB_HTTP_SERVER_H_
+#define EXPORTER_WEB_HTTP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace geoip {
+
+// One request, as the handler sees it.
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::string query;  // without the '?'
+  std::string remote_address;
+  bool from_loopback = false;
+  std::string body;
+  absl::flat_hash_map<std::string, std::string> headers;  // lower-case names
+};
+
+// A complete response.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A response sent in pieces, such as Server-Sent Events.
+class HttpStream {
+ public:
+  // Sends data; false once the client has gone.
+  virtual bool Write(absl::string_view data) = 0;
+
+ protected:
+  ~HttpStream() = default;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+using HttpStreamHandler = std::function<void(const HttpRequest&, HttpStream&)>;
+
+// A handler for one exact path. Exactly one of handler and stream is set.
+struct HttpRoute {
+  std::string path;
+  HttpHandler handler;
+  HttpStreamHandler stream;
+  std::string stream_content_type = "text/event-stream";
+};
+
+// Turns Prometheus-style listen addresses (":19100", "127.0.0.1:19100",
+// "localhost:0") into civetweb's form; rejects what this civetweb cannot do.
+absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address);
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string listen_address = ":19100";
+    int threads = 16;
+    absl::Duration request_timeout = absl::Seconds(10);
+    size_t max_body_bytes = 64 * 1024;
+  };
+
+  // Starts serving `routes`; unknown paths get 404. Fails with a message
+  // that names the address when it cannot listen.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options,
+                                                           std::vector<HttpRoute> routes);
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  // Stops accepting and waits for handlers to return.
+  ~HttpServer();
+
+  // The port actually listened on (useful with port 0).
+  int port() const { return port_; }
+
+  // Handles one civetweb request; public for the C callback only.
+  int Dispatch(struct mg_connection* connection);
+
+ private:
+  HttpServer(const Options& options, std::vector<HttpRoute> routes);
+
+  Options options_;
+  absl::flat_hash_map<std::string, HttpRoute> routes_;
+  struct mg_context* context_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace geoip
+
+#endif  // EXPORTER_WEB_HTTP_SERVER_H_

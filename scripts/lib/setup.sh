@@ -1,0 +1,57 @@
+# Shared set-up for scripts/run, scripts/test and friends. Source it, then
+# call geoip_setup run|test. Idempotent: installs only what is missing, and
+# the build is incremental.
+
+geoip_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+geoip_build="${GEOIP_BUILD_DIR:-$geoip_repo/build}"
+
+# Packages needed to build and run the exporter.
+geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
+  prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libgtest-dev
+  libbenchmark-dev iproute2)
+# Packages the test suite needs on top: test databases, Prometheus and
+# promtool, compose validation, the QEMU kernel matrix, the browser.
+geoip_test_packages=(libmaxmind-db-writer-perl mmdb-bin prometheus docker-compose
+  qemu-system-x86 busybox-static cpio chromium python3 iso-codes)
+
+geoip_die() { echo "error: $*" >&2; exit 1; }
+
+geoip_need_root() {
+  [ "$(id -u)" = 0 ] || geoip_die "run this as root (sudo $0): it installs packages and loads an eBPF probe"
+}
+
+# Installs the packages named that are not installed yet.
+geoip_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || geoip_die "apt-get update failed: check the network and /etc/apt/sources.list"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    geoip_die "apt-get install ${missing[*]} failed"
+}
+
+# Mounts what the probe may need: bpffs for pins, tracefs for tracepoints.
+geoip_mounts() {
+  mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+  mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+}
+
+geoip_build() {
+  cmake -S "$geoip_repo" -B "$geoip_build" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+    geoip_die "cmake configure failed"
+  cmake --build "$geoip_build" -j"$(nproc)" ||
+    geoip_die "build failed"
+}
+
+# geoip_setup run|test
+geoip_setup() {
+  geoip_need_root
+  geoip_install "${geoip_run_packages[@]}"
+  [ "$1" = test ] && geoip_install "${geoip_test_packages[@]}"
+  geoip_mounts
+  geoip_build
+}
