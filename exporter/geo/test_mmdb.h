@@ -1,0 +1,77 @@
+// Test-only: generates the small MaxMind DBs described in
+// tests/testdata/make_test_mmdb.pl into a fresh directory, and removes them.
+#ifndef EXPORTER_GEO_TEST_MMDB_H_
+#define EXPORTER_GEO_TEST_MMDB_H_
+
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace geoip {
+
+// Owns a temporary directory holding maxmind.mmdb, flat.mmdb and
+// ipv4-only.mmdb; deletes it on destruction.
+class TestMmdbDirectory {
+ public:
+  // Runs the generator script with perl from PATH.
+  static absl::StatusOr<TestMmdbDirectory> Create() {
+    std::string pattern = GEOIP_BINARY_DIR "/geo-test-mmdb-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::ErrnoToStatus(errno, "mkdtemp " + pattern);
+    }
+    TestMmdbDirectory directory(pattern);
+    std::string perl = "perl";
+    std::string script = GEOIP_SOURCE_DIR "/tests/testdata/make_test_mmdb.pl";
+    char* argv[] = {perl.data(), script.data(), pattern.data(), nullptr};
+    pid_t pid;
+    const int error =
+        posix_spawnp(&pid, argv[0], nullptr, nullptr, argv, environ);
+    if (error != 0) return absl::ErrnoToStatus(error, "spawning perl");
+    int wait_status = 0;
+    if (waitpid(pid, &wait_status, 0) != pid) {
+      return absl::ErrnoToStatus(errno, "waitpid");
+    }
+    if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
+      return absl::InternalError(
+          absl::StrCat(script, " failed, wait status ", wait_status));
+    }
+    return directory;
+  }
+
+  TestMmdbDirectory(TestMmdbDirectory&& other) noexcept
+      : path_(std::move(other.path_)) {
+    other.path_.clear();
+  }
+  TestMmdbDirectory& operator=(TestMmdbDirectory&&) = delete;
+  ~TestMmdbDirectory() {
+    if (path_.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+
+  // The directory; tests may put scratch files in it too.
+  const std::string& path() const { return path_; }
+  // MaxMind schema, IPv6 tree with IPv4 aliased.
+  std::string maxmind() const { return path_ + "/maxmind.mmdb"; }
+  // Flat ip-location-db schema, IPv6 tree.
+  std::string flat() const { return path_ + "/flat.mmdb"; }
+  // Flat schema, IPv4-only tree.
+  std::string ipv4_only() const { return path_ + "/ipv4-only.mmdb"; }
+
+ private:
+  explicit TestMmdbDirectory(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace geoip
+
+#endif  // EXPORTER_GEO_TEST_MMDB_H_

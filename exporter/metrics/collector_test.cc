@@ -1,0 +1,83 @@
+#include "exporter/metrics/collector.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+
+namespace geoip {
+namespace {
+
+ExporterHealth TestHealth() {
+  ExporterHealth health;
+  health.probe_mode = "tracepoint";
+  health.events_lost = 2;
+  health.database_type = "GeoLite2-Country";
+  health.database_path = "/tmp/test.mmdb";
+  health.database_build_epoch = 1700000000;
+  health.lookup_failures = 1;
+  return health;
+}
+
+IpAddress Addr(const char* text) { return *ParseIpAddress(text); }
+
+TEST(ExporterCollector, ExposesSeriesWithCountryAndPortLabels) {
+  ConnectionStats stats;
+  const CountryId gb = *CountryId::FromIsoCode("GB");
+  const IpAddress a = Addr("81.2.69.142"), b = Addr("81.2.69.143");
+  stats.Record(gb, 8081, &a, 3, absl::Now());
+  stats.Record(gb, 8081, &b, 1, absl::Now());
+  stats.Record(CountryId::Overflow(), 8081, nullptr, 2, absl::Now());
+  ExporterCollector collector(&stats, {"1.2.3", "abc", "main"}, TestHealth);
+
+  const std::string text = SerializeText(collector.Collect());
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8081\"} 4\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_unique_source_addresses{country=\"GB\",port=\"8081\"} 2\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_accepted_connections_total{country=\"overflow\",port=\"8081\"} 2\n"));
+  // Overflowed connections have no address, so no unique count.
+  EXPECT_FALSE(absl::StrContains(
+      text, "ebpf_geoip_unique_source_addresses{country=\"overflow\""));
+  EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_accepted_connections_total counter"));
+  EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_unique_source_addresses gauge"));
+}
+
+TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
+  ConnectionStats stats;
+  ExporterCollector collector(&stats, {"1.2.3", "abc", "main"}, TestHealth);
+  const std::string text = SerializeText(collector.Collect());
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_build_info{branch=\"main\",revision=\"abc\",version=\"1.2.3\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_info{mode=\"tracepoint\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_events_lost_total 2\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_database_info{path=\"/tmp/test.mmdb\",type=\"GeoLite2-Country\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_database_build_timestamp_seconds 1700000000\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_lookup_failures_total 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "process_resident_memory_bytes "));
+  EXPECT_FALSE(absl::StrContains(text, "process_resident_memory_bytes 0\n"));
+}
+
+TEST(ExporterCollector, CountersNeverDecreaseAcrossScrapes) {
+  ConnectionStats stats;
+  const CountryId us = *CountryId::FromIsoCode("US");
+  const IpAddress a = Addr("8.8.8.8");
+  ExporterCollector collector(&stats, {"1", "r", "b"}, TestHealth);
+  double last = 0;
+  for (int round = 1; round <= 5; ++round) {
+    stats.Record(us, 443, &a, round, absl::Now());
+    for (const auto& family : collector.Collect()) {
+      if (family.name != "ebpf_geoip_accepted_connections_total") continue;
+      ASSERT_EQ(family.metric.size(), 1u);
+      const double value = family.metric[0].counter.value;
+      EXPECT_GT(value, last);
+      last = value;
+    }
+  }
+  EXPECT_EQ(last, 1 + 2 + 3 + 4 + 5);
+}
+
+}  // namespace
+}  // namespace geoip

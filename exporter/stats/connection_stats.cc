@@ -1,0 +1,164 @@
+#include "exporter/stats/connection_stats.h"
+
+#include <algorithm>
+#include <string>
+#include <tuple>
+
+namespace geoip {
+namespace {
+
+// Sorts items by (country label, extra key); labels are computed once each.
+template <typename T, typename ExtraKey>
+void SortByLabel(std::vector<T>& items, ExtraKey extra) {
+  std::vector<std::pair<std::string, T>> keyed;
+  keyed.reserve(items.size());
+  for (T& item : items) keyed.emplace_back(item.country.Label(), std::move(item));
+  std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    return std::make_tuple(std::cref(a.first), extra(a.second)) <
+           std::make_tuple(std::cref(b.first), extra(b.second));
+  });
+  for (size_t i = 0; i < items.size(); ++i) items[i] = std::move(keyed[i].second);
+}
+
+}  // namespace
+
+ConnectionStats::ConnectionStats(Options options) : options_(options) {
+  recent_.reserve(options_.recent_capacity);
+}
+
+void ConnectionStats::Record(CountryId country, uint16_t port,
+                             const IpAddress* address, uint64_t count,
+                             absl::Time when) {
+  if (count == 0) return;
+  absl::MutexLock lock(&mu_);
+  const size_t limit = options_.exact_unique_limit;
+  Counts& series = series_.try_emplace(SeriesKey(country, port), limit).first->second;
+  Counts& total = countries_.try_emplace(country, limit).first->second;
+  series.connections += count;
+  total.connections += count;
+  if (address != nullptr) {
+    series.uniques.Add(*address);
+    total.uniques.Add(*address);
+  }
+
+  if (options_.recent_capacity > 0) {
+    RecentConnection recent{when, country, port,
+                            address != nullptr ? *address : IpAddress(),
+                            address != nullptr, count};
+    if (recent_.size() < options_.recent_capacity) {
+      recent_.push_back(recent);
+    } else {
+      recent_[next_recent_] = recent;
+    }
+    next_recent_ = (next_recent_ + 1) % options_.recent_capacity;
+  }
+  ++version_;
+}
+
+std::vector<ConnectionStats::Series> ConnectionStats::Snapshot() const {
+  std::vector<Series> result;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    result.reserve(series_.size());
+    for (const auto& [key, counts] : series_) {
+      result.push_back(
+          {key.first, key.second, counts.connections, counts.uniques.Estimate()});
+    }
+  }
+  SortByLabel(result, [](const Series& s) { return s.port; });
+  return result;
+}
+
+std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
+    std::optional<uint16_t> port) const {
+  std::vector<CountryTotal> result;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (port.has_value()) {
+      for (const auto& [key, counts] : series_) {
+        if (key.second != *port) continue;
+        result.push_back(
+            {key.first, counts.connections, counts.uniques.Estimate()});
+      }
+    } else {
+      result.reserve(countries_.size());
+      for (const auto& [country, counts] : countries_) {
+        result.push_back({country, counts.connections, counts.uniques.Estimate()});
+      }
+    }
+  }
+  // Each country appears once, so the label alone orders them.
+  SortByLabel(result, [](const CountryTotal&) { return 0; });
+  return result;
+}
+
+std::vector<uint16_t> ConnectionStats::Ports() const {
+  std::vector<uint16_t> ports;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    ports.reserve(series_.size());
+    for (const auto& entry : series_) ports.push_back(entry.first.second);
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
+std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(
+    size_t max) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const size_t n = std::min(max, recent_.size());
+  std::vector<RecentConnection> result;
+  result.reserve(n);
+  // Walk backwards from the newest entry, which sits just before next_recent_.
+  size_t index = next_recent_;
+  for (size_t i = 0; i < n; ++i) {
+    index = (index == 0 ? recent_.size() : index) - 1;
+    result.push_back(recent_[index]);
+  }
+  return result;
+}
+
+uint64_t ConnectionStats::Version() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return version_;
+}
+
+bool ConnectionStats::WaitForChange(uint64_t seen_version,
+                                    absl::Duration timeout) const {
+  struct Changed {
+    const uint64_t* version;
+    uint64_t seen;
+    bool operator()() const { return *version != seen; }
+  };
+  // The condition reads version_ with mu_ held; the analysis cannot see that.
+  const Changed changed{&version_, seen_version};
+  const bool result =
+      mu_.ReaderLockWhenWithTimeout(absl::Condition(&changed), timeout);
+  mu_.ReaderUnlock();
+  return result;
+}
+
+size_t ConnectionStats::SeriesCount() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return series_.size();
+}
+
+size_t ConnectionStats::MemoryBytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  // Each map slot holds its key and Counts; the counters' own heap is added
+  // on top (UniqueCounter::MemoryBytes includes its inline size).
+  size_t bytes = sizeof(*this) +
+                 series_.capacity() * (sizeof(SeriesKey) + sizeof(Counts) + 1) +
+                 countries_.capacity() * (sizeof(CountryId) + sizeof(Counts) + 1) +
+                 recent_.capacity() * sizeof(RecentConnection);
+  for (const auto& entry : series_) {
+    bytes += entry.second.uniques.MemoryBytes() - sizeof(UniqueCounter);
+  }
+  for (const auto& entry : countries_) {
+    bytes += entry.second.uniques.MemoryBytes() - sizeof(UniqueCounter);
+  }
+  return bytes;
+}
+
+}  // namespace geoip

@@ -1,0 +1,126 @@
+// The exporter's aggregation state: accepted connections and distinct peer
+// addresses per (country, local port), plus a short log of recent
+// connections for the live view.
+#ifndef EXPORTER_STATS_CONNECTION_STATS_H_
+#define EXPORTER_STATS_CONNECTION_STATS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "exporter/geo/address.h"
+#include "exporter/geo/country.h"
+#include "exporter/stats/unique_counter.h"
+
+namespace geoip {
+
+// Thread-safe. Written by one thread (the drain), read by many (scrapes, the
+// JSON API, live-stream clients). Connection counters only ever increase:
+// nothing is evicted, so Prometheus never sees a spurious reset. Memory grows
+// with the number of (country, port) series, which the port list and the
+// fixed set of countries bound, and each unique counter is bounded itself
+// (see UniqueCounter).
+class ConnectionStats {
+ public:
+  struct Options {
+    // Distinct addresses each series/country counts exactly before switching
+    // to a HyperLogLog estimate.
+    size_t exact_unique_limit = UniqueCounter::kDefaultExactLimit;
+    // Number of recent connections kept for Recent().
+    size_t recent_capacity = 256;
+  };
+
+  // One (country, port) series.
+  struct Series {
+    CountryId country;
+    uint16_t port;
+    uint64_t connections;
+    uint64_t unique_addresses;
+  };
+
+  // A country's totals over all ports, or over one port.
+  struct CountryTotal {
+    CountryId country;
+    uint64_t connections;
+    uint64_t unique_addresses;
+  };
+
+  // One Record() call, as the live view shows it.
+  struct RecentConnection {
+    absl::Time time;
+    CountryId country;
+    uint16_t port;
+    IpAddress address;  // meaningful only if has_address
+    bool has_address;
+    uint64_t count;
+  };
+
+  explicit ConnectionStats(Options options);
+  ConnectionStats() : ConnectionStats(Options()) {}
+
+  ConnectionStats(const ConnectionStats&) = delete;
+  ConnectionStats& operator=(const ConnectionStats&) = delete;
+
+  // Adds `count` connections to the series (country, port) from `address`.
+  // address is nullptr when the kernel could not record the peer (overflow);
+  // then unique counts are left alone. A count of 0 changes nothing.
+  void Record(CountryId country, uint16_t port, const IpAddress* address,
+              uint64_t count, absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every series, sorted by (country label, port).
+  std::vector<Series> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Per-country totals sorted by country label: across all ports (uniques
+  // are distinct addresses over all ports, not a sum), or for `port` only.
+  std::vector<CountryTotal> CountryTotals(std::optional<uint16_t> port) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The local ports seen so far, ascending.
+  std::vector<uint16_t> Ports() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Up to `max` most recent Record() calls, newest first.
+  std::vector<RecentConnection> Recent(size_t max) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Increases on every Record() that changes anything.
+  uint64_t Version() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Blocks until Version() differs from seen_version or timeout passes;
+  // true if it changed. Lets live-stream clients wait without polling.
+  bool WaitForChange(uint64_t seen_version, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Number of (country, port) series.
+  size_t SeriesCount() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Approximate bytes held, for a health gauge.
+  size_t MemoryBytes() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Counts {
+    explicit Counts(size_t exact_limit) : uniques(exact_limit) {}
+    uint64_t connections = 0;
+    UniqueCounter uniques;
+  };
+  using SeriesKey = std::pair<CountryId, uint16_t>;
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<SeriesKey, Counts> series_ ABSL_GUARDED_BY(mu_);
+  // Per-country counts over all ports; separate from series_ because
+  // distinct addresses cannot be summed across ports.
+  absl::flat_hash_map<CountryId, Counts> countries_ ABSL_GUARDED_BY(mu_);
+  // Ring of recent connections; next_recent_ is where the next one goes.
+  std::vector<RecentConnection> recent_ ABSL_GUARDED_BY(mu_);
+  size_t next_recent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace geoip
+
+#endif  // EXPORTER_STATS_CONNECTION_STATS_H_
