@@ -1,0 +1,444 @@
+// Tests of the end-to-end test helpers, and of ebpf_geoip_traffic run the
+// way the end-to-end tests run it: inside a namespace with world addresses.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/support/http_get.h"
+#include "tests/support/metrics_text.h"
+#include "tests/support/netns.h"
+#include "tests/support/process.h"
+
+namespace geoip {
+namespace {
+
+constexpr char kTraffic[] = GEOIP_TRAFFIC_BINARY;
+
+#define SKIP_UNLESS_ROOT()                                          \
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for namespaces"
+
+// True once pid has ended: gone, or a zombie nobody has reaped yet.
+bool HasEnded(int pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  size_t paren = line.rfind(')');
+  return paren != std::string::npos && line.size() > paren + 2 && line[paren + 2] == 'Z';
+}
+
+// Waits (bounded) for pid to end; SIGKILL takes a moment to land.
+bool EndsWithin(int pid, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!HasEnded(pid)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+std::vector<std::string> SortedLines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+TEST(ChildProcess, CapturesOutputAndExitCode) {
+  absl::StatusOr<ChildProcess> child =
+      ChildProcess::Spawn({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(child.ok()) << child.status();
+  absl::StatusOr<int> code = child->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 3);
+  EXPECT_EQ(child->Stdout(), "out\n");
+  EXPECT_EQ(child->Stderr(), "err\n");
+}
+
+TEST(ChildProcess, ReportsSignalAs128PlusNumber) {
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn({"sleep", "30"});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(child->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = child->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 128 + SIGTERM);
+  EXPECT_FALSE(child->Signal(SIGTERM).ok());  // reaped: no stray signal to a reused pid
+}
+
+TEST(ChildProcess, WaitTimesOutAndDestructorKills) {
+  int pid = 0;
+  {
+    absl::StatusOr<ChildProcess> child = ChildProcess::Spawn({"sleep", "30"});
+    ASSERT_TRUE(child.ok()) << child.status();
+    pid = child->pid();
+    const absl::Time start = absl::Now();
+    absl::StatusOr<int> code = child->Wait(absl::Milliseconds(100));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(code.status())) << code.status();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+    EXPECT_FALSE(HasEnded(pid));
+  }
+  // The destructor reaped it, so the pid is gone, not a zombie.
+  EXPECT_NE(kill(pid, 0), 0);
+  EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(ChildProcess, MovesOwnership) {
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn({"sh", "-c", "echo moved"});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ChildProcess owner = std::move(*child);
+  absl::StatusOr<int> code = owner.Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(owner.Stdout(), "moved\n");
+}
+
+TEST(ChildProcess, ReportsMissingBinary) {
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn({"/nonexistent/geoip-binary"});
+  EXPECT_TRUE(absl::IsNotFound(child.status())) << child.status();
+}
+
+TEST(RunCommand, KillsWhatTheCommandStartedOnTimeout) {
+  // The shell prints its background child's pid, then hangs.
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CommandResult> result =
+      RunCommand({"sh", "-c", "sleep 30 & echo $!; wait"}, absl::Milliseconds(300));
+  ASSERT_TRUE(absl::IsDeadlineExceeded(result.status())) << result.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  absl::string_view message = result.status().message();
+  size_t at = message.find("stdout: '");
+  ASSERT_NE(at, absl::string_view::npos) << message;
+  message.remove_prefix(at + 9);
+  int background = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(message.substr(0, message.find('\n')), &background)) << message;
+  EXPECT_TRUE(EndsWithin(background, absl::Seconds(5)));
+}
+
+TEST(RunCommand, KillsLeftoversWhenTheLeaderExits) {
+  absl::StatusOr<CommandResult> result =
+      RunCommand({"sh", "-c", "sleep 30 & echo $!"}, absl::Seconds(10));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0);
+  int background = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripSuffix(result->stdout_text, "\n"), &background));
+  EXPECT_TRUE(EndsWithin(background, absl::Seconds(5)));
+}
+
+TEST(Traffic, RejectsBadFlagsWithExitCode2) {
+  for (const char* flag : {"--connect=::1:80", "--listen=127.0.0.1", "--bogus",
+                           "--connect=81.2.69.142>[::1]:80", "--count=5", "--timeout=0"}) {
+    absl::StatusOr<CommandResult> result = RunCommand({kTraffic, flag}, absl::Seconds(10));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->exit_code, 2) << flag;
+    EXPECT_EQ(result->stdout_text, "") << flag;
+    EXPECT_TRUE(absl::StrContains(result->stderr_text, "see --help")) << flag;
+  }
+}
+
+TEST(TestNamespace, RunsTrafficFromWorldAddresses) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  ASSERT_TRUE(ns->AddAddress("2001:4860:4860::8888").ok());
+  // A fresh namespace has every port free, so fixed ports are safe.
+  absl::StatusOr<CommandResult> result = ns->Run(
+      {kTraffic, "--listen=127.0.0.1:8081,[::]:8083", "--verbose",
+       "--connect=81.2.69.142>127.0.0.1:8081*3,2001:4860:4860::8888>[::1]:8083*2,"
+       "81.2.69.142>127.0.0.1:8083*2"},
+      absl::Seconds(20));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_EQ(result->stdout_text, "connections made=7 accepted=7\n");
+  // The peers are the namespace's world addresses; IPv4 on the dual-stack
+  // listener is IPv4-mapped.
+  EXPECT_EQ(SortedLines(result->stderr_text),
+            (std::vector<std::string>{
+                "accepted 2001:4860:4860::8888 on [::]:8083",
+                "accepted 2001:4860:4860::8888 on [::]:8083",
+                "accepted 81.2.69.142 on 127.0.0.1:8081",
+                "accepted 81.2.69.142 on 127.0.0.1:8081",
+                "accepted 81.2.69.142 on 127.0.0.1:8081",
+                "accepted ::ffff:81.2.69.142 on [::]:8083",
+                "accepted ::ffff:81.2.69.142 on [::]:8083",
+            }));
+}
+
+TEST(TestNamespace, TrafficExchangesHttp) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081", "--http", "--words=a,b",
+               "--connect=81.2.69.142>127.0.0.1:8081*2"},
+              absl::Seconds(20));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_EQ(result->stdout_text, "connections made=2 accepted=2\n");
+}
+
+TEST(TestNamespace, TrafficFailsWhenAConnectionFails) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  // Nobody listens on 8082; 192.0.2.1 is not an address of the namespace.
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081",
+               "--connect=81.2.69.142>127.0.0.1:8081,81.2.69.142>127.0.0.1:8082,"
+               "192.0.2.1>127.0.0.1:8081"},
+              absl::Seconds(20));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_EQ(result->stdout_text, "connections made=1 accepted=1\n");
+  EXPECT_TRUE(absl::StrContains(result->stderr_text, "127.0.0.1:8082 #1")) << result->stderr_text;
+  EXPECT_TRUE(absl::StrContains(result->stderr_text, "bind(192.0.2.1)")) << result->stderr_text;
+}
+
+TEST(TestNamespace, StartedServerAnswersUntilSignalled) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("2001:4860:4860::8888").ok());
+  absl::StatusOr<ChildProcess> server =
+      ns->Start({kTraffic, "--listen=[::1]:8082", "--http", "--timeout=30"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(server->Stderr(), "listening") && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server->Stderr(), "listening\n");
+  absl::StatusOr<CommandResult> client = ns->Run(
+      {kTraffic, "--http", "--connect=2001:4860:4860::8888>[::1]:8082*3"}, absl::Seconds(20));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->exit_code, 0) << client->stderr_text;
+  EXPECT_EQ(client->stdout_text, "connections made=3 accepted=0\n");
+  ASSERT_TRUE(server->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = server->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(server->Stdout(), "connections made=0 accepted=3\n");
+}
+
+TEST(TestNamespace, ServerStopsAtItsTimeout) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081", "--timeout=0.5"}, absl::Seconds(10));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0);
+  EXPECT_EQ(result->stdout_text, "connections made=0 accepted=0\n");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(500));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(TestNamespace, StormCountsEveryAccept) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--storm=81.2.69.142>127.0.0.1:8081", "--count=2000"},
+              absl::Seconds(30));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_TRUE(absl::StartsWith(result->stdout_text, "storm connections=2000 accepted=2000 "))
+      << result->stdout_text;
+}
+
+TEST(TestNamespace, TimeoutKillsAHungCommand) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CommandResult> result = ns->Run({"sleep", "30"}, absl::Milliseconds(300));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(result.status())) << result.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  absl::StatusOr<std::vector<int>> pids = ns->Pids();
+  ASSERT_TRUE(pids.ok()) << pids.status();
+  EXPECT_TRUE(pids->empty());
+}
+
+TEST(TestNamespace, DestructorKillsLeftoversAndDeletesIt) {
+  SKIP_UNLESS_ROOT();
+  std::string name;
+  // The handle outlives the namespace, so only the namespace's destructor
+  // can have killed the process.
+  absl::StatusOr<ChildProcess> leftover = absl::UnknownError("not started");
+  {
+    absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+    ASSERT_TRUE(ns.ok()) << ns.status();
+    name = ns->name();
+    EXPECT_TRUE(absl::StartsWith(name, absl::StrCat("geoip-test-", getpid(), "-"))) << name;
+    EXPECT_EQ(access(("/run/netns/" + name).c_str(), F_OK), 0);
+    leftover = ns->Start({"sleep", "30"});
+    ASSERT_TRUE(leftover.ok()) << leftover.status();
+    // `ip netns exec` enters the namespace just after it starts.
+    absl::StatusOr<std::vector<int>> pids;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    do {
+      pids = ns->Pids();
+      ASSERT_TRUE(pids.ok()) << pids.status();
+      if (pids->empty()) absl::SleepFor(absl::Milliseconds(10));
+    } while (pids->empty() && absl::Now() < deadline);
+    ASSERT_EQ(*pids, std::vector<int>{leftover->pid()});
+  }
+  EXPECT_NE(access(("/run/netns/" + name).c_str(), F_OK), 0);
+  absl::StatusOr<CommandResult> list = RunCommand({"ip", "netns", "list"}, absl::Seconds(10));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_FALSE(absl::StrContains(list->stdout_text, name)) << list->stdout_text;
+  absl::StatusOr<int> code = leftover->Wait(absl::Seconds(5));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 128 + SIGKILL);
+}
+
+// Serves one canned reply on 127.0.0.1 and keeps the request it got.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string reply, bool answer = true) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    bind(fd_, reinterpret_cast<sockaddr*>(&address), length);
+    listen(fd_, 4);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    if (!answer) return;  // the backlog takes the connection; nobody replies
+    thread_ = std::thread([this, reply] {
+      int connection = accept(fd_, nullptr, nullptr);
+      if (connection < 0) return;
+      timeval tv = {5, 0};
+      setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      char buffer[1024];
+      while (!absl::StrContains(request_, "\r\n\r\n")) {
+        ssize_t n = recv(connection, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        request_.append(buffer, static_cast<size_t>(n));
+      }
+      send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
+      close(connection);
+    });
+  }
+  ~OneShotServer() {
+    shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+
+  uint16_t port() const { return port_; }
+  // The request; read it only after HttpGet returned.
+  const std::string& request() const { return request_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::string request_;
+  std::thread thread_;
+};
+
+TEST(HttpGet, ReturnsStatusHeadersAndBody) {
+  OneShotServer server(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+      "Content-Length: 5\r\n\r\nhello");
+  absl::StatusOr<HttpResponse> response =
+      HttpGet("127.0.0.1", server.port(), "/metrics", absl::Seconds(10));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->headers.at("content-type"), "text/plain; version=0.0.4");
+  EXPECT_EQ(response->body, "hello");
+  EXPECT_EQ(server.request(), "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+}
+
+TEST(HttpGet, ReturnsErrorStatusesAsResponses) {
+  OneShotServer server("HTTP/1.0 404 Not Found\r\n\r\nnope\n");
+  absl::StatusOr<HttpResponse> response =
+      HttpGet("127.0.0.1", server.port(), "/missing", absl::Seconds(10));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 404);
+  EXPECT_EQ(response->body, "nope\n");
+}
+
+TEST(HttpGet, RejectsTruncatedBody) {
+  OneShotServer server("HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nshort");
+  absl::StatusOr<HttpResponse> response =
+      HttpGet("127.0.0.1", server.port(), "/", absl::Seconds(10));
+  EXPECT_TRUE(absl::IsDataLoss(response.status())) << response.status();
+}
+
+TEST(HttpGet, TimesOutOnSilentServer) {
+  OneShotServer server("", /*answer=*/false);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<HttpResponse> response =
+      HttpGet("127.0.0.1", server.port(), "/", absl::Milliseconds(200));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(response.status())) << response.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST(HttpGet, RefusesNonLoopbackHosts) {
+  for (const char* host :
+       {"81.2.69.142", "2001:4860:4860::8888", "localhost", "::ffff:127.0.0.1"}) {
+    absl::StatusOr<HttpResponse> response = HttpGet(host, 80, "/", absl::Seconds(1));
+    EXPECT_TRUE(absl::IsInvalidArgument(response.status())) << host << response.status();
+  }
+}
+
+TEST(MetricsText, ParsesSeriesWithSortedLabels) {
+  absl::StatusOr<MetricsText> metrics = MetricsText::Parse(
+      "# HELP ebpf_geoip_accepted_connections_total Accepted connections.\n"
+      "# TYPE ebpf_geoip_accepted_connections_total counter\n"
+      "ebpf_geoip_accepted_connections_total{port=\"8081\",country=\"GB\"} 3\n"
+      "ebpf_geoip_accepted_connections_total{country=\"US\",port=\"8081\",} 2 1700000000000\n"
+      "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8082\"} 1e+01\n"
+      "\n"
+      "ebpf_geoip_events_lost_total 0\n"
+      "odd{path=\"a\\\"b\\\\c\\nd\"} +Inf\n");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->series(),
+            (std::map<std::string, double>{
+                {"ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8081\"}", 3},
+                {"ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8082\"}", 10},
+                {"ebpf_geoip_accepted_connections_total{country=\"US\",port=\"8081\"}", 2},
+                {"ebpf_geoip_events_lost_total", 0},
+                {"odd{path=\"a\\\"b\\\\c\\nd\"}", INFINITY},
+            }));
+  EXPECT_EQ(metrics->Value("ebpf_geoip_accepted_connections_total",
+                           {{"port", "8081"}, {"country", "GB"}}),
+            3);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_events_lost_total"), 0);
+  EXPECT_EQ(metrics->Value("odd", {{"path", "a\"b\\c\nd"}}), INFINITY);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_accepted_connections_total", {{"country", "GB"}}),
+            std::nullopt);
+  EXPECT_EQ(metrics->Value("missing"), std::nullopt);
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total"), 15);
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "8081"}}), 5);
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"country", "FR"}}), 0);
+}
+
+TEST(MetricsText, RejectsMalformedText) {
+  for (const char* text : {"no_value\n", "bad{x=\"1\"} abc\n", "bad{x=\"1} 1\n",
+                           "bad{x=1} 1\n", "twice 1\ntwice 2\n", "{x=\"1\"} 1\n",
+                           "bad{x=\"1\",x=\"2\"} 1\n", "bad 1 2 3\n"}) {
+    EXPECT_FALSE(MetricsText::Parse(text).ok()) << text;
+  }
+}
+
+}  // namespace
+}  // namespace geoip
