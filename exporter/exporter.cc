@@ -18,14 +18,6 @@ std::vector<std::string> DefaultDatabases() {
           std::string(GEOIP_DATA_DIR) + "/geo-whois-asn-country.mmdb"};
 }
 
-constexpr char kLandingPage[] = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>eBPF GeoIP Exporter</title></head>
-<body><h1>eBPF GeoIP Exporter</h1>
-<p>Counts accepted TCP connections by client country and local port.</p>
-<ul><li><a href="%s">Metrics</a></li><li><a href="/-/healthy">Health</a></li></ul>
-</body></html>
-)";
-
 }  // namespace
 
 absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
@@ -59,32 +51,38 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
               .c_str());
   exporter->geolocator_ = std::make_unique<Geolocator>(exporter->database_);
 
-  // Fail on a bad listen address before touching the kernel.
-  if (absl::StatusOr<std::string> listen = ToCivetwebListen(config.listen_address);
-      !listen.ok()) {
-    return listen.status();
-  }
+  // Fail on a bad or busy listen address before touching the kernel.
+  if (absl::Status listen = CheckCanListen(config.listen_address); !listen.ok()) return listen;
 
-  ProbeOptions probe_options;
-  probe_options.mode = config.probe_mode;
-  probe_options.ports = config.ports;
-  probe_options.max_addresses = config.max_addresses;
-  std::vector<std::string> attempts;
-  absl::StatusOr<std::unique_ptr<AcceptProbe>> probe =
-      AcceptProbe::Attach(probe_options, &attempts);
-  for (const std::string& attempt : attempts) fprintf(stderr, "probe %s\n", attempt.c_str());
-  if (!probe.ok()) return probe.status();
-  exporter->probe_ = *std::move(probe);
-  fprintf(stderr, "probe mode: %s, ports: %s\n",
-          std::string(ProbeModeName(exporter->probe_->mode())).c_str(),
-          config.ports.ToString().c_str());
+  if (config.source == ConnectionSource::kSimulated) {
+    fprintf(stderr, "source: simulated (no probe); loopback clients POST to /api/v1/connections\n");
+  } else {
+    ProbeOptions probe_options;
+    probe_options.mode = config.probe_mode;
+    probe_options.ports = config.ports;
+    probe_options.max_addresses = config.max_addresses;
+    std::vector<std::string> attempts;
+    absl::StatusOr<std::unique_ptr<AcceptProbe>> probe =
+        AcceptProbe::Attach(probe_options, &attempts);
+    for (const std::string& attempt : attempts) fprintf(stderr, "probe %s\n", attempt.c_str());
+    if (!probe.ok()) return probe.status();
+    exporter->probe_ = *std::move(probe);
+    fprintf(stderr, "probe mode: %s, ports: %s\n",
+            std::string(ProbeModeName(exporter->probe_->mode())).c_str(),
+            config.ports.ToString().c_str());
+  }
 
   Exporter* self = exporter.get();
   std::vector<HttpRoute> routes;
   routes.push_back({config.telemetry_path,
                     [self](const HttpRequest& r) { return self->ServeMetrics(r); }, nullptr});
-  routes.push_back({"/", [self](const HttpRequest& r) { return self->ServeLandingPage(r); },
-                    nullptr});
+  LiveApi::Options api_options;
+  api_options.metrics_path = config.telemetry_path;
+  api_options.show_full_addresses = config.show_full_addresses;
+  api_options.simulated = config.source == ConnectionSource::kSimulated;
+  exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_,
+                                             exporter->geolocator_.get(), &exporter->stopping_);
+  for (HttpRoute& route : exporter->api_->Routes()) routes.push_back(std::move(route));
   routes.push_back({"/-/healthy",
                     [](const HttpRequest&) { return HttpResponse{200, "text/plain", "OK\n", {}}; },
                     nullptr});
@@ -113,6 +111,7 @@ void Exporter::DrainLoop() {
 }
 
 void Exporter::DrainOnce() {
+  if (!probe_) return;  // --source=simulated
   DrainResult result;
   if (absl::Status drained = probe_->Drain(&result); !drained.ok()) {
     drain_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -131,7 +130,7 @@ void Exporter::DrainOnce() {
 
 ExporterHealth Exporter::Health() const {
   ExporterHealth health;
-  health.probe_mode = std::string(ProbeModeName(probe_->mode()));
+  health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
   health.events_lost = events_lost_.load(std::memory_order_relaxed);
   health.drain_errors = drain_errors_.load(std::memory_order_relaxed);
   health.database_type = database_->type();
@@ -147,11 +146,6 @@ ExporterHealth Exporter::Health() const {
 HttpResponse Exporter::ServeMetrics(const HttpRequest&) const {
   return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                       SerializeText(collector_->Collect()), {}};
-}
-
-HttpResponse Exporter::ServeLandingPage(const HttpRequest&) const {
-  return HttpResponse{200, "text/html; charset=utf-8",
-                      absl::StrFormat(kLandingPage, config_.telemetry_path), {}};
 }
 
 }  // namespace geoip

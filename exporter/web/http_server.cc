@@ -1,12 +1,17 @@
 #include "exporter/web/http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <civetweb.h>
 
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -85,7 +90,8 @@ std::string* start_log = nullptr;
 
 int LogMessage(const struct mg_connection*, const char* message) {
   std::lock_guard<std::mutex> lock(start_log_mutex);
-  if (start_log) *start_log = message;
+  // The first message names the cause; later ones only say start-up failed.
+  if (start_log && start_log->empty()) *start_log = message;
   return 1;  // handled: keep civetweb from printing to stderr
 }
 
@@ -123,6 +129,44 @@ absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address) {
         "\" must name an IPv4 address (or localhost), e.g. 127.0.0.1:19100"));
   }
   return absl::StrCat(host_string, ":", port);
+}
+
+absl::Status CheckCanListen(absl::string_view listen_address) {
+  absl::StatusOr<std::string> listen = ToCivetwebListen(listen_address);
+  if (!listen.ok()) return listen.status();
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  const size_t colon = listen->rfind(':');
+  int port = 0;
+  if (colon == std::string::npos) {
+    address.sin_addr.s_addr = htonl(INADDR_ANY);
+    (void)absl::SimpleAtoi(*listen, &port);
+  } else {
+    inet_pton(AF_INET, listen->substr(0, colon).c_str(), &address.sin_addr);
+    (void)absl::SimpleAtoi(listen->substr(colon + 1), &port);
+  }
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket()");
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const int result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  const int error = errno;
+  close(fd);
+  if (result == 0) return absl::OkStatus();
+  if (error == EADDRINUSE) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", listen_address,
+        ": the address is already in use; stop the other process or choose another "
+        "--web.listen-address"));
+  }
+  if (error == EADDRNOTAVAIL) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", listen_address,
+        ": no interface of this host has that address; use :PORT or 127.0.0.1:PORT"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("cannot listen on ", listen_address, ": ", strerror(error)));
 }
 
 HttpServer::HttpServer(const Options& options, std::vector<HttpRoute> routes)

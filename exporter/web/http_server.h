@@ -63,6 +63,10 @@ struct HttpRoute {
 // "localhost:0") into civetweb's form; rejects what this civetweb cannot do.
 absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address);
 
+// Binds and releases the address, so start-up can fail on a port in use
+// before it loads anything into the kernel.
+absl::Status CheckCanListen(absl::string_view listen_address);
+
 class HttpServer {
  public:
   struct Options {
