@@ -30,7 +30,7 @@ void ConnectionStats::Record(CountryId country, uint16_t port,
                              const IpAddress* address, uint64_t count,
                              absl::Time when) {
   if (count == 0) return;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   const size_t limit = options_.exact_unique_limit;
   Counts& series = series_.try_emplace(SeriesKey(country, port), limit).first->second;
   Counts& total = countries_.try_emplace(country, limit).first->second;
@@ -53,12 +53,14 @@ void ConnectionStats::Record(CountryId country, uint16_t port,
     next_recent_ = (next_recent_ + 1) % options_.recent_capacity;
   }
   ++version_;
+  lock.unlock();
+  changed_.notify_all();
 }
 
 std::vector<ConnectionStats::Series> ConnectionStats::Snapshot() const {
   std::vector<Series> result;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     result.reserve(series_.size());
     for (const auto& [key, counts] : series_) {
       result.push_back(
@@ -73,7 +75,7 @@ std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
     std::optional<uint16_t> port) const {
   std::vector<CountryTotal> result;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     if (port.has_value()) {
       for (const auto& [key, counts] : series_) {
         if (key.second != *port) continue;
@@ -95,7 +97,7 @@ std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
 std::vector<uint16_t> ConnectionStats::Ports() const {
   std::vector<uint16_t> ports;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     ports.reserve(series_.size());
     for (const auto& entry : series_) ports.push_back(entry.first.second);
   }
@@ -106,7 +108,7 @@ std::vector<uint16_t> ConnectionStats::Ports() const {
 
 std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(
     size_t max) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   const size_t n = std::min(max, recent_.size());
   std::vector<RecentConnection> result;
   result.reserve(n);
@@ -120,32 +122,24 @@ std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(
 }
 
 uint64_t ConnectionStats::Version() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   return version_;
 }
 
 bool ConnectionStats::WaitForChange(uint64_t seen_version,
                                     absl::Duration timeout) const {
-  struct Changed {
-    const uint64_t* version;
-    uint64_t seen;
-    bool operator()() const { return *version != seen; }
-  };
-  // The condition reads version_ with mu_ held; the analysis cannot see that.
-  const Changed changed{&version_, seen_version};
-  const bool result =
-      mu_.ReaderLockWhenWithTimeout(absl::Condition(&changed), timeout);
-  mu_.ReaderUnlock();
-  return result;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                           [&] { return version_ != seen_version; });
 }
 
 size_t ConnectionStats::SeriesCount() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   return series_.size();
 }
 
 size_t ConnectionStats::MemoryBytes() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   // Each map slot holds its key and Counts; the counters' own heap is added
   // on top (UniqueCounter::MemoryBytes includes its inline size).
   size_t bytes = sizeof(*this) +

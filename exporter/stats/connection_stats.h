@@ -8,11 +8,12 @@
 #include <cstdint>
 #include <optional>
 #include <utility>
+#include <condition_variable>
+#include <shared_mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "exporter/geo/address.h"
 #include "exporter/geo/country.h"
@@ -71,35 +72,35 @@ class ConnectionStats {
   // address is nullptr when the kernel could not record the peer (overflow);
   // then unique counts are left alone. A count of 0 changes nothing.
   void Record(CountryId country, uint16_t port, const IpAddress* address,
-              uint64_t count, absl::Time when) ABSL_LOCKS_EXCLUDED(mu_);
+              uint64_t count, absl::Time when);
 
   // Every series, sorted by (country label, port).
-  std::vector<Series> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<Series> Snapshot() const;
 
   // Per-country totals sorted by country label: across all ports (uniques
   // are distinct addresses over all ports, not a sum), or for `port` only.
   std::vector<CountryTotal> CountryTotals(std::optional<uint16_t> port) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+     ;
 
   // The local ports seen so far, ascending.
-  std::vector<uint16_t> Ports() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<uint16_t> Ports() const;
 
   // Up to `max` most recent Record() calls, newest first.
-  std::vector<RecentConnection> Recent(size_t max) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<RecentConnection> Recent(size_t max) const;
 
   // Increases on every Record() that changes anything.
-  uint64_t Version() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t Version() const;
 
   // Blocks until Version() differs from seen_version or timeout passes;
   // true if it changed. Lets live-stream clients wait without polling.
   bool WaitForChange(uint64_t seen_version, absl::Duration timeout) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+     ;
 
   // Number of (country, port) series.
-  size_t SeriesCount() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t SeriesCount() const;
 
   // Approximate bytes held, for a health gauge.
-  size_t MemoryBytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t MemoryBytes() const;
 
  private:
   struct Counts {
@@ -110,15 +111,18 @@ class ConnectionStats {
   using SeriesKey = std::pair<CountryId, uint16_t>;
 
   const Options options_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<SeriesKey, Counts> series_ ABSL_GUARDED_BY(mu_);
+  // std::shared_mutex rather than absl::Mutex: Debian's abseil is not built
+  // for ThreadSanitizer, which then reports false races under absl::Mutex.
+  mutable std::shared_mutex mu_;
+  mutable std::condition_variable_any changed_;  // notified on every Record
+  absl::flat_hash_map<SeriesKey, Counts> series_;
   // Per-country counts over all ports; separate from series_ because
   // distinct addresses cannot be summed across ports.
-  absl::flat_hash_map<CountryId, Counts> countries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<CountryId, Counts> countries_;
   // Ring of recent connections; next_recent_ is where the next one goes.
-  std::vector<RecentConnection> recent_ ABSL_GUARDED_BY(mu_);
-  size_t next_recent_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<RecentConnection> recent_;
+  size_t next_recent_ = 0;
+  uint64_t version_ = 0;
 };
 
 }  // namespace geoip
