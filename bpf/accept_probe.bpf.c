@@ -12,7 +12,8 @@
  * The accept hooks read only the returned socket, so they do not depend on
  * inet_csk_accept's arguments, which changed in 6.10.
  *
- * Counts go to one of two hash maps, chosen by the low bit of `generation`.
+ * Counts go to one of two hash maps, chosen by the low bit of `generation`;
+ * a peer that does not fit is counted per port in the slot's overflow array.
  * User space flips the generation, waits for programs still using the old
  * map to leave it, then drains that map whole. Nothing is lost in the drain,
  * and the maps only need room for the distinct peers of one interval.
@@ -34,28 +35,39 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Settings, fixed at load time so the verifier prunes what is unused. */
 const volatile bool filter_ports = false;
 const volatile __u8 port_bitmap[GEOIP_PORT_BITMAP_BYTES] = {};
+/* Identifies this load; only the program whose id is active_instance counts. */
+const volatile __u64 instance_id = 0;
 
-/* Written by user space only. Its low bit selects the map being filled. */
+/*
+ * Shared state. With --bpf.pin-path the maps (this .bss included) are pinned
+ * and outlive the exporter, so a restarted or upgraded exporter loads its own
+ * program into the same maps, makes it the active instance, and only then
+ * lets go of the old program: counts made meanwhile are drained, not lost.
+ */
+/* The instance that counts; written by user space. */
+volatile __u64 active_instance = 0;
+/* Written by user space only. Its low bit selects the maps being filled. */
 volatile __u64 generation = 0;
-/* Programs currently writing into counts0 / counts1. */
+/* Programs currently writing into the maps of slot 0 / 1. */
 __u64 inflight[2] = {};
-/* Accepts whose address did not fit, in total; per port in overflow_by_port. */
-__u64 overflow_total = 0;
+/* Accepts whose address did not fit, per slot; per port in overflowN. */
+__u64 overflow_total[2] = {};
 
-struct {
+struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* resized by user space before load */
 	__type(key, struct accept_key);
 	__type(value, __u64);
-} counts0 SEC(".maps"), counts1 SEC(".maps");
+};
+struct counts_map counts0 SEC(".maps"), counts1 SEC(".maps");
 
-struct {
+struct overflow_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
-} overflow_by_port SEC(".maps");
+};
+struct overflow_map overflow0 SEC(".maps"), overflow1 SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -100,17 +112,26 @@ static __always_inline __u32 enter_generation(void)
 		slot ^= 1;
 		__sync_fetch_and_add(&inflight[slot], 1);
 	}
-	return slot;
+	return slot & 1;
+}
+
+static __always_inline void count_overflow(void *map, __u32 slot, __u16 port)
+{
+	__u32 index = port;
+	__u64 *overflow = bpf_map_lookup_elem(map, &index);
+
+	if (overflow)
+		__sync_fetch_and_add(overflow, 1);
+	__sync_fetch_and_add(&overflow_total[slot & 1], 1);
 }
 
 static __always_inline void record(const struct sock *sk)
 {
 	struct accept_key key = {};
 	__u16 family, port;
-	__u32 *raw;
-	bool counted;
+	__u32 *raw, slot;
 
-	if (!sk)
+	if (!sk || active_instance != instance_id)
 		return;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return;
@@ -138,21 +159,16 @@ static __always_inline void record(const struct sock *sk)
 	}
 	key.port = port;
 
-	__u32 slot = enter_generation();
-	if (slot == 0)
-		counted = count_in(&counts0, &key);
-	else
-		counted = count_in(&counts1, &key);
-	__sync_fetch_and_add(&inflight[slot], -1);
-
-	if (!counted) {
-		__u32 index = port;
-		__u64 *overflow = bpf_map_lookup_elem(&overflow_by_port, &index);
-
-		if (overflow)
-			__sync_fetch_and_add(overflow, 1);
-		__sync_fetch_and_add(&overflow_total, 1);
+	/* Everything this event writes stays inside the in-flight window. */
+	slot = enter_generation();
+	if (slot == 0) {
+		if (!count_in(&counts0, &key))
+			count_overflow(&overflow0, 0, port);
+	} else {
+		if (!count_in(&counts1, &key))
+			count_overflow(&overflow1, 1, port);
 	}
+	__sync_fetch_and_add(&inflight[slot & 1], -1);
 }
 
 SEC("fexit/inet_csk_accept")

@@ -107,6 +107,13 @@ std::vector<MetricFamily> ExporterCollector::Collect() const {
                             "When the GeoIP database in use was built, in Unix time.",
                             MetricType::Gauge,
                             static_cast<double>(health.database_build_epoch)));
+  MetricFamily reloads = Family("ebpf_geoip_database_reloads_total",
+                                "Attempts to reload the GeoIP database (SIGHUP or file "
+                                "replaced), by result.",
+                                MetricType::Counter);
+  AddSample(&reloads, {{"result", "success"}}, static_cast<double>(health.reload_successes));
+  AddSample(&reloads, {{"result", "failure"}}, static_cast<double>(health.reload_failures));
+  families.push_back(std::move(reloads));
   families.push_back(Single("ebpf_geoip_lookup_failures_total",
                             "GeoIP lookups that failed with an error (counted as unknown).",
                             MetricType::Counter, static_cast<double>(health.lookup_failures)));

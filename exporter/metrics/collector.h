@@ -22,6 +22,8 @@ struct ExporterHealth {
   std::string database_type;
   std::string database_path;
   int64_t database_build_epoch = 0;
+  uint64_t reload_successes = 0;
+  uint64_t reload_failures = 0;
   uint64_t lookup_failures = 0;
   uint64_t lookup_cache_hits = 0;
   uint64_t lookup_cache_misses = 0;

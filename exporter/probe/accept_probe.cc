@@ -1,8 +1,13 @@
 #include "exporter/probe/accept_probe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -13,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -28,6 +34,63 @@ namespace {
 
 constexpr int kPorts = 65536;
 constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
+constexpr const char* kBpfFs = "/sys/fs/bpf";
+constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
+// The maps that outlive the exporter when pinned, and the attachment.
+constexpr const char* kPinnedMaps[] = {"counts0", "counts1", "overflow0", "overflow1", "bss"};
+constexpr const char* kPinnedLink = "link";
+
+struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
+  if (name == "counts0") return skel->maps.counts0;
+  if (name == "counts1") return skel->maps.counts1;
+  if (name == "overflow0") return skel->maps.overflow0;
+  if (name == "overflow1") return skel->maps.overflow1;
+  return skel->maps.bss;
+}
+
+// Removes every pin of an earlier exporter. Its program, if still
+// attached through the pinned link, is detached by this.
+void RemovePins(const std::string& pin_path) {
+  for (const char* name : kPinnedMaps) unlink((pin_path + "/" + name).c_str());
+  unlink((pin_path + "/" + kPinnedLink).c_str());
+}
+
+bool IsBpfFs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) == kBpfFsMagic;
+}
+
+// Locks the pin directory so two exporters never drain the same maps.
+absl::StatusOr<int> LockPinPath(const std::string& pin_path) {
+  const size_t slash = pin_path.rfind('/');
+  const std::string parent = slash == 0 ? "/" : pin_path.substr(0, slash);
+  if (!IsBpfFs(parent)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--bpf.pin-path=", pin_path, ": ", parent,
+        " is not a bpf filesystem; mount one with `mount -t bpf bpf /sys/fs/bpf`, or "
+        "pass --bpf.pin-path= to run without pinning"));
+  }
+  if (mkdir(pin_path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", pin_path));
+  }
+  const int fd = open(pin_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", pin_path));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another ebpf_geoip_exporter is running with --bpf.pin-path=", pin_path,
+        ": stop it, or give this one another pin path"));
+  }
+  return fd;
+}
+
+uint64_t NewInstanceId() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) id = static_cast<uint64_t>(getpid()) << 32 | time(nullptr);
+  }
+  return id;
+}
 
 // libbpf's own messages of the attempt in progress; the last warning says
 // best why a load failed.
@@ -86,7 +149,8 @@ struct Loaded {
   struct bpf_link* link;
 };
 
-absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode) {
+absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
+                                uint64_t instance_id) {
   std::string last_message;
   libbpf_log = &last_message;
   struct Reset {
@@ -104,8 +168,15 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode) {
     const std::array<uint8_t, PortSet::kBitmapBytes> bitmap = options.ports.Bitmap();
     memcpy(const_cast<uint8_t*>(skel->rodata->port_bitmap), bitmap.data(), bitmap.size());
   }
+  skel->rodata->instance_id = instance_id;
   bpf_map__set_max_entries(skel->maps.counts0, options.max_addresses);
   bpf_map__set_max_entries(skel->maps.counts1, options.max_addresses);
+  if (!options.pin_path.empty()) {
+    // libbpf reuses a compatible pinned map, or creates and pins a new one.
+    for (const char* name : kPinnedMaps) {
+      bpf_map__set_pin_path(MapNamed(skel.get(), name), (options.pin_path + "/" + name).c_str());
+    }
+  }
   for (ProbeMode other : {ProbeMode::kFexit, ProbeMode::kKprobe, ProbeMode::kTracepoint}) {
     bpf_program__set_autoload(ProgramFor(skel.get(), other), other == mode);
   }
@@ -190,41 +261,85 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
   if (absl::Status ready = CheckProbePrerequisites(); !ready.ok()) return ready;
   libbpf_set_print(CaptureLibbpfPrint);
 
+  int lock_fd = -1;
+  if (!options.pin_path.empty()) {
+    absl::StatusOr<int> lock = LockPinPath(options.pin_path);
+    if (!lock.ok()) return lock.status();
+    lock_fd = *lock;
+  }
+  auto log = [attempts](std::string line) {
+    if (attempts) attempts->push_back(std::move(line));
+  };
+
   std::vector<ProbeMode> order = {options.mode};
   if (options.mode == ProbeMode::kAuto) {
     order = {ProbeMode::kFexit, ProbeMode::kKprobe, ProbeMode::kTracepoint};
   }
+  const uint64_t instance_id = NewInstanceId();
   std::string failures;
   for (ProbeMode mode : order) {
-    absl::StatusOr<Loaded> loaded = LoadMode(options, mode);
-    if (loaded.ok()) {
-      if (attempts) attempts->push_back(absl::StrCat(ProbeModeName(mode), ": attached"));
-      return std::unique_ptr<AcceptProbe>(new AcceptProbe(
-          loaded->skel.release(), loaded->link, mode, options.max_addresses));
+    absl::StatusOr<Loaded> loaded = LoadMode(options, mode, instance_id);
+    if (!loaded.ok() && !options.pin_path.empty() &&
+        absl::StrContains(loaded.status().message(), "reuse pinned map")) {
+      // Pinned by a build with another map layout or size: start afresh.
+      log(absl::StrCat("pinned maps in ", options.pin_path,
+                       " do not match this build or --bpf.max-addresses; replacing them "
+                       "(connections not yet drained from them are lost)"));
+      RemovePins(options.pin_path);
+      loaded = LoadMode(options, mode, instance_id);
     }
-    std::string line = absl::StrCat(ProbeModeName(mode), ": ", loaded.status().message());
-    if (attempts) attempts->push_back(line);
-    absl::StrAppend(&failures, failures.empty() ? "" : "; ", line);
+    if (!loaded.ok()) {
+      std::string line = absl::StrCat(ProbeModeName(mode), ": ", loaded.status().message());
+      log(line);
+      absl::StrAppend(&failures, failures.empty() ? "" : "; ", line);
+      continue;
+    }
+    log(absl::StrCat(ProbeModeName(mode), ": attached"));
+    struct accept_probe* skel = loaded->skel.release();
+    // From here on only this program counts; one still attached from an
+    // earlier exporter stops, and its counts wait in the shared maps.
+    __atomic_store_n(&skel->bss->active_instance, instance_id, __ATOMIC_SEQ_CST);
+    if (!options.pin_path.empty()) {
+      const std::string link_pin = options.pin_path + "/" + kPinnedLink;
+      const bool replaced = unlink(link_pin.c_str()) == 0;
+      if (bpf_link__pin(loaded->link, link_pin.c_str()) != 0) {
+        log(absl::StrCat("cannot pin the probe at ", link_pin, ": ", strerror(errno),
+                         "; it will stop with the exporter"));
+      } else {
+        log(absl::StrCat("pinned at ", options.pin_path,
+                         replaced ? " (took over from an earlier exporter)" : ""));
+      }
+    }
+    return std::unique_ptr<AcceptProbe>(
+        new AcceptProbe(skel, loaded->link, mode, options.max_addresses, lock_fd));
   }
+  if (lock_fd >= 0) close(lock_fd);
   return absl::UnavailableError(absl::StrCat(
       "no probe mode could attach (", failures, ")",
       options.mode == ProbeMode::kAuto ? ""
                                        : "; try --probe=auto to fall back to what this kernel supports"));
 }
 
+std::string DefaultPinPath() {
+  return IsBpfFs(kBpfFs) ? std::string(kBpfFs) + "/ebpf_geoip" : std::string();
+}
+
 AcceptProbe::AcceptProbe(struct accept_probe* skel, struct bpf_link* link,
-                         ProbeMode mode, uint32_t max_addresses)
+                         ProbeMode mode, uint32_t max_addresses, int pin_lock_fd)
     : skel_(skel),
       link_(link),
       mode_(mode),
       max_addresses_(max_addresses),
-      overflow_seen_(kPorts, 0),
+      pin_lock_fd_(pin_lock_fd),
       keys_(size_t{max_addresses} * sizeof(struct accept_key)),
       values_(max_addresses) {}
 
 AcceptProbe::~AcceptProbe() {
+  // A pinned link keeps the program attached after this; otherwise this
+  // detaches it.
   bpf_link__destroy(link_);
   accept_probe__destroy(skel_);
+  if (pin_lock_fd_ >= 0) close(pin_lock_fd_);
 }
 
 absl::Status AcceptProbe::Drain(DrainResult* result) {
@@ -248,7 +363,7 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
   if (absl::Status drained = DrainMap(bpf_map__fd(map), result); !drained.ok()) {
     return drained;
   }
-  return DrainOverflow(result);
+  return DrainOverflow(slot, result);
 }
 
 absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {
@@ -278,20 +393,28 @@ absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {
   return absl::OkStatus();
 }
 
-absl::Status AcceptProbe::DrainOverflow(DrainResult* result) {
-  const uint64_t total = __atomic_load_n(&skel_->bss->overflow_total, __ATOMIC_SEQ_CST);
-  if (total == overflow_seen_total_) return absl::OkStatus();
-  // Rare: only when a map filled up. Read every port's cumulative count.
-  const int fd = bpf_map__fd(skel_->maps.overflow_by_port);
-  for (uint32_t port = 0; port < kPorts; ++port) {
-    uint64_t value = 0;
-    if (bpf_map_lookup_elem(fd, &port, &value) != 0) continue;
-    if (value != overflow_seen_[port]) {
-      result->overflow.emplace_back(static_cast<uint16_t>(port), value - overflow_seen_[port]);
-      overflow_seen_[port] = value;
-    }
+absl::Status AcceptProbe::DrainOverflow(int slot, DrainResult* result) {
+  // Rare: only when the slot's map filled up. Nothing writes the slot now.
+  if (__atomic_load_n(&skel_->bss->overflow_total[slot], __ATOMIC_SEQ_CST) == 0) {
+    return absl::OkStatus();
   }
-  overflow_seen_total_ = total;
+  const int fd = bpf_map__fd(slot == 0 ? skel_->maps.overflow0 : skel_->maps.overflow1);
+  std::vector<uint32_t> ports(kPorts);
+  std::vector<uint64_t> counts(kPorts);
+  uint32_t count = kPorts, out_batch = 0;
+  if (bpf_map_lookup_batch(fd, nullptr, &out_batch, ports.data(), counts.data(), &count,
+                           nullptr) != 0 &&
+      errno != ENOENT) {
+    return absl::InternalError(
+        absl::StrCat("reading the kernel's overflow counts failed: ", strerror(errno)));
+  }
+  const uint64_t zero = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (counts[i] == 0) continue;
+    result->overflow.emplace_back(static_cast<uint16_t>(ports[i]), counts[i]);
+    bpf_map_update_elem(fd, &ports[i], &zero, BPF_ANY);
+  }
+  __atomic_store_n(&skel_->bss->overflow_total[slot], 0, __ATOMIC_SEQ_CST);
   return absl::OkStatus();
 }
 

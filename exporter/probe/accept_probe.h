@@ -32,6 +32,9 @@ struct ProbeOptions {
   // Distinct (address, port) pairs each drain interval can hold before
   // further connections are counted as overflow.
   uint32_t max_addresses = 65536;
+  // A directory on bpffs where the maps and the attachment stay pinned, so
+  // counting goes on while the exporter is stopped; empty: no pinning.
+  std::string pin_path;
 };
 
 // Connections from one peer address to one local port since the last drain.
@@ -69,21 +72,24 @@ class AcceptProbe {
 
  private:
   AcceptProbe(struct accept_probe* skel, struct bpf_link* link, ProbeMode mode,
-              uint32_t max_addresses);
+              uint32_t max_addresses, int pin_lock_fd);
 
   absl::Status DrainMap(int map_fd, DrainResult* result);
-  absl::Status DrainOverflow(DrainResult* result);
+  absl::Status DrainOverflow(int slot, DrainResult* result);
 
   struct accept_probe* skel_;
   struct bpf_link* link_;
   ProbeMode mode_;
   uint32_t max_addresses_;
-  uint64_t overflow_seen_total_ = 0;
-  std::vector<uint64_t> overflow_seen_;  // per port, as last read
+  int pin_lock_fd_;  // holds the pin directory's lock; -1 without pinning
   // Reused buffers for batch reads of one map.
   std::vector<uint8_t> keys_;
   std::vector<uint64_t> values_;
 };
+
+// The default for --bpf.pin-path: a directory under /sys/fs/bpf if bpffs is
+// mounted there, else empty (no pinning).
+std::string DefaultPinPath();
 
 // Checks what loading needs before trying: privileges and kernel BTF. The
 // error says what to do.
