@@ -8,7 +8,7 @@ geoip_build="${GEOIP_BUILD_DIR:-$geoip_repo/build}"
 # Packages needed to build and run the exporter.
 geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
   prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libgtest-dev
-  libbenchmark-dev iproute2)
+  libbenchmark-dev libcrypt-dev iso-codes iproute2)
 # Packages the test suite needs on top: test databases, Prometheus and
 # promtool, compose validation, the QEMU kernel matrix, the browser.
 geoip_test_packages=(libmaxmind-db-writer-perl mmdb-bin prometheus docker-compose

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""docker-compose.yml and Dockerfile, checked without a Docker engine.
+
+`docker-compose config` (Debian's docker-compose) validates the file; the
+rest reads its normalised output and checks what `config` does not: every
+bind mount exists in the repository, privileges stay least, services point at
+each other by the right names, and the runtime image installs every shared
+library the exporter links.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+import yaml  # python3-yaml, a dependency of Debian's docker-compose
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def ComposeConfig():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    result = subprocess.run(["docker-compose", "-f", os.path.join(REPO, "docker-compose.yml"),
+                             "config"], capture_output=True, text=True, cwd=REPO, env=env,
+                            timeout=120)
+    return result
+
+
+def DockerfileStages():
+    """[(base image, stage name, text of the stage)] in order."""
+    with open(os.path.join(REPO, "Dockerfile")) as f:
+        text = f.read()
+    parts = re.split(r"(?m)^FROM ", text)[1:]
+    stages = []
+    for part in parts:
+        head = part.split("\n", 1)[0].split()
+        stages.append((head[0], head[2] if len(head) > 2 else "", part))
+    return stages
+
+
+def AptInstalled(stage_text):
+    """Packages an `apt-get install` line of a stage installs."""
+    match = re.search(r"apt-get install -y --no-install-recommends((?:[^&]|\\\n)*)", stage_text)
+    return set(re.sub(r"\\\n", " ", match.group(1)).split()) - {"\\"}
+
+
+def DebianDependencies(packages):
+    """`packages` and everything they depend on, as installed on this machine."""
+    seen, todo = set(), list(packages)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        result = subprocess.run(["dpkg-query", "-W", "-f", "${Pre-Depends}, ${Depends}", name],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            continue
+        for dependency in result.stdout.split(","):
+            first = dependency.split("|")[0].split("(")[0].split(":")[0].strip()
+            if first:
+                todo.append(first)
+    return seen
+
+
+class ComposeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        result = ComposeConfig()
+        cls.config_result = result
+        cls.config = yaml.safe_load(result.stdout) if result.returncode == 0 else None
+
+    def setUp(self):
+        self.assertEqual(self.config_result.returncode, 0, self.config_result.stderr)
+        self.services = self.config["services"]
+
+    def test_has_the_whole_stack(self):
+        self.assertEqual(set(self.services), {"exporter", "demo-hello", "demo-summit", "demo-words",
+                                              "traffic", "prometheus", "grafana"})
+
+    def test_every_bind_mount_exists_in_the_repository(self):
+        named = set(self.config.get("volumes", {}))
+        binds = 0
+        for name, service in self.services.items():
+            for volume in service.get("volumes", []):
+                source = volume.split(":")[0] if isinstance(volume, str) else volume["source"]
+                if source.startswith("/"):
+                    binds += 1
+                    self.assertTrue(source.startswith(REPO + os.sep), "%s mounts %s" % (name, source))
+                    self.assertTrue(os.path.exists(source), "%s mounts missing %s" % (name, source))
+                else:
+                    self.assertIn(source, named, name)
+        self.assertGreaterEqual(binds, 4)
+
+    def test_build_targets_are_dockerfile_stages(self):
+        stages = {name for _, name, _ in DockerfileStages()}
+        for name, service in self.services.items():
+            if "build" in service:
+                self.assertEqual(service["build"]["context"], REPO, name)
+                self.assertIn(service["build"]["target"], stages, name)
+
+    def test_least_privilege(self):
+        for name, service in self.services.items():
+            self.assertFalse(service.get("privileged", False), name)
+            self.assertNotIn("pid", service, name)
+            self.assertNotEqual(service.get("network_mode"), "host", name)
+            self.assertNotIn("SYS_ADMIN", service.get("cap_add", []), name)
+            self.assertNotIn("ALL", service.get("cap_add", []), name)
+        self.assertEqual(set(self.services["exporter"]["cap_add"]), {"BPF", "PERFMON"})
+        self.assertEqual(set(self.services["traffic"]["cap_add"]), {"NET_ADMIN"})
+        for name in ("demo-hello", "demo-summit", "demo-words", "prometheus", "grafana"):
+            self.assertNotIn("cap_add", self.services[name], name)
+
+    def test_demo_services_share_one_namespace_and_serve_8081_to_8083(self):
+        owner = self.services["demo-hello"]
+        self.assertEqual(sorted(p["target"] for p in owner["ports"]), [8081, 8082, 8083])
+        served = []
+        for name in ("demo-hello", "demo-summit", "demo-words"):
+            command = self.services[name]["command"]
+            self.assertEqual(command[0], "services.py")
+            self.assertTrue(os.path.exists(os.path.join(REPO, "demo", command[0])))
+            served += [int(port) for port in command[1:]]
+            if name != "demo-hello":
+                self.assertEqual(self.services[name]["network_mode"], "service:demo-hello")
+        self.assertEqual(sorted(served), [8081, 8082, 8083])
+        traffic = self.services["traffic"]
+        self.assertEqual(traffic["network_mode"], "service:demo-hello")
+        self.assertTrue(os.path.exists(os.path.join(REPO, "demo", traffic["command"][0])))
+        self.assertIn("--setup", traffic["command"])
+        self.assertIn("--duration", traffic["command"])
+        self.assertEqual(traffic["restart"], "no")
+
+    def test_exporter_counts_the_demo_ports_and_prometheus_finds_it(self):
+        exporter = self.services["exporter"]
+        self.assertIn("--ports=8081,8082,8083", exporter["command"])
+        self.assertIn("--web.listen-address=:19100", exporter["command"])
+        with open(os.path.join(REPO, "prometheus", "prometheus.yml")) as f:
+            self.assertIn('"exporter:19100"', f.read())
+        prometheus = self.services["prometheus"]
+        self.assertIn("--config.file=/etc/prometheus/prometheus.yml", prometheus["command"])
+        self.assertIn(os.path.join(REPO, "prometheus") + ":/etc/prometheus:ro", prometheus["volumes"])
+
+    def test_grafana_is_anonymous_viewer_with_the_map_as_home(self):
+        grafana = self.services["grafana"]
+        env = grafana["environment"]
+        self.assertEqual(env["GF_AUTH_ANONYMOUS_ENABLED"], "true")
+        self.assertEqual(env["GF_AUTH_ANONYMOUS_ORG_ROLE"], "Viewer")
+        home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+        host_path = None
+        for volume in grafana["volumes"]:
+            source, target = volume.split(":")[:2]
+            if home.startswith(target + "/"):
+                host_path = source + home[len(target):]
+        self.assertIsNotNone(host_path, "no mount holds " + home)
+        self.assertTrue(os.path.isfile(host_path), host_path)
+        with open(os.path.join(REPO, "grafana", "provisioning", "datasources", "prometheus.yml")) as f:
+            self.assertIn("url: http://prometheus:9090", f.read())
+
+
+class DockerfileTest(unittest.TestCase):
+    RUNTIME = {"libbpf1", "libprometheus-cpp-core1.0", "libcivetweb1", "libmaxminddb0",
+               "libabsl20220623"}
+
+    def test_stages(self):
+        stages = [(base, name) for base, name, _ in DockerfileStages()]
+        self.assertEqual(stages, [("debian:bookworm", "builder"),
+                                  ("debian:bookworm-slim", "demo"),
+                                  ("debian:bookworm-slim", "exporter")])
+
+    def test_runtime_installs_only_the_runtime_libraries(self):
+        exporter_stage = DockerfileStages()[-1][2]
+        self.assertEqual(AptInstalled(exporter_stage), self.RUNTIME)
+        self.assertIn("COPY data/ ", exporter_stage)
+        self.assertIn("COPY --from=builder /build/exporter/ebpf_geoip_exporter", exporter_stage)
+
+    def test_every_package_named_is_a_debian_12_package(self):
+        # Installed here means the name is right: this machine builds natively
+        # with the same packages.
+        for _, name, text in DockerfileStages():
+            for package in AptInstalled(text):
+                result = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", package],
+                                        capture_output=True, text=True)
+                self.assertEqual(result.stdout, "install ok installed", "%s: %s" % (name, package))
+
+    def test_builder_installs_what_a_native_build_installs(self):
+        with open(os.path.join(REPO, "scripts", "lib", "setup.sh")) as f:
+            match = re.search(r"geoip_run_packages=\(([^)]*)\)", f.read())
+        native = set(match.group(1).split()) - {"iproute2"}  # iproute2: demo, not build
+        builder = AptInstalled(DockerfileStages()[0][2])
+        self.assertEqual(native - builder, set())
+        # Files the build reads from Debian packages other than libraries.
+        with open(os.path.join(REPO, "exporter", "CMakeLists.txt")) as f:
+            for path in re.findall(r"(/usr/share/\S+)", f.read()):
+                owner = subprocess.run(["dpkg", "-S", path], capture_output=True,
+                                       text=True, check=True).stdout.split(":")[0]
+                self.assertIn(owner, builder, path)
+
+    def test_runtime_packages_provide_every_linked_library(self):
+        exporter = os.environ.get("GEOIP_EXPORTER",
+                                  os.path.join(REPO, "build", "exporter", "ebpf_geoip_exporter"))
+        self.assertTrue(os.path.isfile(exporter),
+                        "build the exporter or set GEOIP_EXPORTER (missing %s)" % exporter)
+        ldd = subprocess.run(["ldd", exporter], capture_output=True, text=True, check=True).stdout
+        libraries = re.findall(r"=> (/\S+)", ldd)
+        self.assertTrue(libraries)
+        # debian:bookworm-slim has libc6 and apt, which needs libstdc++6 and libgcc-s1.
+        available = DebianDependencies(self.RUNTIME | {"libc6", "libstdc++6", "libgcc-s1"})
+        for library in libraries:
+            real = os.path.realpath(library)
+            owner = None
+            for candidate in (library, real, real.replace("/usr/lib/", "/lib/"),
+                              real.replace("/lib/", "/usr/lib/", 1)):
+                result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+                if result.returncode == 0:
+                    owner = result.stdout.split(":")[0]
+                    break
+            self.assertIsNotNone(owner, "no Debian package owns " + library)
+            self.assertIn(owner, available, "%s (from %s) is not installed by the runtime stage"
+                          % (library, owner))
+
+    def test_dockerignore_keeps_build_trees_out(self):
+        with open(os.path.join(REPO, ".dockerignore")) as f:
+            lines = set(f.read().split())
+        self.assertTrue({".git", "build", "build-*"} <= lines)
+
+
+if __name__ == "__main__":
+    unittest.main()

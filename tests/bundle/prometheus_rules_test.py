@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The shipped Prometheus config and rules: promtool check config, check
+rules and the rule unit tests, plus a guard that every alert has unit tests
+that see it both firing and quiet."""
+
+import glob
+import os
+import re
+import subprocess
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROMETHEUS = os.path.join(REPO, "prometheus")
+RULES = sorted(glob.glob(os.path.join(PROMETHEUS, "rules", "*.yml")))
+TESTS = sorted(glob.glob(os.path.join(PROMETHEUS, "tests", "*.yml")))
+
+
+def Promtool(*args):
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+
+
+class PrometheusRulesTest(unittest.TestCase):
+    def assertPromtoolPasses(self, *args):
+        result = Promtool(*args)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result.stdout + result.stderr
+
+    def test_config_is_valid_and_loads_every_rule_file(self):
+        output = self.assertPromtoolPasses("check", "config", os.path.join(PROMETHEUS, "prometheus.yml"))
+        self.assertIn("%d rule files found" % len(RULES), output)
+
+    def test_config_scrapes_the_exporter_every_5s(self):
+        with open(os.path.join(PROMETHEUS, "prometheus.yml")) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^  scrape_interval: 5s$")
+        self.assertRegex(text, r"(?m)^  - job_name: ebpf_geoip$")
+        self.assertIn('"exporter:19100"', text)
+
+    def test_rules_are_valid(self):
+        self.assertGreaterEqual(len(RULES), 2)
+        self.assertPromtoolPasses("check", "rules", *RULES)
+
+    def test_rule_unit_tests_pass(self):
+        self.assertGreaterEqual(len(TESTS), 2)
+        self.assertPromtoolPasses("test", "rules", *TESTS)
+
+    def test_a_broken_rule_fails_the_unit_tests(self):
+        # The unit tests must be able to fail: move the staleness threshold.
+        alerts = os.path.join(PROMETHEUS, "rules", "ebpf_geoip_alerts.yml")
+        with open(alerts) as f:
+            text = f.read()
+        self.assertIn("> 45 * 86400", text)
+        tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ebpf-geoip-rules-%d" % os.getpid())
+        os.makedirs(os.path.join(tmp, "rules"), exist_ok=True)
+        os.makedirs(os.path.join(tmp, "tests"), exist_ok=True)
+        try:
+            with open(os.path.join(tmp, "rules", "ebpf_geoip_alerts.yml"), "w") as f:
+                f.write(text.replace("> 45 * 86400", "> 47 * 86400"))
+            test_copy = os.path.join(tmp, "tests", "alerts_test.yml")
+            with open(os.path.join(PROMETHEUS, "tests", "alerts_test.yml")) as f, \
+                 open(test_copy, "w") as out:
+                out.write(f.read())
+            result = Promtool("test", "rules", test_copy)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("EbpfGeoipDatabaseStale", result.stdout + result.stderr)
+        finally:
+            subprocess.run(["rm", "-rf", tmp], check=True)
+
+    def test_every_alert_is_tested_firing_and_quiet(self):
+        alerts = set()
+        for path in RULES:
+            with open(path) as f:
+                alerts |= set(re.findall(r"(?m)^\s+- alert: (\w+)$", f.read()))
+        self.assertEqual(alerts, {"EbpfGeoipExporterDown", "EbpfGeoipEventsLost",
+                                  "EbpfGeoipProbeFallback", "EbpfGeoipDatabaseStale",
+                                  "EbpfGeoipNoConnections"})
+        firing, quiet = set(), set()
+        for path in TESTS:
+            with open(path) as f:
+                text = f.read()
+            for name, rest in re.findall(r"alertname: (\w+)\n\s+exp_alerts:(.*)", text):
+                (quiet if rest.strip() == "[]" else firing).add(name)
+        self.assertEqual(firing, alerts)
+        self.assertEqual(quiet, alerts)
+
+    def test_every_alert_has_severity_and_summary(self):
+        for path in RULES:
+            with open(path) as f:
+                text = f.read()
+            for block in re.split(r"(?m)^\s+- (?=alert: )", text)[1:]:
+                name = block.split()[1]
+                self.assertRegex(block, r"severity: (critical|warning|info)\n", name)
+                self.assertIn("summary:", block, name)
+                self.assertIn("description:", block, name)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Every dashboard query returns data from a real Prometheus that scrapes the
+real exporter after real connections from around the world.
+
+Runs scripts/demo as a user would (exporter with its real probe, Debian's
+prometheus with the shipped config and rules, demo services and traffic in a
+private network namespace), on free loopback ports with a 1s scrape
+interval. Then evaluates each panel query of grafana/dashboards/ebpf-geoip.json
+and each template variable through Prometheus' HTTP API, with the variables
+substituted the way Grafana does, and fails on any empty result. Finally
+stops the demo with SIGINT, as Ctrl-C would, and checks that nothing is left.
+
+Needs root. Set GEOIP_EXPORTER to the exporter binary (default:
+build/exporter/ebpf_geoip_exporter).
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(REPO, "demo"))
+import traffic  # noqa: E402  demo/traffic.py
+
+OFF_MAP = {"private", "unknown", "overflow"}
+# What Grafana would put in place of its built-in variables. The test runs
+# for less than the range, so $__range covers every sample.
+BUILTINS = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "2s"}
+
+
+def FreePort():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def Wait(what, predicate, seconds):
+    """Polls `predicate` until it returns a true value; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (OSError, ValueError, KeyError) as error:
+            last_error = error
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for %s (last error: %s)" % (what, last_error))
+
+
+class Prometheus:
+    def __init__(self, address):
+        self.base = "http://%s/api/v1/" % address
+
+    def Get(self, endpoint, **params):
+        url = self.base + endpoint + "?" + urllib.parse.urlencode(params, doseq=True)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as error:
+            raise ValueError("%s %s: %s" % (endpoint, params, error.read().decode())) from None
+        if body["status"] != "success":
+            raise ValueError("%s: %s" % (url, body))
+        return body["data"]
+
+    def Instant(self, query):
+        return self.Get("query", query=query, time="%.3f" % time.time())
+
+    def Range(self, query, seconds=300, step=2):
+        end = time.time()
+        return self.Get("query_range", query=query, start="%.3f" % (end - seconds),
+                        end="%.3f" % end, step=step)
+
+    def LabelValues(self, selector, label):
+        """Grafana's label_values(selector, label)."""
+        series = self.Get("series", **{"match[]": selector, "start": "%.3f" % (time.time() - 300)})
+        return sorted({s[label] for s in series if label in s})
+
+
+def Samples(data):
+    """{labels-as-tuple: [values]} of an instant or range query result."""
+    out = {}
+    for series in data["result"]:
+        key = tuple(sorted(series["metric"].items()))
+        values = [series["value"]] if "value" in series else series["values"]
+        out[key] = [float(v) for _, v in values]
+    return out
+
+
+def ByLabel(data, label):
+    return {dict(k).get(label): v[-1] for k, v in Samples(data).items()}
+
+
+def RegexAll(values):
+    """The value Grafana gives an includeAll variable without allValue: the
+    values regex-escaped, with the backslashes doubled for a PromQL string."""
+    return "(" + "|".join(re.escape(v).replace("\\", "\\\\") for v in values) + ")"
+
+
+class StackTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise AssertionError("needs root: the exporter loads BPF programs")
+        cls.exporter = os.path.abspath(os.environ.get(
+            "GEOIP_EXPORTER", os.path.join(REPO, "build", "exporter", "ebpf_geoip_exporter")))
+        assert os.path.isfile(cls.exporter), "no exporter binary at " + cls.exporter
+        cls.exporter_address = "127.0.0.1:%d" % FreePort()
+        cls.prometheus_address = "127.0.0.1:%d" % FreePort()
+        cls.netns = "geoip-bundle-%d-stack" % os.getpid()
+        cls.workdir = tempfile.mkdtemp(prefix="ebpf-geoip-stack-test.")
+        cls.demo = subprocess.Popen(
+            [os.path.join(REPO, "scripts", "demo"), "--exporter", cls.exporter,
+             "--exporter-address", cls.exporter_address,
+             "--prometheus-address", cls.prometheus_address,
+             "--scrape-interval", "1s", "--netns", cls.netns,
+             "--rounds", "8", "--interval", "2", "--duration", "60",
+             "--workdir", cls.workdir],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        cls.prometheus = Prometheus(cls.prometheus_address)
+
+        def Alive(predicate):
+            def Check():
+                if cls.demo.poll() is not None:
+                    raise AssertionError("scripts/demo exited with %d:\n%s"
+                                         % (cls.demo.returncode, cls.demo.stdout.read()))
+                return predicate()
+            return Check
+
+        cls.expected = {label for _, label in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)}
+        try:
+            Wait("Prometheus to scrape the exporter",
+                 Alive(lambda: ByLabel(cls.prometheus.Instant('up{job="ebpf_geoip"}'), "instance")
+                 .get(cls.exporter_address) == 1), 90)
+            # Every country of demo/world-addresses.txt has grown between two
+            # scrapes, so increase() over the range is positive for each.
+            on_map = cls.expected - OFF_MAP
+            query = ('sum by (country) (increase(ebpf_geoip_accepted_connections_total'
+                     '{instance="%s"}[5m])) > 0' % cls.exporter_address)
+            Wait("connections from every world address",
+                 Alive(lambda: cls.expected <= set(ByLabel(cls.prometheus.Instant(query), "country"))),
+                 90)
+            # Recording rules evaluate every second; give them one round.
+            Wait("recording rules",
+                 lambda: on_map <= set(ByLabel(cls.prometheus.Instant(
+                     "country:ebpf_geoip_accepted_connections:rate1m"), "country")), 30)
+        except BaseException:
+            cls.StopDemo()
+            raise
+
+    @classmethod
+    def StopDemo(cls):
+        """Ctrl-C; returns (exit status, output). Kills what is left if that fails."""
+        output = ""
+        try:
+            cls.demo.send_signal(signal.SIGINT)
+            output, _ = cls.demo.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            try:
+                os.killpg(cls.demo.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            cls.demo.wait()
+            subprocess.run(["ip", "netns", "del", cls.netns], capture_output=True)
+        if not hasattr(cls, "stop_result"):
+            cls.stop_result = (cls.demo.returncode, output)
+        return cls.stop_result
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.StopDemo()
+        shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def Variables(self):
+        """Template variables as Grafana resolves them with "All" selected."""
+        with open(os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")) as f:
+            dashboard = json.load(f)
+        values = {}
+        substitutions = dict(BUILTINS)
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            query = variable["query"]["query"]
+            for name, value in substitutions.items():
+                query = query.replace(name, value)
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+            self.assertIsNotNone(match, query)
+            found = self.prometheus.LabelValues(match.group(1), match.group(2))
+            self.assertTrue(found, "variable %s: %s returned nothing" % (variable["name"], query))
+            values[variable["name"]] = found
+            substitutions["$" + variable["name"]] = variable.get("allValue") or RegexAll(found)
+        return dashboard, values, substitutions
+
+    def test_variables_find_this_exporter_and_the_demo_ports(self):
+        _, values, _ = self.Variables()
+        self.assertIn("ebpf_geoip", values["job"])
+        self.assertIn(self.exporter_address, values["instance"])
+        self.assertEqual(values["port"], ["8081", "8082", "8083"])
+
+    def test_every_panel_query_returns_data(self):
+        dashboard, _, substitutions = self.Variables()
+        # Longest names first, so $__range is not cut short by a $__r... name.
+        names = sorted(substitutions, key=len, reverse=True)
+        checked = 0
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for name in names:
+                    expr = expr.replace(name, substitutions[name])
+                self.assertNotIn("$", expr, panel["title"])
+                with self.subTest(panel=panel["title"], query=expr):
+                    if target.get("instant"):
+                        data = self.prometheus.Instant(expr)
+                    else:
+                        data = self.prometheus.Range(expr)
+                    samples = Samples(data)
+                    self.assertTrue(samples, "%s: no data for %s" % (panel["title"], expr))
+                    for key, series in samples.items():
+                        self.assertTrue(all(math.isfinite(v) for v in series),
+                                        "%s: %s %s" % (panel["title"], key, series))
+                    checked += 1
+        self.assertGreaterEqual(checked, 19)
+
+    def PanelQuery(self, title):
+        dashboard, _, substitutions = self.Variables()
+        (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+        (target,) = panel["targets"]
+        expr = target["expr"]
+        for name in sorted(substitutions, key=len, reverse=True):
+            expr = expr.replace(name, substitutions[name])
+        return self.prometheus.Instant(expr)
+
+    def test_map_shows_every_world_country_and_nothing_off_the_map(self):
+        countries = ByLabel(self.PanelQuery("Connections by country"), "country")
+        self.assertTrue(self.expected - OFF_MAP <= set(countries), countries)
+        self.assertFalse(OFF_MAP & set(countries))
+        for country in self.expected - OFF_MAP:
+            self.assertGreater(countries[country], 0, country)
+
+    def test_private_and_unknown_are_shown_beside_the_map(self):
+        off = ByLabel(self.PanelQuery("Not on the map"), "country")
+        self.assertTrue({"private", "unknown"} <= set(off), off)
+        self.assertTrue(set(off) <= OFF_MAP, off)
+
+    def test_unique_addresses_count_each_world_address(self):
+        per_country = {}
+        for address, label in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES):
+            per_country[label] = per_country.get(label, 0) + 1
+        unique = ByLabel(self.PanelQuery("Unique source addresses by country"), "country")
+        for country, count in per_country.items():
+            # Other processes may connect to the demo ports too; never fewer.
+            self.assertGreaterEqual(unique.get(country, 0), count, country)
+
+    def test_probe_mode_is_reported(self):
+        modes = ByLabel(self.PanelQuery("Probe mode"), "mode")
+        self.assertEqual(len(modes), 1, modes)
+        self.assertIn(next(iter(modes)), {"fexit", "kprobe", "tracepoint"})
+
+    def test_recording_rules_produce_series(self):
+        ports = ByLabel(self.prometheus.Instant("port:ebpf_geoip_accepted_connections:rate1m"), "port")
+        self.assertEqual(set(ports), {"8081", "8082", "8083"})
+        instances = ByLabel(self.prometheus.Instant("instance:ebpf_geoip_accepted_connections:rate1m"),
+                            "instance")
+        self.assertIn(self.exporter_address, instances)
+        unique = ByLabel(self.prometheus.Instant("country:ebpf_geoip_unique_source_addresses:sum"),
+                         "country")
+        self.assertTrue(self.expected <= set(unique), unique)
+
+    def test_rules_load_and_evaluate_without_errors(self):
+        groups = self.prometheus.Get("rules")["groups"]
+        self.assertEqual({g["name"] for g in groups}, {"ebpf_geoip.recording", "ebpf_geoip.alerts"})
+        for group in groups:
+            for rule in group["rules"]:
+                self.assertEqual(rule["health"], "ok", rule)
+
+    def test_zz_ctrl_c_stops_everything_and_deletes_the_namespace(self):
+        status, output = self.StopDemo()
+        self.assertEqual(status, 0, output)
+        self.assertIn("ebpf_geoip demo is running", output)
+        self.assertIn("http://%s/metrics" % self.exporter_address, output)
+        self.assertFalse(os.path.exists("/run/netns/" + self.netns))
+        with self.assertRaises(ProcessLookupError):
+            os.killpg(self.demo.pid, 0)  # no process of the demo is left
+        for address in (self.exporter_address, self.prometheus_address):
+            host, port = address.split(":")
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection((host, int(port)), timeout=2).close()
+
+
+if __name__ == "__main__":
+    unittest.main()
