@@ -39,7 +39,7 @@ CMD ["services.py", "8081", "8082", "8083"]
 FROM debian:bookworm-slim AS exporter
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libbpf1 libprometheus-cpp-core1.0 libcivetweb1 libmaxminddb0 libabsl20220623 \
+      libbpf1 libprometheus-cpp-core1.0 libcivetweb1 libmaxminddb0 libabsl20220623 libcrypt1 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /build/exporter/ebpf_geoip_exporter /usr/local/bin/ebpf_geoip_exporter
 COPY data/ /usr/share/ebpf-geoip/

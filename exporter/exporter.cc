@@ -1,6 +1,12 @@
 #include "exporter/exporter.h"
 
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -9,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "exporter/geo/geoip_database.h"
+#include "exporter/util/privileges.h"
 
 namespace geoip {
 namespace {
@@ -43,13 +50,13 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   if (!path.ok()) return path.status();
   absl::StatusOr<GeoIpDatabase> database = GeoIpDatabase::Open(*path);
   if (!database.ok()) return database.status();
-  exporter->database_ = std::make_shared<const GeoIpDatabase>(*std::move(database));
   fprintf(stderr, "geoip database: %s (type %s, built %s)\n", path->c_str(),
-          exporter->database_->type().c_str(),
-          absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(exporter->database_->build_epoch()),
+          database->type().c_str(),
+          absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(database->build_epoch()),
                            absl::UTCTimeZone())
               .c_str());
-  exporter->geolocator_ = std::make_unique<Geolocator>(exporter->database_);
+  exporter->geolocator_ = std::make_unique<Geolocator>(
+      std::make_shared<const GeoIpDatabase>(*std::move(database)));
 
   // Fail on a bad or busy listen address before touching the kernel.
   if (absl::Status listen = CheckCanListen(config.listen_address); !listen.ok()) return listen;
@@ -61,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     probe_options.mode = config.probe_mode;
     probe_options.ports = config.ports;
     probe_options.max_addresses = config.max_addresses;
+    probe_options.pin_path = config.pin_path;
     std::vector<std::string> attempts;
     absl::StatusOr<std::unique_ptr<AcceptProbe>> probe =
         AcceptProbe::Attach(probe_options, &attempts);
@@ -80,6 +88,9 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   api_options.metrics_path = config.telemetry_path;
   api_options.show_full_addresses = config.show_full_addresses;
   api_options.simulated = config.source == ConnectionSource::kSimulated;
+  // Live-map streams may hold half the server's threads; scrapes and the
+  // API always find one in the other half.
+  api_options.max_streams = config.web_max_connections / 2;
   exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_,
                                              exporter->geolocator_.get(), &exporter->stopping_);
   for (HttpRoute& route : exporter->api_->Routes()) routes.push_back(std::move(route));
@@ -88,12 +99,28 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                     nullptr});
   HttpServer::Options server_options;
   server_options.listen_address = config.listen_address;
+  server_options.threads = config.web_max_connections;
+  server_options.request_timeout = config.web_request_timeout;
+  ApplyWebConfig(config.web_config, &server_options);
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Start(server_options, std::move(routes));
   if (!server.ok()) return server.status();
   exporter->server_ = *std::move(server);
 
+  // Everything that needs privileges is done: the probe is attached, the
+  // port is bound. Threads started from here on inherit the reduced set.
+  const bool keep_cap_bpf = exporter->probe_ != nullptr && MapAccessNeedsCapBpf();
+  if (absl::Status dropped = DropPrivileges(config.runas, keep_cap_bpf); !dropped.ok()) {
+    return dropped;
+  }
+  if (geteuid() != 0 || keep_cap_bpf) {
+    fprintf(stderr, "running as uid %d with %s\n", static_cast<int>(geteuid()),
+            keep_cap_bpf ? "only CAP_BPF (this kernel checks it on every map read)"
+                         : "no capabilities");
+  }
+
   exporter->drainer_ = std::thread([self] { self->DrainLoop(); });
+  exporter->watcher_ = std::thread([self] { self->WatchDatabase(); });
   fprintf(stderr, "listening on %s (port %d), metrics at %s\n", config.listen_address.c_str(),
           exporter->server_->port(), config.telemetry_path.c_str());
   return exporter;
@@ -102,8 +129,54 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
 Exporter::~Exporter() {
   stopping_.Notify();
   if (drainer_.joinable()) drainer_.join();
+  if (watcher_.joinable()) watcher_.join();
+  // Counts not drained yet stay in the kernel: a pinned probe keeps them for
+  // the next exporter, an unpinned one goes away with them.
   server_.reset();
-  if (probe_) DrainOnce();
+}
+
+void Exporter::ReloadDatabase(const char* why) {
+  const std::string path = geolocator_->database()->path();
+  absl::StatusOr<GeoIpDatabase> fresh = GeoIpDatabase::Open(path);
+  if (!fresh.ok()) {
+    reload_failures_.fetch_add(1, std::memory_order_relaxed);
+    fprintf(stderr, "database reload (%s) failed, keeping the one in use: %s\n", why,
+            std::string(fresh.status().message()).c_str());
+    return;
+  }
+  geolocator_->SetDatabase(std::make_shared<const GeoIpDatabase>(*std::move(fresh)));
+  reload_successes_.fetch_add(1, std::memory_order_relaxed);
+  fprintf(stderr, "database reloaded (%s): %s\n", why, path.c_str());
+}
+
+void Exporter::WatchDatabase() {
+  // geoipupdate and scripts/update-geoip-db write a temporary file and
+  // rename it over the database, so watch the directory for the name.
+  const std::string path = geolocator_->database()->path();
+  const size_t slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0 || inotify_add_watch(fd, directory.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    fprintf(stderr, "not watching %s for updates (%s); reload with SIGHUP\n", path.c_str(),
+            strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  alignas(struct inotify_event) char buffer[4096];
+  while (!stopping_.HasBeenNotified()) {
+    struct pollfd poll_fd = {fd, POLLIN, 0};
+    if (poll(&poll_fd, 1, 200) <= 0) continue;
+    const ssize_t length = read(fd, buffer, sizeof(buffer));
+    bool changed = false;
+    for (ssize_t at = 0; at < length;) {
+      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + at);
+      if (event->len > 0 && name == event->name) changed = true;
+      at += sizeof(struct inotify_event) + event->len;
+    }
+    if (changed) ReloadDatabase("file replaced");
+  }
+  close(fd);
 }
 
 void Exporter::DrainLoop() {
@@ -133,9 +206,12 @@ ExporterHealth Exporter::Health() const {
   health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
   health.events_lost = events_lost_.load(std::memory_order_relaxed);
   health.drain_errors = drain_errors_.load(std::memory_order_relaxed);
-  health.database_type = database_->type();
-  health.database_path = database_->path();
-  health.database_build_epoch = static_cast<int64_t>(database_->build_epoch());
+  const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();
+  health.database_type = database->type();
+  health.database_path = database->path();
+  health.database_build_epoch = static_cast<int64_t>(database->build_epoch());
+  health.reload_successes = reload_successes_.load(std::memory_order_relaxed);
+  health.reload_failures = reload_failures_.load(std::memory_order_relaxed);
   const Geolocator::Stats lookups = geolocator_->stats();
   health.lookup_failures = lookups.failures;
   health.lookup_cache_hits = lookups.cache_hits;

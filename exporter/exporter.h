@@ -15,6 +15,7 @@
 #include "exporter/metrics/collector.h"
 #include "exporter/probe/accept_probe.h"
 #include "exporter/stats/connection_stats.h"
+#include "exporter/web/api.h"
 #include "exporter/web/http_server.h"
 
 namespace geoip {
@@ -26,32 +27,40 @@ class Exporter {
   static absl::StatusOr<std::unique_ptr<Exporter>> Start(const Config& config,
                                                          const BuildInfo& build);
 
-  // Stops serving, drains the kernel a last time and detaches the probe.
+  // Stops serving and lets go of the probe: an unpinned probe is detached,
+  // a pinned one keeps counting for the next exporter.
   ~Exporter();
 
   // The port the HTTP server listens on.
   int port() const { return server_->port(); }
 
+  // Opens the database file again and swaps it in; on failure the one in
+  // use stays. Counted in ebpf_geoip_database_reloads_total.
+  void ReloadDatabase(const char* why);
+
  private:
   Exporter(const Config& config, const BuildInfo& build);
 
   void DrainLoop();
+  void WatchDatabase();
   void DrainOnce();
   ExporterHealth Health() const;
   HttpResponse ServeMetrics(const HttpRequest& request) const;
-  HttpResponse ServeLandingPage(const HttpRequest& request) const;
 
   const Config config_;
   ConnectionStats stats_;
   std::unique_ptr<Geolocator> geolocator_;
-  std::shared_ptr<const GeoIpDatabase> database_;
   std::unique_ptr<AcceptProbe> probe_;
   std::unique_ptr<ExporterCollector> collector_;
+  std::unique_ptr<LiveApi> api_;  // the live map and JSON API; server_ calls it
   std::unique_ptr<HttpServer> server_;
   std::atomic<uint64_t> events_lost_{0};
   std::atomic<uint64_t> drain_errors_{0};
+  std::atomic<uint64_t> reload_successes_{0};
+  std::atomic<uint64_t> reload_failures_{0};
   absl::Notification stopping_;
   std::thread drainer_;
+  std::thread watcher_;  // reloads the database when its file is replaced
 };
 
 // The database to use: the flag's if given, else the first default found.

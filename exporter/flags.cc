@@ -23,9 +23,32 @@ ABSL_FLAG(std::string, probe, "auto",
           "kprobe or tracepoint.");
 ABSL_FLAG(absl::Duration, bpf_drain_interval, absl::Seconds(1),
           "How often to move the kernel's counts into the exporter.");
+ABSL_FLAG(std::string, bpf_pin_path, "auto",
+          "bpffs directory where the probe and its maps stay pinned, so connections "
+          "accepted while the exporter is stopped or restarting are still counted. "
+          "auto: /sys/fs/bpf/ebpf_geoip when bpffs is mounted there; empty: no pinning "
+          "(stopping the exporter detaches the probe).");
+ABSL_FLAG(std::string, runas, "nobody",
+          "When started as root: the user to switch to once the probe is attached, "
+          "giving up every capability. Empty: keep running as root.");
 ABSL_FLAG(uint32_t, bpf_max_addresses, 65536,
           "Distinct (address, port) pairs the kernel tracks per drain interval; "
           "connections past it are counted as country=\"overflow\".");
+ABSL_FLAG(bool, web_show_full_addresses, false,
+          "Show whole client addresses in the live map's feed of recent connections, "
+          "instead of their /24 (IPv4) or /48 (IPv6) prefix.");
+ABSL_FLAG(std::string, source, "ebpf",
+          "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
+          "(no probe, no root: loopback clients POST addresses to /api/v1/connections).");
+ABSL_FLAG(std::string, web_config_file, "",
+          "Web config file in the Prometheus exporter-toolkit format: basic_auth_users "
+          "(bcrypt hashes) and http_server_config.headers. tls_server_config is refused: "
+          "terminate TLS in a proxy (deploy/tls/).");
+ABSL_FLAG(int, web_max_connections, 64,
+          "HTTP connections served at once (one thread each). Live-map streams may take "
+          "half of them. A client that stalls holds one for up to --web.request-timeout.");
+ABSL_FLAG(absl::Duration, web_request_timeout, absl::Seconds(10),
+          "Time a client has to send its request headers; slower connections are closed.");
 
 namespace geoip {
 namespace {
@@ -44,6 +67,13 @@ constexpr FlagName kFlags[] = {
     {"probe", "probe"},
     {"bpf.drain-interval", "bpf_drain_interval"},
     {"bpf.max-addresses", "bpf_max_addresses"},
+    {"bpf.pin-path", "bpf_pin_path"},
+    {"runas", "runas"},
+    {"web.show-full-addresses", "web_show_full_addresses"},
+    {"source", "source"},
+    {"web.config.file", "web_config_file"},
+    {"web.max-connections", "web_max_connections"},
+    {"web.request-timeout", "web_request_timeout"},
 };
 
 const FlagName* FindFlag(absl::string_view user_name) {
@@ -78,6 +108,41 @@ absl::Status Validate(Config* config) {
   config->max_addresses = absl::GetFlag(FLAGS_bpf_max_addresses);
   if (config->max_addresses < 1 || config->max_addresses > (1u << 22)) {
     return BadFlag("bpf.max-addresses", "must be between 1 and 4194304");
+  }
+  config->pin_path = absl::GetFlag(FLAGS_bpf_pin_path);
+  if (config->pin_path == "auto") {
+    config->pin_path = DefaultPinPath();
+  } else if (!config->pin_path.empty() && !absl::StartsWith(config->pin_path, "/")) {
+    return BadFlag("bpf.pin-path", "must be an absolute path, e.g. /sys/fs/bpf/ebpf_geoip");
+  }
+  while (config->pin_path.size() > 1 && absl::EndsWith(config->pin_path, "/")) {
+    config->pin_path.pop_back();
+  }
+  config->runas = absl::GetFlag(FLAGS_runas);
+  config->show_full_addresses = absl::GetFlag(FLAGS_web_show_full_addresses);
+  const std::string source = absl::GetFlag(FLAGS_source);
+  if (source == "ebpf") {
+    config->source = ConnectionSource::kEbpf;
+  } else if (source == "simulated") {
+    config->source = ConnectionSource::kSimulated;
+  } else {
+    return BadFlag("source", absl::StrCat("\"", source, "\" is not ebpf or simulated"));
+  }
+  // Read now, while the exporter may still read files only root can.
+  if (const std::string path = absl::GetFlag(FLAGS_web_config_file); !path.empty()) {
+    absl::StatusOr<WebConfig> web_config = LoadWebConfig(path);
+    if (!web_config.ok()) return BadFlag("web.config.file", web_config.status().message());
+    config->web_config = *std::move(web_config);
+  }
+  config->web_max_connections = absl::GetFlag(FLAGS_web_max_connections);
+  if (config->web_max_connections < 16 || config->web_max_connections > 1024) {
+    // Live-map streams hold up to 8 threads; scrapes need the rest.
+    return BadFlag("web.max-connections", "must be between 16 and 1024");
+  }
+  config->web_request_timeout = absl::GetFlag(FLAGS_web_request_timeout);
+  if (config->web_request_timeout < absl::Milliseconds(100) ||
+      config->web_request_timeout > absl::Minutes(5)) {
+    return BadFlag("web.request-timeout", "must be between 100ms and 5m");
   }
   return absl::OkStatus();
 }

@@ -11,8 +11,13 @@
 #include "absl/time/time.h"
 #include "exporter/probe/accept_probe.h"
 #include "exporter/util/port_list.h"
+#include "exporter/web/web_config.h"
 
 namespace geoip {
+
+// Where connections come from: the kernel probe, or (for demos and CI
+// without root) loopback clients posting addresses to the JSON API.
+enum class ConnectionSource { kEbpf, kSimulated };
 
 // Everything the command line decides, validated.
 struct Config {
@@ -23,6 +28,13 @@ struct Config {
   ProbeMode probe_mode = ProbeMode::kAuto;
   absl::Duration drain_interval;
   uint32_t max_addresses = 0;
+  std::string pin_path;  // empty: no pinning
+  std::string runas;     // empty: keep the identity the exporter started with
+  bool show_full_addresses = false;
+  ConnectionSource source = ConnectionSource::kEbpf;
+  WebConfig web_config;  // from --web.config.file; empty: no authentication
+  int web_max_connections = 64;
+  absl::Duration web_request_timeout = absl::Seconds(10);
 };
 
 enum class CommandLineAction { kRun, kHelp, kVersion };

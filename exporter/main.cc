@@ -1,5 +1,5 @@
 // ebpf_geoip_exporter: parses the command line, starts the exporter and runs
-// until SIGINT or SIGTERM. The only place a Status becomes an exit code.
+// until SIGINT or SIGTERM; SIGHUP reloads the GeoIP database. The only place a Status becomes an exit code.
 #include <signal.h>
 
 #include <cstdio>
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -48,8 +49,10 @@ int main(int argc, char** argv) {
   if (!exporter.ok()) return Fail(exporter.status());
 
   int received = 0;
-  sigwait(&stop_signals, &received);
-  fprintf(stderr, "received %s, detaching the probe\n", strsignal(received));
+  while (sigwait(&stop_signals, &received) == 0 && received == SIGHUP) {
+    (*exporter)->ReloadDatabase("SIGHUP");
+  }
+  fprintf(stderr, "received %s, stopping\n", strsignal(received));
   exporter->reset();
   return 0;
 }

@@ -6,8 +6,10 @@
 // mmdblookup): 81.2.69.142 and 81.2.69.143 GB, 138.100.31.225 ES, 1.0.16.1
 // JP, 2001:4860:4860::8888 US, 2001:12ff::1 BR; 2c0f:fb50::1 has no entry.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "exporter/geo/test_mmdb.h"
+#include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
@@ -32,72 +36,15 @@ const std::string kExporter = GEOIP_EXPORTER_BINARY;
 const std::string kTraffic = GEOIP_TRAFFIC_BINARY;
 const std::string kDatabase = std::string(GEOIP_SOURCE_DIR) + "/data/geo-whois-asn-country.mmdb";
 
-// The exporter as a child process, with the port it listens on.
-class RunningExporter {
- public:
-  // Starts the exporter on 127.0.0.1 with a free port and waits until it
-  // serves; returns an error with its stderr if it exits instead.
-  static absl::StatusOr<RunningExporter> Start(std::vector<std::string> flags) {
-    std::vector<std::string> argv = {kExporter, "--web.listen-address=127.0.0.1:0",
-                                     "--geoip.database=" + kDatabase,
-                                     "--bpf.drain-interval=100ms"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(argv);
-    if (!child.ok()) return child.status();
-    const absl::Time deadline = absl::Now() + absl::Seconds(15);
-    while (absl::Now() < deadline) {
-      const std::string log = child->Stderr();
-      if (size_t at = log.find("(port "); at != std::string::npos) {
-        int port = 0;
-        if (absl::SimpleAtoi(log.substr(at + 6, log.find(')', at) - at - 6), &port)) {
-          return RunningExporter(*std::move(child), port);
-        }
-      }
-      if (child->Wait(absl::Milliseconds(50)).ok()) {
-        return absl::FailedPreconditionError("exporter exited: " + child->Stderr());
-      }
-    }
-    return absl::DeadlineExceededError("exporter did not start: " + child->Stderr());
-  }
-
-  absl::StatusOr<MetricsText> Scrape() {
-    absl::StatusOr<HttpResponse> response =
-        HttpGet("127.0.0.1", port_, "/metrics", absl::Seconds(5));
-    if (!response.ok()) return response.status();
-    if (response->status != 200) {
-      return absl::InternalError(absl::StrCat("/metrics answered ", response->status));
-    }
-    return MetricsText::Parse(response->body);
-  }
-
-  // Scrapes until the connections counted on `ports` reach `total` (or 10 s
-  // pass), then once more after a few drain intervals so that any excess
-  // shows too.
-  absl::StatusOr<MetricsText> ScrapeWhenCounted(const std::vector<std::string>& ports,
-                                                double total) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline) {
-      absl::StatusOr<MetricsText> metrics = Scrape();
-      if (!metrics.ok()) return metrics.status();
-      double counted = 0;
-      for (const std::string& port : ports) {
-        counted += metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", port}});
-      }
-      if (counted >= total) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    absl::SleepFor(absl::Milliseconds(400));
-    return Scrape();
-  }
-
-  ChildProcess& process() { return process_; }
-  int port() const { return port_; }
-
- private:
-  RunningExporter(ChildProcess process, int port) : process_(std::move(process)), port_(port) {}
-  ChildProcess process_;
-  int port_;
-};
+// The exporter on a free loopback port with the bundled database. No
+// pinning unless a test asks: a pinned probe would outlive the test and
+// count into the next one.
+absl::StatusOr<ExporterProcess> StartExporter(std::vector<std::string> flags) {
+  std::vector<std::string> argv = {kExporter, "--geoip.database=" + kDatabase,
+                                   "--bpf.drain-interval=100ms", "--bpf.pin-path="};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return ExporterProcess::Start(argv);
+}
 
 class EndToEnd : public ::testing::Test {
  protected:
@@ -120,8 +67,8 @@ double Uniques(const MetricsText& metrics, const std::string& country, const std
 }
 
 TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
-  absl::StatusOr<RunningExporter> exporter =
-      RunningExporter::Start({"--ports=18081,18082,18083"});
+  absl::StatusOr<ExporterProcess> exporter =
+      StartExporter({"--ports=18081,18082,18083"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
 
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
@@ -198,7 +145,7 @@ TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
 }
 
 TEST_F(EndToEnd, CountsEveryPortByDefault) {
-  absl::StatusOr<RunningExporter> exporter = RunningExporter::Start({});
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
@@ -216,7 +163,7 @@ TEST_F(EndToEnd, CountsEveryPortByDefault) {
 }
 
 TEST_F(EndToEnd, AutoFallsBackToTheTracepointAndSaysWhy) {
-  absl::StatusOr<RunningExporter> exporter = RunningExporter::Start({"--probe=auto"});
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({"--probe=auto"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   absl::StatusOr<MetricsText> metrics = exporter->Scrape();
   ASSERT_TRUE(metrics.ok()) << metrics.status();
@@ -280,7 +227,7 @@ TEST_F(EndToEnd, RefusesAMissingOrCorruptDatabase) {
 }
 
 TEST_F(EndToEnd, RefusesAPortInUse) {
-  absl::StatusOr<RunningExporter> first = RunningExporter::Start({});
+  absl::StatusOr<ExporterProcess> first = StartExporter({});
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string log =
       FailingRun({kExporter, absl::StrCat("--web.listen-address=127.0.0.1:", first->port()),
@@ -314,7 +261,7 @@ TEST_F(EndToEnd, HelpAndVersionUseTheFlagNamesUsersType) {
 }
 
 TEST_F(EndToEnd, ServesLandingAndHealthPages) {
-  absl::StatusOr<RunningExporter> exporter = RunningExporter::Start({});
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   absl::StatusOr<HttpResponse> health =
       HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(5));
@@ -329,6 +276,216 @@ TEST_F(EndToEnd, ServesLandingAndHealthPages) {
       HttpGet("127.0.0.1", exporter->port(), "/nope", absl::Seconds(5));
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);
+}
+
+// The Uid and CapEff lines of /proc/PID/status.
+std::pair<std::string, std::string> Credentials(int pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line, uid, caps;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Uid:")) uid = line;
+    if (absl::StartsWith(line, "CapEff:")) caps = line;
+  }
+  return {uid, caps};
+}
+
+TEST_F(EndToEnd, DropsToNobodyWithNoCapabilitiesAndKeepsCounting) {
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({"--ports=18111"});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  const auto [uid, caps] = Credentials(exporter->process().pid());
+  EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534") << exporter->process().Stderr();
+  EXPECT_EQ(caps, "CapEff:\t0000000000000000");
+
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  double expected = 0;
+  for (int round = 1; round <= 3; ++round) {
+    absl::StatusOr<CommandResult> traffic =
+        ns->Run({kTraffic, "--listen=127.0.0.1:18111",
+                 absl::StrCat("--connect=81.2.69.142>127.0.0.1:18111*", round * 10)},
+                absl::Seconds(30));
+    ASSERT_TRUE(traffic.ok() && traffic->exit_code == 0);
+    expected += round * 10;
+    absl::StatusOr<MetricsText> metrics = exporter->ScrapeWhenCounted({"18111"}, expected);
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    EXPECT_EQ(Connections(*metrics, "GB", "18111"), expected);
+    // Still unprivileged while it counts.
+    EXPECT_EQ(Credentials(exporter->process().pid()).second, "CapEff:\t0000000000000000");
+  }
+}
+
+// A pin directory of this test's own, removed (detaching the probe) at the end.
+class PinDirectory {
+ public:
+  PinDirectory() : path_(absl::StrCat("/sys/fs/bpf/geoip-test-", getpid())) { Remove(); }
+  ~PinDirectory() { Remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() { (void)RunCommand({"rm", "-rf", path_}, absl::Seconds(10)); }
+  std::string path_;
+};
+
+TEST_F(EndToEnd, PinnedProbeCountsConnectionsMadeWhileTheExporterIsStopped) {
+  PinDirectory pins;
+  const std::vector<std::string> flags = {"--ports=18131", "--bpf.pin-path=" + pins.path()};
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  ASSERT_TRUE(ns->AddAddress("138.100.31.225").ok());
+  auto connect = [&](const std::string& plan) {
+    absl::StatusOr<CommandResult> traffic =
+        ns->Run({kTraffic, "--listen=127.0.0.1:18131", "--connect=" + plan}, absl::Seconds(30));
+    return traffic.ok() && traffic->exit_code == 0;
+  };
+  {
+    absl::StatusOr<ExporterProcess> first = StartExporter(flags);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(connect("81.2.69.142>127.0.0.1:18131*3"));
+    absl::StatusOr<MetricsText> metrics = first->ScrapeWhenCounted({"18131"}, 3);
+    ASSERT_TRUE(metrics.ok());
+    EXPECT_EQ(Connections(*metrics, "GB", "18131"), 3);
+    ASSERT_TRUE(first->process().Signal(SIGTERM).ok());
+    absl::StatusOr<int> exit_code = first->process().Wait(absl::Seconds(10));
+    ASSERT_TRUE(exit_code.ok() && *exit_code == 0) << first->process().Stderr();
+  }
+  // No exporter runs now; the pinned probe goes on counting.
+  ASSERT_TRUE(connect("81.2.69.142>127.0.0.1:18131*4,138.100.31.225>127.0.0.1:18131*2"));
+
+  absl::StatusOr<ExporterProcess> second = StartExporter(flags);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(absl::StrContains(second->process().Stderr(), "took over"))
+      << second->process().Stderr();
+  absl::StatusOr<MetricsText> metrics = second->ScrapeWhenCounted({"18131"}, 6);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(Connections(*metrics, "GB", "18131"), 4);
+  EXPECT_EQ(Connections(*metrics, "ES", "18131"), 2);
+  // And it counts what comes after, once.
+  ASSERT_TRUE(connect("138.100.31.225>127.0.0.1:18131*5"));
+  metrics = second->ScrapeWhenCounted({"18131"}, 11);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(Connections(*metrics, "ES", "18131"), 7);
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18131"}}), 11);
+}
+
+TEST_F(EndToEnd, TwoExportersCannotShareOnePinPath) {
+  PinDirectory pins;
+  absl::StatusOr<ExporterProcess> first = StartExporter({"--bpf.pin-path=" + pins.path()});
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<CommandResult> second = RunCommand(
+      {kExporter, "--web.listen-address=127.0.0.1:0", "--geoip.database=" + kDatabase,
+       "--bpf.pin-path=" + pins.path()},
+      absl::Seconds(20));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(second->stderr_text, "another ebpf_geoip_exporter"))
+      << second->stderr_text;
+}
+
+TEST_F(EndToEnd, FullAddressMapOverflowsIntoExactPerPortTotals) {
+  // Room for 4 peers per drain interval; 40 distinct peers arrive in about one.
+  absl::StatusOr<ExporterProcess> exporter = StartExporter(
+      {"--ports=18141", "--bpf.max-addresses=4", "--bpf.drain-interval=5s"});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  std::vector<std::string> plan;
+  for (int host = 1; host <= 40; ++host) {
+    const std::string address = absl::StrCat("81.2.69.", host);
+    ASSERT_TRUE(ns->AddAddress(address).ok());
+    plan.push_back(absl::StrCat(address, ">127.0.0.1:18141*", host % 3 + 1));
+  }
+  absl::StatusOr<CommandResult> traffic = ns->Run(
+      {kTraffic, "--listen=127.0.0.1:18141", "--connect=" + absl::StrJoin(plan, ",")},
+      absl::Seconds(30));
+  ASSERT_TRUE(traffic.ok() && traffic->exit_code == 0);
+  EXPECT_EQ(traffic->stdout_text, "connections made=80 accepted=80\n");
+
+  absl::StatusOr<MetricsText> metrics = exporter->ScrapeWhenCounted({"18141"}, 80);
+  ASSERT_TRUE(metrics.ok());
+  const double tracked = Connections(*metrics, "GB", "18141");
+  const double overflow = Connections(*metrics, "overflow", "18141");
+  EXPECT_EQ(tracked + overflow, 80);  // exact per port
+  EXPECT_GT(overflow, 0);
+  // At most 4 distinct peers per interval, and the storm spans one or two.
+  EXPECT_LE(Uniques(*metrics, "GB", "18141"), 8);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_events_lost_total"), overflow);
+}
+
+TEST_F(EndToEnd, ReloadsTheDatabaseUnderLoadAndRejectsABrokenOne) {
+  absl::StatusOr<TestMmdbDirectory> databases = TestMmdbDirectory::Create();
+  ASSERT_TRUE(databases.ok()) << databases.status();
+  // maxmind.mmdb has no entry for 138.100.0.0/16; flat.mmdb places it in ES.
+  const std::string live = databases->path() + "/live.mmdb";
+  // The exporter reloads as nobody, so the directory must be readable.
+  ASSERT_EQ(chmod(databases->path().c_str(), 0755), 0);
+  auto replace_with = [&](const std::string& command) {
+    // Written beside it and renamed over it, as geoipupdate does.
+    return system((command + " > " + live + ".tmp && mv " + live + ".tmp " + live).c_str()) == 0;
+  };
+  ASSERT_TRUE(replace_with("cat " + databases->path() + "/maxmind.mmdb"));
+  absl::StatusOr<ExporterProcess> exporter =
+      StartExporter({"--ports=18151,18152", "--geoip.database=" + live});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("138.100.31.225").ok());
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  // A steady load on 18152 all along, bounded in count and time.
+  absl::StatusOr<ChildProcess> load = ns->Start(
+      {kTraffic, "--storm=81.2.69.142>127.0.0.1:18152", "--count=30000", "--timeout=60"});
+  ASSERT_TRUE(load.ok()) << load.status();
+
+  auto wave = [&](int count) {
+    absl::StatusOr<CommandResult> traffic =
+        ns->Run({kTraffic, "--listen=127.0.0.1:18151",
+                 absl::StrCat("--connect=138.100.31.225>127.0.0.1:18151*", count)},
+                absl::Seconds(30));
+    return traffic.ok() && traffic->exit_code == 0;
+  };
+  auto reloads = [&](const char* result) {
+    absl::StatusOr<MetricsText> metrics = exporter->Scrape();
+    return metrics.ok() ? metrics->Value("ebpf_geoip_database_reloads_total",
+                                         {{"result", result}}).value_or(-1)
+                        : -1;
+  };
+  auto wait_for_reloads = [&](const char* result, double value) {
+    for (int i = 0; i < 100 && reloads(result) < value; ++i) absl::SleepFor(absl::Milliseconds(50));
+    return reloads(result) == value;
+  };
+
+  ASSERT_TRUE(wave(10));
+  // A truncated replacement is rejected and the old database stays.
+  ASSERT_TRUE(replace_with("head -c 1000 " + databases->path() + "/flat.mmdb"));
+  ASSERT_TRUE(wait_for_reloads("failure", 1));
+  ASSERT_TRUE(wave(10));
+  absl::StatusOr<MetricsText> metrics = exporter->ScrapeWhenCounted({"18151"}, 20);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(Connections(*metrics, "unknown", "18151"), 20);
+  // A good replacement is swapped in without a restart.
+  ASSERT_TRUE(replace_with("cat " + databases->path() + "/flat.mmdb"));
+  ASSERT_TRUE(wait_for_reloads("success", 1));
+  ASSERT_TRUE(wave(5));
+  // SIGHUP reloads too.
+  ASSERT_TRUE(exporter->process().Signal(SIGHUP).ok());
+  ASSERT_TRUE(wait_for_reloads("success", 2));
+  ASSERT_TRUE(wave(5));
+  metrics = exporter->ScrapeWhenCounted({"18151"}, 30);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(Connections(*metrics, "unknown", "18151"), 20);
+  EXPECT_EQ(Connections(*metrics, "ES", "18151"), 10);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_database_reloads_total", {{"result", "failure"}}), 1);
+
+  // The load ran through the reloads, and every connection of it counted.
+  absl::StatusOr<int> load_exit = load->Wait(absl::Seconds(60));
+  ASSERT_TRUE(load_exit.ok() && *load_exit == 0) << load->Stderr();
+  EXPECT_TRUE(absl::StrContains(load->Stdout(), "accepted=30000")) << load->Stdout();
+  metrics = exporter->ScrapeWhenCounted({"18152"}, 30000);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18152"}}), 30000);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_lookup_failures_total"), 0);
 }
 
 }  // namespace

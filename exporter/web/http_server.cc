@@ -35,6 +35,8 @@ const char* ReasonPhrase(int status) {
       return "Method Not Allowed";
     case 413:
       return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
     case 503:
@@ -54,13 +56,24 @@ bool IsLoopback(const char* address) {
   return false;
 }
 
-void SendResponse(struct mg_connection* connection, const HttpResponse& response) {
+void SendResponse(struct mg_connection* connection, const HttpResponse& response,
+                  const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   std::string head = absl::StrFormat(
       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
       "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
       response.status, ReasonPhrase(response.status), response.content_type,
       response.body.size());
+  if (response.status >= 400) {
+    // An error may leave an unread body (or unparsed headers) behind: never
+    // read the rest of this connection as a next request, and never wait
+    // for a body that will not be used.
+    mg_disable_connection_keep_alive(connection);
+    head += "Connection: close\r\n";
+  }
   for (const auto& [name, value] : response.headers) {
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  }
+  for (const auto& [name, value] : extra_headers) {
     absl::StrAppend(&head, name, ": ", value, "\r\n");
   }
   head += "\r\n";
@@ -185,12 +198,15 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
   std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(routes)));
   const std::string threads = absl::StrCat(options.threads);
   const std::string timeout = absl::StrCat(absl::ToInt64Milliseconds(options.request_timeout));
+  const std::string keep_alive =
+      absl::StrCat(absl::ToInt64Milliseconds(options.keep_alive_timeout));
+  const std::string max_header = absl::StrCat(options.max_header_bytes);
   const char* config[] = {"listening_ports", listen->c_str(),
                           "num_threads", threads.c_str(),
                           "request_timeout_ms", timeout.c_str(),
                           "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", "30000",
-                          "max_request_size", "16384",
+                          "keep_alive_timeout_ms", keep_alive.c_str(),
+                          "max_request_size", max_header.c_str(),
                           nullptr};
   struct mg_callbacks callbacks;
   memset(&callbacks, 0, sizeof(callbacks));
@@ -235,21 +251,42 @@ int HttpServer::Dispatch(struct mg_connection* connection) {
   request.query = info->query_string ? info->query_string : "";
   request.remote_address = info->remote_addr;
   request.from_loopback = IsLoopback(info->remote_addr);
+  // civetweb keeps the first MG_MAX_HEADERS headers and drops the rest
+  // unread, Content-Length or Authorization among them: refuse instead.
+  if (info->num_headers >= MG_MAX_HEADERS) {
+    SendResponse(connection,
+                 {431, "text/plain; charset=utf-8",
+                  absl::StrFormat("more than %d header fields\n", MG_MAX_HEADERS - 1), {}},
+                 options_.response_headers);
+    return 431;
+  }
   for (int i = 0; i < info->num_headers; ++i) {
     request.headers[absl::AsciiStrToLower(info->http_headers[i].name)] =
         info->http_headers[i].value;
   }
 
+  // Before routing and before reading a body: without credentials nothing
+  // is read, and not even which paths exist is revealed.
+  if (options_.authorize && !options_.open_paths.contains(request.path) &&
+      !options_.authorize(request)) {
+    SendResponse(connection,
+                 {401, "text/plain; charset=utf-8", "401 Unauthorized\n",
+                  {{"WWW-Authenticate", absl::StrCat("Basic realm=\"", options_.realm, "\"")}}},
+                 options_.response_headers);
+    return 401;
+  }
   auto route = routes_.find(request.path);
   if (route == routes_.end()) {
     SendResponse(connection, {404, "text/plain; charset=utf-8",
-                              absl::StrCat("no such page: ", request.path, "\n"), {}});
+                              absl::StrCat("no such page: ", request.path, "\n"), {}},
+                 options_.response_headers);
     return 404;
   }
   if (info->content_length > static_cast<long long>(options_.max_body_bytes)) {
     SendResponse(connection, {413, "text/plain; charset=utf-8",
                               absl::StrFormat("request body over %d bytes\n",
-                                              options_.max_body_bytes), {}});
+                                              options_.max_body_bytes), {}},
+                 options_.response_headers);
     return 413;
   }
   if (info->content_length > 0) {
@@ -267,14 +304,18 @@ int HttpServer::Dispatch(struct mg_connection* connection) {
     std::string head = absl::StrCat(
         "HTTP/1.1 200 OK\r\nContent-Type: ", route->second.stream_content_type,
         "\r\nCache-Control: no-store\r\nConnection: close\r\n"
-        "X-Content-Type-Options: nosniff\r\n\r\n");
+        "X-Content-Type-Options: nosniff\r\n");
+    for (const auto& [name, value] : options_.response_headers) {
+      absl::StrAppend(&head, name, ": ", value, "\r\n");
+    }
+    head += "\r\n";
     mg_write(connection, head.data(), head.size());
     CivetwebStream stream(connection);
     route->second.stream(request, stream);
     return 200;
   }
   HttpResponse response = route->second.handler(request);
-  SendResponse(connection, response);
+  SendResponse(connection, response, options_.response_headers);
   return response.status;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
@@ -71,9 +72,26 @@ class HttpServer {
  public:
   struct Options {
     std::string listen_address = ":19100";
-    int threads = 16;
+    // Connections served at once: civetweb gives each one a thread, and a
+    // client that stalls holds its thread until request_timeout. Enough
+    // for Prometheus, a few live pages and some stalled clients.
+    int threads = 64;
+    // Longest a client may take to send its request line and headers (and
+    // to accept each write); then the connection is closed.
     absl::Duration request_timeout = absl::Seconds(10);
+    // An idle keep-alive connection is closed after this. Short, because
+    // it holds a thread while it waits.
+    absl::Duration keep_alive_timeout = absl::Seconds(5);
+    // Request line plus headers; a larger request is refused.
+    size_t max_header_bytes = 16 * 1024;
     size_t max_body_bytes = 64 * 1024;
+    // When set, a request for any path but open_paths (unknown paths
+    // included) must satisfy it, or gets 401 with a Basic challenge.
+    std::function<bool(const HttpRequest&)> authorize;
+    absl::flat_hash_set<std::string> open_paths = {"/-/healthy"};
+    std::string realm = "ebpf_geoip_exporter";
+    // Sent with every response, e.g. from http_server_config.headers.
+    std::vector<std::pair<std::string, std::string>> response_headers;
   };
 
   // Starts serving `routes`; unknown paths get 404. Fails with a message

@@ -12,7 +12,8 @@ geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
 # Packages the test suite needs on top: test databases, Prometheus and
 # promtool, compose validation, the QEMU kernel matrix, the browser.
 geoip_test_packages=(libmaxmind-db-writer-perl mmdb-bin prometheus docker-compose
-  qemu-system-x86 busybox-static cpio chromium python3 iso-codes)
+  qemu-system-x86 busybox-static chromium chromium-driver python3 stunnel4 openssl
+  curl systemd libclang-rt-14-dev)
 
 geoip_die() { echo "error: $*" >&2; exit 1; }
 
@@ -45,6 +46,14 @@ geoip_build() {
     geoip_die "cmake configure failed"
   cmake --build "$geoip_build" -j"$(nproc)" ||
     geoip_die "build failed"
+}
+
+# geoip_build_sanitized DIR SANITIZERS: a second build of everything with
+# sanitizers (e.g. address,undefined or thread), for scripts/test.
+geoip_build_sanitized() {
+  cmake -S "$geoip_repo" -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DGEOIP_SANITIZE="$2" >/dev/null || geoip_die "cmake configure ($2) failed"
+  cmake --build "$1" -j"$(nproc)" || geoip_die "build with $2 sanitizers failed"
 }
 
 # geoip_setup run|test

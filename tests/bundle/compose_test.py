@@ -160,7 +160,7 @@ class ComposeTest(unittest.TestCase):
 
 class DockerfileTest(unittest.TestCase):
     RUNTIME = {"libbpf1", "libprometheus-cpp-core1.0", "libcivetweb1", "libmaxminddb0",
-               "libabsl20220623"}
+               "libabsl20220623", "libcrypt1"}
 
     def test_stages(self):
         stages = [(base, name) for base, name, _ in DockerfileStages()]

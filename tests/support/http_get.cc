@@ -78,6 +78,13 @@ absl::StatusOr<HttpResponse> ParseResponse(absl::string_view raw) {
 
 absl::StatusOr<HttpResponse> HttpGet(absl::string_view host, uint16_t port,
                                      absl::string_view path, absl::Duration timeout) {
+  return HttpExchange(host, port,
+                      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n"),
+                      timeout);
+}
+
+absl::StatusOr<HttpResponse> HttpExchange(absl::string_view host, uint16_t port,
+                                          absl::string_view request, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   sockaddr_storage address{};
   socklen_t length = 0;
@@ -106,7 +113,6 @@ absl::StatusOr<HttpResponse> HttpGet(absl::string_view host, uint16_t port,
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
     return SocketError(absl::StrCat("connect(", host, ":", port, ")"));
   }
-  std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n");
   for (absl::string_view left = request; !left.empty();) {
     RETURN_IF_ERROR(LimitNextCall(fd, deadline));
     ssize_t sent = send(fd, left.data(), left.size(), MSG_NOSIGNAL);

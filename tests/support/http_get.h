@@ -27,6 +27,12 @@ struct HttpResponse {
 absl::StatusOr<HttpResponse> HttpGet(absl::string_view host, uint16_t port,
                                      absl::string_view path, absl::Duration timeout);
 
+// Sends request as given (request line, headers, body: e.g. with an
+// Authorization header, or malformed on purpose) to host:port and reads
+// the reply until the server closes; same rules as HttpGet.
+absl::StatusOr<HttpResponse> HttpExchange(absl::string_view host, uint16_t port,
+                                          absl::string_view request, absl::Duration timeout);
+
 }  // namespace geoip
 
 #endif  // TESTS_SUPPORT_HTTP_GET_H_

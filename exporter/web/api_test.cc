@@ -1,0 +1,491 @@
+#include "exporter/web/api.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "exporter/geo/geoip_database.h"
+#include "exporter/web/country_names.h"
+
+namespace geoip {
+namespace {
+
+CountryId Iso(const char* code) { return CountryId::FromIsoCode(code).value(); }
+
+IpAddress Address(const char* text) { return ParseIpAddress(text).value(); }
+
+// 2023-11-14T22:13:20Z.
+const absl::Time kTime = absl::FromUnixSeconds(1700000000);
+
+// The statistics, geolocator and stop signal an API instance shares. The
+// geolocator uses the bundled database, as the exporter does by default.
+struct Fixture {
+  explicit Fixture(LiveApi::Options options = {}) {
+    absl::StatusOr<GeoIpDatabase> database =
+        GeoIpDatabase::Open(GEOIP_SOURCE_DIR "/data/geo-whois-asn-country.mmdb");
+    EXPECT_TRUE(database.ok()) << database.status();
+    geolocator = std::make_unique<Geolocator>(
+        std::make_shared<const GeoIpDatabase>(*std::move(database)));
+    api = std::make_unique<LiveApi>(options, &stats, geolocator.get(), &stopping);
+  }
+
+  void Record(const char* country, uint16_t port, const char* address, uint64_t count,
+              absl::Time when = kTime) {
+    const IpAddress ip = Address(address);
+    const CountryId id = absl::string_view(country) == "private" ? CountryId::Private()
+                                                                 : Iso(country);
+    stats.Record(id, port, &ip, count, when);
+  }
+
+  ConnectionStats stats;
+  std::unique_ptr<Geolocator> geolocator;
+  absl::Notification stopping;
+  std::unique_ptr<LiveApi> api;
+};
+
+HttpRequest Get(std::string query = "") {
+  HttpRequest request;
+  request.method = "GET";
+  request.query = std::move(query);
+  request.from_loopback = true;
+  return request;
+}
+
+HttpRequest Post(std::string body, bool from_loopback = true) {
+  HttpRequest request;
+  request.method = "POST";
+  request.path = "/api/v1/connections";
+  request.body = std::move(body);
+  request.from_loopback = from_loopback;
+  return request;
+}
+
+LiveApi::Options Simulated() {
+  LiveApi::Options options;
+  options.simulated = true;
+  return options;
+}
+
+// US: 3 connections from 2 addresses on 8081; GB: 1 on 8081; private: 1 on
+// 8082. Five in all.
+void RecordFive(Fixture& f) {
+  f.Record("US", 8081, "8.8.8.8", 2);
+  f.Record("US", 8081, "9.9.9.9", 1);
+  f.Record("GB", 8081, "81.2.69.142", 1);
+  f.Record("private", 8082, "10.1.2.3", 1);
+}
+
+TEST(LiveApi, CountriesAreExactJsonMostConnectionsFirst) {
+  Fixture f;
+  RecordFive(f);
+  const HttpResponse response = f.api->Countries(Get());
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
+  EXPECT_EQ(response.body,
+            "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
+            "\"unique_addresses\":2,\"percent\":60.0},"
+            "{\"id\":\"GB\",\"name\":\"United Kingdom\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":20.0},"
+            "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":20.0}]\n");
+}
+
+TEST(LiveApi, CountriesFilterByPortWithSharesOfThatPort) {
+  Fixture f;
+  RecordFive(f);
+  EXPECT_EQ(f.api->Countries(Get("port=8081")).body,
+            "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
+            "\"unique_addresses\":2,\"percent\":75.0},"
+            "{\"id\":\"GB\",\"name\":\"United Kingdom\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":25.0}]\n");
+  EXPECT_EQ(f.api->Countries(Get("x=1&port=8082")).body,
+            "[{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":100.0}]\n");
+  EXPECT_EQ(f.api->Countries(Get("port=9")).body, "[]\n");
+}
+
+TEST(LiveApi, PercentRoundsHalfUpToOneDecimal) {
+  Fixture f;
+  // 1/16 = 6.25% -> 6.3; 2/16 = 12.5%; 13/16 = 81.25% -> 81.3.
+  f.Record("FR", 80, "193.51.24.1", 1);
+  f.Record("DE", 80, "193.51.24.2", 2);
+  f.Record("JP", 80, "133.11.0.1", 13);
+  EXPECT_EQ(f.api->Countries(Get()).body,
+            "[{\"id\":\"JP\",\"name\":\"Japan\",\"connections\":13,"
+            "\"unique_addresses\":1,\"percent\":81.3},"
+            "{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":2,"
+            "\"unique_addresses\":1,\"percent\":12.5},"
+            "{\"id\":\"FR\",\"name\":\"France\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":6.3}]\n");
+  Fixture thirds;
+  thirds.Record("ES", 80, "138.100.31.225", 1);
+  thirds.Record("SE", 80, "130.237.1.1", 2);
+  EXPECT_TRUE(absl::StrContains(thirds.api->Countries(Get()).body, "\"percent\":66.7}"));
+  EXPECT_TRUE(absl::StrContains(thirds.api->Countries(Get()).body, "\"percent\":33.3}"));
+}
+
+TEST(LiveApi, BadPortIs400WithAClearMessage) {
+  Fixture f;
+  RecordFive(f);
+  const struct {
+    const char* query;
+    const char* shown;
+  } cases[] = {{"port=abc", "abc"}, {"port=0", "0"},   {"port=65536", "65536"},
+               {"port=", ""},       {"port=-1", "-1"}, {"port=+80", "+80"},
+               {"port=80&port=x", "x"}};
+  for (const auto& c : cases) {
+    const HttpResponse response = f.api->Countries(Get(c.query));
+    EXPECT_EQ(response.status, 400) << c.query;
+    EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
+    EXPECT_EQ(response.body,
+              absl::StrCat("{\"error\":\"port must be a number from 1 to 65535, got \\\"",
+                           c.shown, "\\\"\"}\n"))
+        << c.query;
+  }
+}
+
+TEST(LiveApi, PortsListsConnectionsPerPortAscending) {
+  Fixture f;
+  EXPECT_EQ(f.api->Ports(Get()).body, "[]\n");
+  RecordFive(f);
+  f.Record("GB", 22, "81.2.69.142", 4);
+  EXPECT_EQ(f.api->Ports(Get()).body,
+            "[{\"port\":22,\"connections\":4},{\"port\":8081,\"connections\":4},"
+            "{\"port\":8082,\"connections\":1}]\n");
+}
+
+TEST(LiveApi, StateIsWhatAStreamMessageCarries) {
+  Fixture f;
+  RecordFive(f);
+  HttpResponse response = f.api->State(Get("port=8081"));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, f.api->StateJson(8081) + "\n");
+  EXPECT_TRUE(absl::StartsWith(response.body, "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
+                                              "\"connections\":4,\"unique_addresses\":3,"))
+      << response.body;
+  response = f.api->State(Get("port=x"));
+  EXPECT_EQ(response.status, 400);
+}
+
+TEST(LiveApi, GetEndpointsRefuseOtherMethods) {
+  Fixture f;
+  HttpRequest request = Get();
+  request.method = "DELETE";
+  EXPECT_EQ(f.api->Countries(request).status, 405);
+  EXPECT_EQ(f.api->Ports(request).status, 405);
+  EXPECT_EQ(f.api->State(request).status, 405);
+  EXPECT_EQ(f.api->Page(request).status, 405);
+}
+
+TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
+  Fixture f;
+  f.Record("US", 8081, "8.8.8.8", 2, kTime);
+  f.Record("US", 8082, "2001:4860:4860::8888", 1, kTime + absl::Milliseconds(1500));
+  const uint64_t version = f.stats.Version();
+  EXPECT_EQ(f.api->StateJson(std::nullopt),
+            absl::StrCat(
+                "{\"version\":", version,
+                ",\"source\":\"ebpf\",\"port\":null,\"connections\":3,\"unique_addresses\":2,"
+                "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
+                "\"unique_addresses\":2,\"percent\":100.0}],"
+                "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+                "\"recent\":["
+                "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
+                "\"port\":8082,\"address\":\"2001:4860:4860::/48\",\"connections\":1},"
+                "{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\",\"name\":\"United States\","
+                "\"port\":8081,\"address\":\"8.8.8.0/24\",\"connections\":2}]}"));
+  // The port filter applies to totals, countries and the feed, not to the
+  // list of ports the page offers.
+  EXPECT_EQ(f.api->StateJson(8082),
+            absl::StrCat(
+                "{\"version\":", version,
+                ",\"source\":\"ebpf\",\"port\":8082,\"connections\":1,\"unique_addresses\":1,"
+                "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":1,"
+                "\"unique_addresses\":1,\"percent\":100.0}],"
+                "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+                "\"recent\":["
+                "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
+                "\"port\":8082,\"address\":\"2001:4860:4860::/48\",\"connections\":1}]}"));
+}
+
+TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
+  LiveApi::Options options;
+  options.show_full_addresses = true;
+  options.recent = 2;
+  Fixture f(options);
+  f.Record("US", 80, "8.8.8.8", 1);
+  f.Record("US", 80, "2001:4860:4860::8888", 1);
+  f.stats.Record(CountryId::Overflow(), 80, nullptr, 7, kTime);
+  const std::string state = f.api->StateJson(std::nullopt);
+  EXPECT_TRUE(absl::StrContains(state,
+                                "\"name\":\"Not recorded (overflow)\",\"port\":80,"
+                                "\"address\":null,\"connections\":7}"))
+      << state;
+  EXPECT_TRUE(absl::StrContains(state, "\"address\":\"2001:4860:4860::8888\"")) << state;
+  // recent = 2: the oldest of the three is left out.
+  EXPECT_FALSE(absl::StrContains(state, "8.8.8.")) << state;
+}
+
+TEST(LiveApi, PostIs404UnlessSimulated) {
+  Fixture f;
+  const HttpResponse response = f.api->PostConnection(Post("8.8.8.8"));
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.body,
+            "{\"error\":\"POST /api/v1/connections exists only with --source=simulated\"}\n");
+  EXPECT_EQ(f.stats.Version(), 0u);
+}
+
+TEST(LiveApi, PostIsLoopbackOnly) {
+  Fixture f(Simulated());
+  const HttpResponse response = f.api->PostConnection(Post("8.8.8.8", /*from_loopback=*/false));
+  EXPECT_EQ(response.status, 403);
+  EXPECT_EQ(response.body,
+            "{\"error\":\"POST /api/v1/connections is accepted only from loopback clients\"}\n");
+  EXPECT_EQ(f.stats.Version(), 0u);
+}
+
+TEST(LiveApi, PostRecordsThroughTheGeolocator) {
+  Fixture f(Simulated());
+  HttpResponse response =
+      f.api->PostConnection(Post(" {\"address\": \"138.100.31.225\", \"port\": 8082}\n"));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "{\"id\":\"ES\",\"name\":\"Spain\",\"port\":8082}\n");
+  // The original demo's bare address, on the default port.
+  response = f.api->PostConnection(Post("8.8.8.8\n"));
+  EXPECT_EQ(response.body, "{\"id\":\"US\",\"name\":\"United States\",\"port\":8081}\n");
+  response = f.api->PostConnection(Post("{\"port\":8081,\"address\":\"2001:4860:4860::8888\"}"));
+  EXPECT_EQ(response.body, "{\"id\":\"US\",\"name\":\"United States\",\"port\":8081}\n");
+  response = f.api->PostConnection(Post("{\"address\":\"10.1.2.3\"}"));
+  EXPECT_EQ(response.body, "{\"id\":\"private\",\"name\":\"Private network\",\"port\":8081}\n");
+  EXPECT_EQ(f.api->Countries(Get()).body,
+            "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
+            "\"unique_addresses\":2,\"percent\":50.0},"
+            "{\"id\":\"ES\",\"name\":\"Spain\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":25.0},"
+            "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":25.0}]\n");
+  EXPECT_EQ(f.geolocator->stats().lookups, 4u);
+}
+
+TEST(LiveApi, BadPostBodiesAre400AndChangeNothing) {
+  Fixture f(Simulated());
+  const struct {
+    const char* body;
+    const char* error;
+  } cases[] = {
+      {"", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
+           "or a bare address"},
+      {"  \n", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
+                "or a bare address"},
+      {"8.8.8", "\\\"8.8.8\\\" is not an IPv4 or IPv6 address; send "
+                "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+      {"address=8.8.8.8", "\\\"address=8.8.8.8\\\" is not an IPv4 or IPv6 address; send "
+                          "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+      {"{}", "missing \\\"address\\\""},
+      {"{\"address\":\"8.8.8.8\"", "expected ',' or '}'"},
+      {"{\"address\":\"8.8.8.8\"}x", "unexpected text after the JSON object"},
+      {"{\"address\":8}", "\\\"address\\\" must be a string such as \\\"8.8.8.8\\\""},
+      {"{\"address\":\"nowhere\"}", "\\\"nowhere\\\" is not an IPv4 or IPv6 address"},
+      {"{\"address\":\"8.8.8.8\",\"port\":0}", "\\\"port\\\" must be from 1 to 65535, got 0"},
+      {"{\"address\":\"8.8.8.8\",\"port\":70000}",
+       "\\\"port\\\" must be from 1 to 65535, got 70000"},
+      {"{\"address\":\"8.8.8.8\",\"port\":\"80\"}", "\\\"port\\\" must be a number such as 8081"},
+      {"{\"address\":\"8.8.8.8\",\"port\":-5}", "\\\"port\\\" must be a number such as 8081"},
+      {"{\"address\":\"8.8.8.8\",\"port\":99999999999}",
+       "\\\"port\\\" must be from 1 to 65535, got 99999999999"},
+      {"{\"address\":\"8.8.8.8\",\"address\":\"9.9.9.9\"}", "\\\"address\\\" appears twice"},
+      {"{\"address\":\"8.8.8.8\",\"country\":\"US\"}",
+       "unknown field \\\"country\\\": the fields are \\\"address\\\" and \\\"port\\\""},
+      {"{\"addr\\\"ess\":\"8.8.8.8\"}", "unterminated string, or one with a backslash"},
+      {"[\"8.8.8.8\"]", "\\\"[\\\"8.8.8.8\\\"]\\\" is not an IPv4 or IPv6 address; send "
+                        "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+  };
+  for (const auto& c : cases) {
+    const HttpResponse response = f.api->PostConnection(Post(c.body));
+    EXPECT_EQ(response.status, 400) << c.body;
+    EXPECT_EQ(response.body, absl::StrCat("{\"error\":\"", c.error, "\"}\n")) << c.body;
+  }
+  EXPECT_EQ(f.stats.Version(), 0u);
+  EXPECT_EQ(f.geolocator->stats().lookups, 0u);
+}
+
+TEST(LiveApi, PostRefusesLargeBodiesAndOtherMethods) {
+  Fixture f(Simulated());
+  HttpResponse response = f.api->PostConnection(Post(std::string(1025, ' ') + "8.8.8.8"));
+  EXPECT_EQ(response.status, 413);
+  EXPECT_EQ(response.body, "{\"error\":\"body over 1024 bytes\"}\n");
+  HttpRequest get = Post("8.8.8.8");
+  get.method = "GET";
+  EXPECT_EQ(f.api->PostConnection(get).status, 405);
+  EXPECT_EQ(f.stats.Version(), 0u);
+}
+
+TEST(LiveApi, PageLinksTheMetricsPathEscaped) {
+  LiveApi::Options options;
+  options.metrics_path = "/m\"<x>";
+  Fixture f(options);
+  const HttpResponse page = f.api->Page(Get());
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_TRUE(absl::StrContains(page.body, "<a href=\"/m&quot;&lt;x&gt;\">Metrics</a>"))
+      << page.body;
+  EXPECT_TRUE(absl::StrContains(page.body, "<body data-source=\"ebpf\">"));
+  EXPECT_FALSE(absl::StrContains(page.body, "{{"));
+}
+
+TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
+  Fixture f;
+  std::vector<std::string> paths;
+  for (const HttpRoute& route : f.api->Routes()) {
+    paths.push_back(route.path);
+    EXPECT_NE(route.handler == nullptr, route.stream == nullptr) << route.path;
+    if (route.path == "/live_map/live_map.js") {
+      const HttpResponse js = route.handler(Get());
+      EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+      EXPECT_TRUE(absl::StrContains(js.body, "new EventSource('/api/v1/stream'"));
+    }
+    if (route.path == "/live_map/countries-110m.json") {
+      const HttpResponse map = route.handler(Get());
+      EXPECT_EQ(map.body.size(), 107761u);  // world-atlas 2.0.2, unmodified
+      EXPECT_TRUE(absl::StartsWith(map.body, "{\"type\":\"Topology\""));
+    }
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "/", "/live_map/live_map.css", "/live_map/live_map.js",
+                       "/live_map/countries-110m.json", "/live_map/centroids.json",
+                       "/api/v1/countries", "/api/v1/ports", "/api/v1/state",
+                       "/api/v1/connections", "/api/v1/stream"}));
+}
+
+TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {
+  EXPECT_EQ(CountryName(Iso("DE")), "Germany");
+  EXPECT_EQ(CountryName(Iso("BO")), "Bolivia");  // common_name, not "…, Plurinational State of"
+  EXPECT_EQ(CountryName(Iso("CI")), "Côte d'Ivoire");
+  EXPECT_EQ(CountryName(Iso("XK")), "Kosovo");
+  EXPECT_EQ(CountryName(Iso("ZZ")), "ZZ");
+  EXPECT_EQ(CountryName(CountryId::Private()), "Private network");
+  EXPECT_EQ(CountryName(CountryId::Unknown()), "Unknown");
+}
+
+// Collects what a stream handler writes; fails writes after fail_after.
+// std::mutex rather than absl::Mutex: Debian's abseil is not built for
+// ThreadSanitizer, which would then not see the ordering.
+class FakeStream : public HttpStream {
+ public:
+  explicit FakeStream(size_t fail_after = 1000) : fail_after_(fail_after) {}
+
+  bool Write(absl::string_view data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (writes_.size() >= fail_after_) return false;
+    writes_.emplace_back(data);
+    written_.notify_all();
+    return true;
+  }
+
+  std::vector<std::string> writes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writes_;
+  }
+
+  // Waits up to 5 s for at least n writes.
+  bool WaitForWrites(size_t n) const {
+    std::unique_lock<std::mutex> lock(mu_);
+    return written_.wait_for(lock, std::chrono::seconds(5), [&] { return writes_.size() >= n; });
+  }
+
+ private:
+  const size_t fail_after_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable written_;
+  std::vector<std::string> writes_;  // guarded by mu_
+};
+
+LiveApi::Options FastStream() {
+  LiveApi::Options options;
+  options.keep_alive = absl::Hours(1);
+  options.coalesce = absl::Milliseconds(20);
+  options.stop_poll = absl::Milliseconds(20);
+  return options;
+}
+
+TEST(LiveApi, StreamSendsStateOnConnectThenOnChangeUntilStopped) {
+  Fixture f(FastStream());
+  f.Record("US", 8081, "8.8.8.8", 1);
+  FakeStream stream;
+  std::thread handler([&] { f.api->Stream(Get("port=8081"), stream); });
+  ASSERT_TRUE(stream.WaitForWrites(1));
+  EXPECT_EQ(stream.writes()[0],
+            absl::StrCat("retry: 2000\ndata: ", f.api->StateJson(8081), "\n\n"));
+
+  f.Record("GB", 8081, "81.2.69.142", 2);
+  ASSERT_TRUE(stream.WaitForWrites(2));
+  const std::string update = stream.writes()[1];
+  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson(8081), "\n\n"));
+  EXPECT_TRUE(absl::StrContains(update, "\"id\":\"GB\"")) << update;
+
+  f.stopping.Notify();
+  handler.join();  // returns within stop_poll
+  EXPECT_EQ(stream.writes().size(), 2u);
+}
+
+TEST(LiveApi, StreamEndsWhenTheClientHasGone) {
+  Fixture f(FastStream());
+  FakeStream stream(/*fail_after=*/1);
+  std::thread handler([&] { f.api->Stream(Get(), stream); });
+  ASSERT_TRUE(stream.WaitForWrites(1));
+  f.Record("US", 8081, "8.8.8.8", 1);
+  handler.join();  // the second write fails, and the handler returns
+  EXPECT_EQ(stream.writes().size(), 1u);
+}
+
+TEST(LiveApi, StreamSendsKeepAlivesWhenIdle) {
+  LiveApi::Options options = FastStream();
+  options.keep_alive = absl::Milliseconds(50);
+  Fixture f(options);
+  FakeStream stream(/*fail_after=*/3);
+  std::thread handler([&] { f.api->Stream(Get(), stream); });
+  ASSERT_TRUE(stream.WaitForWrites(3));
+  handler.join();
+  EXPECT_EQ(stream.writes()[1], ": keep-alive\n\n");
+  EXPECT_EQ(stream.writes()[2], ": keep-alive\n\n");
+}
+
+TEST(LiveApi, StreamRefusesBadPortsAndTooManyViewers) {
+  LiveApi::Options options = FastStream();
+  options.max_streams = 1;
+  Fixture f(options);
+  FakeStream bad;
+  f.api->Stream(Get("port=x"), bad);
+  EXPECT_EQ(bad.writes(),
+            std::vector<std::string>{
+                "retry: 60000\nevent: failure\ndata: {\"error\":\"port must be a number from 1 "
+                "to 65535, got \\\"x\\\"\"}\n\n"});
+
+  FakeStream first;
+  std::thread handler([&] { f.api->Stream(Get(), first); });
+  ASSERT_TRUE(first.WaitForWrites(1));
+  FakeStream second;
+  f.api->Stream(Get(), second);
+  EXPECT_EQ(second.writes(),
+            std::vector<std::string>{
+                "retry: 30000\nevent: busy\ndata: {\"error\":\"too many live viewers: poll "
+                "/api/v1/state\"}\n\n"});
+  f.stopping.Notify();
+  handler.join();
+  // The slot is free again once a stream ends.
+  FakeStream third(/*fail_after=*/1);
+  f.api->Stream(Get(), third);
+  EXPECT_TRUE(absl::StartsWith(third.writes().at(0), "retry: 2000\n"));
+}
+
+}  // namespace
+}  // namespace geoip

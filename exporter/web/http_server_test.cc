@@ -1,0 +1,319 @@
+#include "exporter/web/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace geoip {
+namespace {
+
+std::unique_ptr<HttpServer> StartServer(HttpServer::Options options) {
+  options.listen_address = "127.0.0.1:0";
+  std::vector<HttpRoute> routes;
+  routes.push_back({"/metrics",
+                    [](const HttpRequest&) {
+                      return HttpResponse{200, "text/plain", "up 1\n", {}};
+                    },
+                    nullptr});
+  routes.push_back({"/-/healthy",
+                    [](const HttpRequest&) {
+                      return HttpResponse{200, "text/plain", "OK\n", {}};
+                    },
+                    nullptr});
+  routes.push_back({"/echo",
+                    [](const HttpRequest& request) {
+                      return HttpResponse{200, "text/plain", request.body, {}};
+                    },
+                    nullptr});
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(options, routes);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+// What a test client got back.
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+using ReplyOr = absl::StatusOr<Reply>;
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  return fd;
+}
+
+// Sends request as is and reads until the server closes, for at most
+// timeout. (tests/support/http_get.h cannot be used here: its HttpResponse
+// has the same name as the server's.)
+ReplyOr Send(int port, absl::string_view request, absl::Duration timeout = absl::Seconds(5)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const int fd = Connect(port);
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::ErrnoToStatus(errno, "send()");
+  }
+  std::string raw;
+  char buffer[16384];
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= absl::ZeroDuration() ||
+        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
+      close(fd);
+      return absl::DeadlineExceededError("no complete reply in time");
+    }
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    raw.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string::npos) return absl::DataLossError("no reply: " + raw);
+  const std::string head = raw.substr(0, head_end);
+  std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
+  Reply reply;
+  if (lines[0].size() < 12 || !absl::SimpleAtoi(lines[0].substr(9, 3), &reply.status)) {
+    return absl::DataLossError("bad status line: " + std::string(lines[0]));
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const size_t colon = lines[i].find(':');
+    if (colon == absl::string_view::npos) continue;
+    reply.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
+        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+  }
+  reply.body = raw.substr(head_end + 4);
+  return reply;
+}
+
+ReplyOr Send(const HttpServer& server, absl::string_view request) {
+  return Send(server.port(), request);
+}
+
+// A connected socket that sends `prefix` (maybe nothing) and then stalls.
+int OpenStalled(int port, absl::string_view prefix) {
+  const int fd = Connect(port);
+  if (!prefix.empty()) EXPECT_EQ(send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL),
+                                 static_cast<ssize_t>(prefix.size()));
+  return fd;
+}
+
+// Waits up to timeout for the server to close fd (EOF or reset); true if
+// it did. Anything the server sent first (e.g. a 408) is read and dropped.
+bool ClosedByServer(int fd, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  char buffer[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready =
+        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now())) + 1);
+    if (ready <= 0) continue;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+  }
+  return false;
+}
+
+TEST(HttpServer, AsksForCredentialsOnEveryPathButTheOpenOnes) {
+  HttpServer::Options options;
+  options.authorize = [](const HttpRequest& request) {
+    auto header = request.headers.find("authorization");
+    return header != request.headers.end() && header->second == "Basic YWxpY2U6c2VjcmV0";
+  };
+  options.response_headers = {{"X-Frame-Options", "deny"}};
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+
+  for (const char* path : {"/metrics", "/", "/no/such/page", "/echo"}) {
+    ReplyOr response = Send(*server, absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n"));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 401) << path;
+    EXPECT_EQ(response->headers["www-authenticate"], "Basic realm=\"ebpf_geoip_exporter\"");
+    EXPECT_EQ(response->headers["x-frame-options"], "deny");
+    EXPECT_EQ(response->body, "401 Unauthorized\n");
+  }
+  ReplyOr wrong = Send(*server,
+                          "GET /metrics HTTP/1.0\r\nAuthorization: Basic YWxpY2U6d3Jvbmc=\r\n\r\n");
+  ASSERT_TRUE(wrong.ok()) << wrong.status();
+  EXPECT_EQ(wrong->status, 401);
+
+  ReplyOr right = Send(
+      *server, "GET /metrics HTTP/1.0\r\nauthorization: Basic YWxpY2U6c2VjcmV0\r\n\r\n");
+  ASSERT_TRUE(right.ok()) << right.status();
+  EXPECT_EQ(right->status, 200);
+  EXPECT_EQ(right->body, "up 1\n");
+  EXPECT_EQ(right->headers["x-frame-options"], "deny");
+
+  ReplyOr health = Send(*server, "GET /-/healthy HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(HttpServer, WithoutAnAuthorizerServesEveryone) {
+  std::unique_ptr<HttpServer> server = StartServer({});
+  ASSERT_NE(server, nullptr);
+  ReplyOr response = Send(*server, "GET /metrics HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->headers.count("www-authenticate"), 0u);
+}
+
+TEST(HttpServer, AnswersMalformedAndOversizedRequestsWith4xx) {
+  HttpServer::Options options;
+  options.max_header_bytes = 8192;
+  options.max_body_bytes = 1000;
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  std::string many_headers = "GET /metrics HTTP/1.0\r\n";
+  for (int i = 0; i < 100; ++i) absl::StrAppend(&many_headers, "X-H", i, ": v\r\n");
+  many_headers += "\r\n";
+  const std::vector<std::string> requests = {
+      "GARBAGE\r\n\r\n",
+      "\x01\x02\x03 / HTTP/1.0\r\n\r\n",
+      "GET /metrics HTTP/1.0\r\nNoColonHere\r\n\r\n",
+      "GET /metrics HTTP/1.0\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
+      many_headers,
+      "POST /echo HTTP/1.0\r\nContent-Length: 100000\r\n\r\n",
+      "POST /echo HTTP/1.0\r\nContent-Length: -5\r\n\r\n",
+      "POST /echo HTTP/1.0\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+  };
+  for (const std::string& request : requests) {
+    ReplyOr response = Send(*server, request);
+    ASSERT_TRUE(response.ok()) << request.substr(0, 60) << ": " << response.status();
+    EXPECT_GE(response->status, 400) << request.substr(0, 60);
+    EXPECT_LT(response->status, 500) << request.substr(0, 60);
+    std::cout << response->status << " for " << absl::CHexEscape(request.substr(0, 40)) << "\n";
+  }
+  // And the server is still there.
+  ReplyOr after = Send(*server, "GET /metrics HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->status, 200);
+  ReplyOr echo = Send(*server, "POST /echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello");
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(echo->body, "hello");
+}
+
+TEST(HttpServer, NeverReadsTheRestOfARefusedRequestAsAnotherRequest) {
+  // A refused request's body holds a second request; with keep-alive it
+  // would be served as if it had been sent on its own.
+  HttpServer::Options options;
+  options.authorize = [](const HttpRequest& request) { return request.path == "/echo"; };
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  const std::string inner = "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\ninner!";
+  ReplyOr reply = Send(*server, absl::StrCat("POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Length: ", inner.size(), "\r\n\r\n", inner));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status, 401);
+  EXPECT_EQ(reply->headers["connection"], "close");
+  EXPECT_EQ(reply->body, "401 Unauthorized\n");  // and nothing after it
+}
+
+TEST(HttpServer, StalledClientsDoNotBlockAScrapeAndAreClosedAfterTheTimeout) {
+  // The timeout is longer than the scrape may take, so only free threads,
+  // not expiring clients, can answer the scrape in time.
+  HttpServer::Options options;
+  options.request_timeout = absl::Seconds(3);
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  // 20 connections that never send a byte, one that stops half-way through
+  // its request line, and one that stops in its headers.
+  std::vector<int> stalled;
+  for (int i = 0; i < 20; ++i) stalled.push_back(OpenStalled(server->port(), ""));
+  stalled.push_back(OpenStalled(server->port(), "GET /metr"));
+  stalled.push_back(OpenStalled(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+  absl::SleepFor(absl::Milliseconds(200));  // let the server pick them up
+
+  const absl::Time start = absl::Now();
+  ReplyOr scrape = Send(server->port(), "GET /metrics HTTP/1.0\r\n\r\n", absl::Seconds(1));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_LT(took, absl::Seconds(1));
+  std::cout << "scrape beside " << stalled.size() << " stalled clients took " << took << "\n";
+
+  // None is closed early; all are closed once the request timeout passes.
+  for (int fd : stalled) EXPECT_FALSE(ClosedByServer(fd, absl::ZeroDuration()));
+  const absl::Time wait_start = absl::Now();
+  int closed = 0;
+  for (int fd : stalled) closed += ClosedByServer(fd, absl::Seconds(6)) ? 1 : 0;
+  std::cout << closed << " of " << stalled.size() << " closed after "
+            << (absl::Now() - start) << "\n";
+  EXPECT_EQ(closed, static_cast<int>(stalled.size()));
+  EXPECT_GE(absl::Now() - wait_start, absl::Seconds(2));
+  for (int fd : stalled) close(fd);
+}
+
+TEST(HttpServer, ATricklingClientIsCutOffAtTheRequestTimeout) {
+  HttpServer::Options options;
+  options.request_timeout = absl::Milliseconds(1500);
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  const int fd = OpenStalled(server->port(), "G");
+  const absl::Time start = absl::Now();
+  // One header byte every 200 ms: each read succeeds, but the request as a
+  // whole must finish within the timeout. Bounded at 10 s.
+  bool closed = false;
+  const std::string trickle = "ET /metrics HTTP/1.1\r\nX-Slow: " + std::string(100, 'a');
+  for (size_t i = 0; i < trickle.size() && absl::Now() - start < absl::Seconds(10); ++i) {
+    if (ClosedByServer(fd, absl::Milliseconds(200)) ||
+        send(fd, &trickle[i], 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+  }
+  const absl::Duration lasted = absl::Now() - start;
+  close(fd);
+  std::cout << "trickling client cut off after " << lasted << "\n";
+  EXPECT_TRUE(closed);
+  EXPECT_LT(lasted, absl::Seconds(4));
+}
+
+TEST(HttpServer, BeyondItsThreadsAScrapeWaitsAtMostTheRequestTimeout) {
+  // The documented limit of a thread per connection: with every thread held
+  // by a stalled client, a scrape waits until the timeout frees one.
+  HttpServer::Options options;
+  options.threads = 4;
+  options.request_timeout = absl::Milliseconds(1000);
+  std::unique_ptr<HttpServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> stalled;
+  for (int i = 0; i < 4; ++i) stalled.push_back(OpenStalled(server->port(), ""));
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  ReplyOr scrape = Send(server->port(), "GET /metrics HTTP/1.0\r\n\r\n");
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_LT(took, absl::Seconds(3));
+  std::cout << "scrape with all 4 threads stalled took " << took << "\n";
+  for (int fd : stalled) close(fd);
+}
+
+}  // namespace
+}  // namespace geoip

@@ -1,0 +1,74 @@
+// The live map's JSON API on arbitrary request bodies and query strings,
+// through LiveApi's handlers: POST /api/v1/connections (simulated mode, the
+// body parser) and GET /api/v1/countries (the query parser). The handlers
+// must answer every input with a status from their documented set, and a
+// 200 with JSON.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/notification.h"
+#include "exporter/geo/geoip_database.h"
+#include "exporter/geo/geolocator.h"
+#include "exporter/stats/connection_stats.h"
+#include "exporter/web/api.h"
+
+namespace {
+
+// The statistics grow with every distinct posted address and port, so the
+// whole API is rebuilt every kRunsPerApi inputs to keep memory bounded.
+constexpr int kRunsPerApi = 4096;
+
+struct Api {
+  Api() {
+    absl::StatusOr<geoip::GeoIpDatabase> database =
+        geoip::GeoIpDatabase::Open(GEOIP_SOURCE_DIR "/data/geo-whois-asn-country.mmdb");
+    if (!database.ok()) abort();
+    geolocator = std::make_unique<geoip::Geolocator>(
+        std::make_shared<const geoip::GeoIpDatabase>(*std::move(database)));
+    geoip::LiveApi::Options options;
+    options.simulated = true;
+    api = std::make_unique<geoip::LiveApi>(options, &stats, geolocator.get(), &stopping);
+  }
+  geoip::ConnectionStats stats;
+  std::unique_ptr<geoip::Geolocator> geolocator;
+  absl::Notification stopping;
+  std::unique_ptr<geoip::LiveApi> api;
+};
+
+void CheckJson(const geoip::HttpResponse& response) {
+  if (response.status != 200) return;
+  if (response.body.empty() || (response.body[0] != '{' && response.body[0] != '[')) abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static std::unique_ptr<Api> api;
+  static int runs = 0;
+  if (!api || ++runs % kRunsPerApi == 0) api = std::make_unique<Api>();
+  if (size == 0) return 0;
+  const std::string rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+
+  geoip::HttpRequest request;
+  request.remote_address = "127.0.0.1";
+  request.from_loopback = true;
+  if (data[0] % 2 == 0) {
+    request.method = "POST";
+    request.path = "/api/v1/connections";
+    request.body = rest;
+    const geoip::HttpResponse response = api->api->PostConnection(request);
+    if (response.status != 200 && response.status != 400 && response.status != 413) abort();
+    CheckJson(response);
+  } else {
+    request.method = "GET";
+    request.path = "/api/v1/countries";
+    request.query = rest;
+    const geoip::HttpResponse response = api->api->Countries(request);
+    if (response.status != 200 && response.status != 400) abort();
+    CheckJson(response);
+  }
+  return 0;
+}

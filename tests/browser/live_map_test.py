@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""Browser tests of the live map (issue 5), in headless Debian chromium.
+
+ProbeLiveMapTest (root): a real exporter with the real probe; clients in a
+private network namespace connect from world addresses; the page must show
+bubbles for exactly those countries with the right counts, update them
+without a reload, and reconnect by itself after the exporter restarts.
+
+SimulatedLiveMapTest (no probe): --source=simulated; addresses POSTed to
+the API must give exact API numbers and bubbles, and bad bodies change
+nothing.
+
+Run by ctest (tests/CMakeLists.txt); by hand:
+    sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
+        --traffic build/tools/ebpf_geoip_traffic --database data/geo-whois-asn-country.mmdb \\
+        --out-dir build/tests/browser [--docs-screenshot docs/live-map.png] [SimulatedLiveMapTest]
+
+Screenshots go to --out-dir; --docs-screenshot also copies the desktop one
+there (that is how docs/live-map.png is made).
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from webdriver import Browser, wait_for  # noqa: E402
+
+ARGS = None  # the command line, parsed in main()
+
+# Bound on how long the page may take to show new connections: the issue
+# asks for about 2 s; the exporter drains every 1 s (the default) and the
+# stream adds 0.1 s. The extra second absorbs a loaded CI machine.
+UPDATE_BOUND = 3.0
+
+# Same name pattern as tests/support/netns.cc ("geoip-test-<pid>-<n>"), so
+# that either side deletes namespaces the other leaked when it died.
+NETNS_PREFIX = "geoip-test-"
+_netns_counter = 0
+
+
+def run(argv, timeout=20):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def delete_stale_namespaces():
+    try:
+        names = os.listdir("/run/netns")
+    except FileNotFoundError:
+        return
+    for name in names:
+        match = re.fullmatch(re.escape(NETNS_PREFIX) + r"(\d+)-\d+", name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            Namespace.delete(name)
+
+
+class Namespace:
+    """A private network namespace with lo up and public addresses on it;
+    nothing sent inside can leave. Deleted (with its processes) on close."""
+
+    def __init__(self):
+        global _netns_counter
+        delete_stale_namespaces()
+        self.name = f"{NETNS_PREFIX}{os.getpid()}-{_netns_counter}"
+        _netns_counter += 1
+        run(["ip", "netns", "add", self.name])
+        try:
+            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+        except BaseException:
+            self.close()
+            raise
+
+    def add_address(self, address):
+        if ":" in address:  # nodad: usable at once, not tentative for ~2 s
+            run(["ip", "-n", self.name, "addr", "add", f"{address}/128", "dev", "lo", "nodad"])
+        else:
+            run(["ip", "-n", self.name, "addr", "add", f"{address}/32", "dev", "lo"])
+
+    def run(self, argv, timeout=30):
+        return subprocess.run(["ip", "netns", "exec", self.name] + argv, capture_output=True,
+                              text=True, timeout=timeout)
+
+    @staticmethod
+    def delete(name):
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
+                              timeout=10).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, timeout=10)
+
+    def close(self):
+        if self.name:
+            Namespace.delete(self.name)
+            self.name = None
+
+
+class Exporter:
+    """The exporter binary under test, on a loopback port; stopped on close."""
+
+    def __init__(self, name, extra_args, port=0):
+        self.log_path = os.path.join(ARGS.out_dir, f"{name}.log")
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [ARGS.exporter, f"--web.listen-address=127.0.0.1:{port}",
+             f"--geoip.database={ARGS.database}"] + extra_args,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            listening = wait_for(f"{name} to listen (see {self.log_path})", self._listening,
+                                 timeout=30)
+        except BaseException:
+            self.close()
+            raise
+        self.port = int(listening.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _listening(self):
+        if self.process.poll() is not None:
+            with open(self.log_path) as log:
+                raise RuntimeError(f"exporter exited with {self.process.returncode}: {log.read()}")
+        with open(self.log_path) as log:
+            return re.search(r"listening on \S+ \(port (\d+)\)", log.read())
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # detaches the probe cleanly
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+    def get(self, path):
+        """(status, body) of GET path."""
+        return request(f"{self.url}{path}")
+
+    def post(self, path, body):
+        return request(f"{self.url}{path}", body.encode())
+
+
+def request(url, data=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+class Stream:
+    """A client of /api/v1/stream that holds its connection open; first_line
+    is the first line the server sent."""
+
+    def __init__(self, port):
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self._connection.request("GET", "/api/v1/stream")
+        self._response = self._connection.getresponse()
+        self.first_line = self._response.fp.readline().decode().strip()
+
+    def close(self):
+        self._response.close()
+        self._connection.close()
+
+
+# Reads the page's bubbles: {alpha-2: data-count}.
+BUBBLES_SCRIPT = """
+const bubbles = {};
+for (const e of document.querySelectorAll('#bubbles [data-country]')) {
+  bubbles[e.getAttribute('data-country')] = Number(e.getAttribute('data-count'));
+}
+return bubbles;
+"""
+
+
+def wait_for_bubbles(browser, expected, timeout):
+    """Waits until the page shows exactly expected; returns seconds taken."""
+    start = time.monotonic()
+    try:
+        wait_for(f"bubbles {expected}",
+                 lambda: browser.execute(BUBBLES_SCRIPT) == expected, timeout, interval=0.05)
+    except TimeoutError:
+        raise AssertionError(f"page shows {browser.execute(BUBBLES_SCRIPT)}, "
+                             f"expected {expected} within {timeout}s") from None
+    return time.monotonic() - start
+
+
+def traffic_connect(namespace, ports, connects):
+    """Listens on [::]:each port inside namespace (dual-stack, so IPv4
+    clients arrive as ::ffff:a.b.c.d) and makes the connections
+    [(source, port, count)]; fails unless every one was accepted."""
+    spec = ",".join(
+        f"{source}>{'[::1]' if ':' in source else '127.0.0.1'}:{port}*{count}"
+        for source, port, count in connects)
+    result = namespace.run([ARGS.traffic, "--listen=" + ",".join(f"[::]:{p}" for p in ports),
+                            f"--connect={spec}", "--timeout=20"])
+    total = sum(count for _, _, count in connects)
+    if result.returncode != 0 or f"made={total} accepted={total}" not in result.stdout:
+        raise AssertionError(f"traffic failed ({result.returncode}): {result.stdout} "
+                             f"{result.stderr}")
+
+
+class ProbeLiveMapTest(unittest.TestCase):
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: loads the eBPF probe and creates network namespaces")
+        self.cleanups = []
+
+    def tearDown(self):
+        for cleanup in reversed(getattr(self, "cleanups", [])):
+            cleanup()
+
+    def own(self, thing):
+        self.cleanups.append(thing.close)
+        return thing
+
+    def test_bubbles_follow_real_connections_live(self):
+        # Ports of our own, so that connections other tests make elsewhere on
+        # the host (the probe sees them all) are not counted here.
+        first = random.randrange(20000, 29990)
+        ports = [first, first + 1]
+        # No pinning: a pinned probe would outlive the test, and the next
+        # exporter would drain counts an earlier one left in the kernel.
+        flags = [f"--ports={ports[0]},{ports[1]}", "--bpf.pin-path="]
+        exporter = self.own(Exporter("exporter-probe", flags))
+        namespace = self.own(Namespace())
+        addresses = {
+            "GB": "81.2.69.142", "DE": "2a01:4f8::1", "JP": "133.11.0.1", "BR": "200.160.2.3",
+            "US4": "8.8.8.8", "US6": "2001:4860:4860::8888", "private": "10.1.2.3",
+            "ES": "138.100.31.225", "FR": "193.51.24.1", "AU": "139.130.4.5",
+            "IN": "164.100.1.1", "ZA": "196.25.1.1", "SE": "130.237.1.1", "CH": "131.152.1.1",
+        }
+        for address in addresses.values():
+            namespace.add_address(address)
+        a = addresses
+        p, q = ports
+
+        browser = self.own(Browser(os.path.join(ARGS.out_dir, "chromedriver-probe.log")))
+        browser.get(exporter.url + "/")
+        self.assertEqual(browser.execute("return document.querySelector('nav a').textContent"),
+                         "Metrics")
+        self.assertEqual(
+            browser.execute("return document.querySelector('nav a').getAttribute('href')"),
+            "/metrics")
+        wait_for("the map", lambda: browser.execute(
+            "return document.querySelectorAll('#land path.country').length") > 150, timeout=20)
+        wait_for("the stream", lambda: browser.execute(
+            "return document.getElementById('status').textContent") == "live", timeout=20)
+        self.assertEqual(browser.execute(BUBBLES_SCRIPT), {})
+        # Proves below that updates arrive without a reload.
+        browser.execute("window.__sameDocument = 'yes'")
+
+        # Round 1: five countries, one of them over IPv4 and IPv6, and a
+        # private address, which has no place on the map.
+        traffic_connect(namespace, ports, [
+            (a["GB"], p, 2), (a["DE"], q, 1), (a["JP"], p, 3), (a["BR"], q, 1),
+            (a["US4"], p, 1), (a["US6"], q, 1), (a["private"], p, 1)])
+        took = wait_for_bubbles(browser, {"GB": 2, "DE": 1, "JP": 3, "BR": 1, "US": 2},
+                                UPDATE_BOUND)
+        print(f"round 1 on the page after {took:.2f}s", file=sys.stderr)
+        status, body = exporter.get("/api/v1/countries")
+        self.assertEqual(status, 200)
+        self.assertEqual(
+            [(c["id"], c["connections"], c["unique_addresses"], c["percent"])
+             for c in json.loads(body)],
+            [("JP", 3, 1, 30.0), ("GB", 2, 1, 20.0), ("US", 2, 2, 20.0), ("BR", 1, 1, 10.0),
+             ("DE", 1, 1, 10.0), ("private", 1, 1, 10.0)])
+
+        # Round 2: counts rise, new countries arrive, same document.
+        traffic_connect(namespace, ports, [
+            (a["GB"], p, 3), (a["JP"], q, 1), (a["ES"], p, 2), (a["FR"], q, 2),
+            (a["AU"], p, 1), (a["IN"], q, 2), (a["ZA"], p, 1), (a["SE"], q, 1),
+            (a["US4"], q, 4)])
+        expected = {"GB": 5, "DE": 1, "JP": 4, "BR": 1, "US": 6, "ES": 2, "FR": 2, "AU": 1,
+                    "IN": 2, "ZA": 1, "SE": 1}
+        took = wait_for_bubbles(browser, expected, UPDATE_BOUND)
+        print(f"round 2 on the page after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+        self.assertEqual(browser.execute(
+            "return document.getElementById('total-connections').textContent"), "27")
+        self.assertEqual(browser.execute(
+            "return document.getElementById('total-countries').textContent"), "11")
+        # Hovering a bubble tells its country, connections, addresses, share.
+        # (Japan: no neighbour's bubble overlaps it.)
+        browser.hover(browser.find('#bubbles [data-country="JP"]'))
+        wait_for("the tooltip", lambda: browser.execute(
+            "return !document.getElementById('tooltip').hidden"), timeout=5)
+        self.assertEqual(
+            browser.execute("return document.getElementById('tooltip').innerText"),
+            "Japan\n4 connections\n1 unique address\n14.8% of all")
+        # The feed shows /24 and /48 prefixes, never whole addresses.
+        feed = browser.execute("return document.getElementById('feed').innerText")
+        self.assertIn("8.8.8.0/24", feed)
+        self.assertNotIn("8.8.8.8", feed)
+        self.assertNotIn("81.2.69.142", feed)
+        time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
+        shot = browser.screenshot(os.path.join(ARGS.out_dir, "live-map.png"))
+        if ARGS.docs_screenshot:
+            shutil.copyfile(shot, ARGS.docs_screenshot)
+
+        # The port filter: only port q's connections.
+        browser.execute("""
+            const select = document.getElementById('port');
+            select.value = arguments[0];
+            select.dispatchEvent(new Event('change'));""", str(q))
+        wait_for_bubbles(browser, {"DE": 1, "BR": 1, "US": 5, "JP": 1, "FR": 2, "IN": 2,
+                                   "SE": 1}, UPDATE_BOUND)
+
+        # On a phone: one column, nothing wider than the screen.
+        browser.set_window_size(390, 844)
+        wait_for("the phone layout", lambda: browser.execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth"), timeout=5)
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-phone.png"))
+        browser.set_window_size(1600, 900)
+
+        # Not simulated: the POST endpoint does not exist.
+        status, body = exporter.post("/api/v1/connections", "8.8.8.8")
+        self.assertEqual(status, 404, body)
+
+        # The exporter restarts on the same port: the page reconnects by
+        # itself and shows the new process's counts (port q still selected).
+        exporter.close()
+        wait_for("the page to notice", lambda: browser.execute(
+            "return document.getElementById('status').textContent") != "live", timeout=10)
+        exporter = self.own(Exporter("exporter-probe-restarted", flags, port=exporter.port))
+        traffic_connect(namespace, ports, [(a["CH"], q, 2), (a["GB"], p, 1)])
+        wait_for_bubbles(browser, {"CH": 2}, timeout=15)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+
+
+class SimulatedLiveMapTest(unittest.TestCase):
+
+    def test_posted_addresses_reach_api_and_page_exactly(self):
+        # 16 server threads: 8 of them may stream.
+        exporter = Exporter("exporter-simulated",
+                            ["--source=simulated", "--web.max-connections=16"])
+        self.addCleanup(exporter.close)
+        status, metrics = exporter.get("/metrics")
+        self.assertIn('ebpf_geoip_probe_info{mode="simulated"} 1', metrics)
+
+        posts = ['{"address":"81.2.69.142","port":8081}', "81.2.69.142",
+                 '{"address":"2a01:4f8::1","port":8082}', '{"address":"8.8.8.8","port":8082}',
+                 '{"address":"9.9.9.9","port":8082}', "10.1.2.3"]
+        replies = [exporter.post("/api/v1/connections", body) for body in posts]
+        self.assertEqual(replies, [
+            (200, '{"id":"GB","name":"United Kingdom","port":8081}\n'),
+            (200, '{"id":"GB","name":"United Kingdom","port":8081}\n'),
+            (200, '{"id":"DE","name":"Germany","port":8082}\n'),
+            (200, '{"id":"US","name":"United States","port":8082}\n'),
+            (200, '{"id":"US","name":"United States","port":8082}\n'),
+            (200, '{"id":"private","name":"Private network","port":8081}\n')])
+        # Bad bodies: 400, a message, and nothing recorded.
+        for body, error in [
+                ("", "empty body"), ("not-an-address", "is not an IPv4 or IPv6 address"),
+                ('{"address":"8.8.8.8","port":0}', '"port" must be from 1 to 65535'),
+                ('{"address":"8.8.8.8","extra":1}', 'unknown field "extra"')]:
+            status, reply = exporter.post("/api/v1/connections", body)
+            self.assertEqual(status, 400, body)
+            self.assertIn(error, json.loads(reply)["error"], body)
+        status, reply = exporter.post("/api/v1/connections", "x" * 70000)
+        self.assertEqual(status, 413)
+
+        self.assertEqual(exporter.get("/api/v1/countries"), (200, (
+            '[{"id":"GB","name":"United Kingdom","connections":2,"unique_addresses":1,'
+            '"percent":33.3},'
+            '{"id":"US","name":"United States","connections":2,"unique_addresses":2,'
+            '"percent":33.3},'
+            '{"id":"DE","name":"Germany","connections":1,"unique_addresses":1,"percent":16.7},'
+            '{"id":"private","name":"Private network","connections":1,"unique_addresses":1,'
+            '"percent":16.7}]\n')))
+        self.assertEqual(exporter.get("/api/v1/countries?port=8082"), (200, (
+            '[{"id":"US","name":"United States","connections":2,"unique_addresses":2,'
+            '"percent":66.7},'
+            '{"id":"DE","name":"Germany","connections":1,"unique_addresses":1,'
+            '"percent":33.3}]\n')))
+        self.assertEqual(exporter.get("/api/v1/countries?port=http"), (
+            400, '{"error":"port must be a number from 1 to 65535, got \\"http\\""}\n'))
+        self.assertEqual(exporter.get("/api/v1/ports"), (
+            200, '[{"port":8081,"connections":3},{"port":8082,"connections":3}]\n'))
+
+        # Fill every stream slot (8), as a large audience would: the next
+        # stream is refused with a "busy" event.
+        held = []
+        self.addCleanup(lambda: [stream.close() for stream in held])
+        for _ in range(8):
+            held.append(Stream(exporter.port))
+            self.assertTrue(held[-1].first_line.startswith("retry: 2000"), held[-1].first_line)
+        refused = Stream(exporter.port)
+        self.assertEqual(refused.first_line, "retry: 30000")
+        refused.close()
+
+        # So the page polls /api/v1/state instead, and still updates.
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-simulated.log"))
+        self.addCleanup(browser.close)
+        browser.get(exporter.url + "/")
+        wait_for_bubbles(browser, {"GB": 2, "US": 2, "DE": 1}, timeout=20)
+        self.assertEqual(browser.execute("return document.getElementById('status').textContent"),
+                         "live (polling)")
+        self.assertEqual(browser.execute("return document.body.dataset.source"), "simulated")
+        browser.execute("window.__sameDocument = 'yes'")
+        self.assertEqual(exporter.post("/api/v1/connections", "138.100.31.225")[0], 200)
+        took = wait_for_bubbles(browser, {"GB": 2, "US": 2, "DE": 1, "ES": 1}, UPDATE_BOUND)
+        print(f"posted connection on the polling page after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+
+        # Viewers leave. The exporter notices a vanished client when a write
+        # fails: the first write after the close still succeeds (the peer
+        # answers it with a reset), the second fails and frees the slot.
+        for stream in held:
+            stream.close()
+        for _ in range(2):
+            self.assertEqual(exporter.post("/api/v1/connections", "193.51.24.1")[0], 200)
+            time.sleep(0.5)
+        browser.get(exporter.url + "/")
+        wait_for("the stream", lambda: browser.execute(
+            "return document.getElementById('status').textContent") == "live", timeout=10)
+        browser.execute("window.__sameDocument = 'yes'")
+        self.assertEqual(exporter.post("/api/v1/connections", "138.100.31.225")[0], 200)
+        took = wait_for_bubbles(browser, {"GB": 2, "US": 2, "DE": 1, "ES": 2, "FR": 2},
+                                UPDATE_BOUND)
+        print(f"posted connection on the streaming page after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-simulated.png"))
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exporter", required=True)
+    parser.add_argument("--traffic", required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--docs-screenshot")
+    ARGS, rest = parser.parse_known_args()
+    os.makedirs(ARGS.out_dir, exist_ok=True)
+    result = unittest.main(argv=[sys.argv[0]] + rest, verbosity=2, exit=False).result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    # Everything skipped (not root): tell ctest so (SKIP_RETURN_CODE 77).
+    sys.exit(77 if len(result.skipped) == result.testsRun else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""A small WebDriver client for headless Debian chromium, on the standard
+library only: chromedriver (package chromium-driver) is spoken to over its
+W3C WebDriver HTTP interface with urllib, so the tests need no npm.
+
+The browser only ever loads pages from loopback: the exporter under test.
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# The flags issue 5 asks for, plus a size that shows the desktop layout.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1600,900",
+]
+# W3C name of the key that holds an element reference.
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+# Bound on every WebDriver command; page loads and scripts are quick here.
+COMMAND_TIMEOUT = 60
+
+
+class WebDriverError(Exception):
+    pass
+
+
+def free_port():
+    """A loopback port nobody listens on now (chromedriver cannot report
+    the port it picked, so one is chosen for it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, predicate, timeout, interval=0.1):
+    """Polls predicate until it returns something truthy; bounded by timeout.
+    Returns that value, or raises TimeoutError naming what and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+class Browser:
+    """Owns one chromedriver process, its headless chromium session and a
+    fresh profile directory; close() (or the with-block) removes them all."""
+
+    def __init__(self, log_path):
+        self._profile = tempfile.mkdtemp(prefix="geoip-chromium-")
+        self._port = free_port()
+        self._driver = subprocess.Popen(
+            [CHROMEDRIVER, f"--port={self._port}",
+             f"--log-path={log_path}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._session = None
+        try:
+            wait_for("chromedriver", self._ready, timeout=20)
+            capabilities = {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": CHROMIUM,
+                    "args": CHROMIUM_FLAGS + [f"--user-data-dir={self._profile}"],
+                },
+            }}
+            self._session = self._command("POST", "/session",
+                                          {"capabilities": capabilities})["sessionId"]
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _ready(self):
+        try:
+            return self._command("GET", "/status").get("ready")
+        except (OSError, WebDriverError):
+            return False
+
+    def _command(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self._port}{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=COMMAND_TIMEOUT) as response:
+                return json.load(response)["value"]
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:2000]
+            raise WebDriverError(f"{method} {path}: HTTP {error.code}: {detail}") from None
+
+    def _session_command(self, method, path, body=None):
+        return self._command(method, f"/session/{self._session}{path}", body)
+
+    def get(self, url):
+        """Loads url and waits for its load event."""
+        self._session_command("POST", "/url", {"url": url})
+
+    def execute(self, script, *args):
+        """Runs script (a function body; `arguments` holds args) in the page."""
+        return self._session_command("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def set_window_size(self, width, height):
+        self._session_command("POST", "/window/rect", {"width": width, "height": height})
+
+    def find(self, css):
+        """The first element matching css, as a WebDriver reference."""
+        return self._session_command("POST", "/element", {"using": "css selector", "value": css})
+
+    def hover(self, element):
+        """Moves the mouse to the centre of element, as a user would."""
+        self._session_command("POST", "/actions", {"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "duration": 0, "origin": element,
+                         "x": 0, "y": 0}],
+        }]})
+
+    def screenshot(self, path):
+        """Saves the viewport as PNG."""
+        png = base64.b64decode(self._session_command("GET", "/screenshot"))
+        with open(path, "wb") as f:
+            f.write(png)
+        return path
+
+    def close(self):
+        if self._session is not None:
+            try:
+                self._session_command("DELETE", "")
+            except (OSError, WebDriverError):
+                pass
+            self._session = None
+        if self._driver.poll() is None:
+            # chromedriver's own group: it and any browser it failed to stop.
+            try:
+                os.killpg(self._driver.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._driver.wait(timeout=10)
+        shutil.rmtree(self._profile, ignore_errors=True)
