@@ -1,5 +1,7 @@
 #include "exporter/metrics/collector.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -77,6 +79,38 @@ TEST(ExporterCollector, CountersNeverDecreaseAcrossScrapes) {
     }
   }
   EXPECT_EQ(last, 1 + 2 + 3 + 4 + 5);
+}
+
+TEST(SerializeText, WritesTheTextFormatWithEscapes) {
+  prometheus::MetricFamily family;
+  family.name = "test_metric";
+  family.help = "Help with a \\ and a\nnewline.";
+  family.type = prometheus::MetricType::Gauge;
+  for (double value : {0.5, 3.0, -2.0, std::nan(""), HUGE_VAL, 1e20}) {
+    prometheus::ClientMetric metric;
+    metric.label = {{"path", "a\"b\\c\nd"}};
+    metric.gauge.value = value;
+    family.metric.push_back(metric);
+  }
+  prometheus::MetricFamily bare;
+  bare.name = "bare_total";
+  bare.help = "h";
+  bare.type = prometheus::MetricType::Counter;
+  bare.metric.emplace_back();
+  bare.metric.back().counter.value = 7;
+
+  EXPECT_EQ(SerializeText({family, bare}),
+            "# HELP test_metric Help with a \\\\ and a\\nnewline.\n"
+            "# TYPE test_metric gauge\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} 0.5\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} 3\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} -2\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} NaN\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} +Inf\n"
+            "test_metric{path=\"a\\\"b\\\\c\\nd\"} 1e+20\n"
+            "# HELP bare_total h\n"
+            "# TYPE bare_total counter\n"
+            "bare_total 7\n");
 }
 
 }  // namespace

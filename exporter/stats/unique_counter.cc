@@ -44,6 +44,8 @@ void UniqueCounter::Add(const IpAddress& address) {
 
 void UniqueCounter::ConvertToSketch() {
   registers_.assign(kRegisters, 0);
+  inverse_sum_ = static_cast<unsigned __int128>(kRegisters) << kRankLimit;
+  zeros_ = kRegisters;
   for (const IpAddress& address : exact_) AddToSketch(Hash(address));
   // Swapping with an empty set frees the table; clear() might keep it.
   absl::flat_hash_set<IpAddress>().swap(exact_);
@@ -55,18 +57,21 @@ void UniqueCounter::AddToSketch(uint64_t hash) {
   // Rank of the first 1 bit among the remaining 64 - kPrecision bits.
   const uint8_t rank = rest == 0 ? 64 - kPrecision + 1
                                  : static_cast<uint8_t>(__builtin_clzll(rest) + 1);
-  registers_[bucket] = std::max(registers_[bucket], rank);
+  const uint8_t old = registers_[bucket];
+  if (rank <= old) return;
+  registers_[bucket] = rank;
+  // Keeps Estimate() O(1): it is read on every scrape, for every series.
+  inverse_sum_ -= static_cast<unsigned __int128>(1) << (kRankLimit - old);
+  inverse_sum_ += static_cast<unsigned __int128>(1) << (kRankLimit - rank);
+  if (old == 0) --zeros_;
 }
 
 uint64_t UniqueCounter::Estimate() const {
   if (exact()) return exact_.size();
   const double m = static_cast<double>(kRegisters);
-  double inverse_sum = 0;
-  size_t zeros = 0;
-  for (uint8_t r : registers_) {
-    inverse_sum += std::ldexp(1.0, -r);
-    if (r == 0) ++zeros;
-  }
+  // The sum of 2^-register over all registers, kept exactly in fixed point.
+  const double inverse_sum = std::ldexp(static_cast<double>(inverse_sum_), -kRankLimit);
+  const size_t zeros = zeros_;
   const double alpha = 0.7213 / (1 + 1.079 / m);
   double estimate = alpha * m * m / inverse_sum;
   // Small-range correction (Flajolet et al.): raw HyperLogLog is biased

@@ -64,6 +64,12 @@ class UniqueCounter {
   // Empty in the exact phase; kRegisters entries in the sketch phase. Each
   // holds the largest rank (leading zeros + 1) seen in its bucket.
   std::vector<uint8_t> registers_;
+  // Ranks never exceed this (64 - kPrecision + 1 = 53 bits of hash left).
+  static constexpr int kRankLimit = 64 - kPrecision + 1;
+  // Sum over registers of 2^(kRankLimit - register): exact, and kept up to
+  // date by AddToSketch so Estimate() need not visit every register.
+  unsigned __int128 inverse_sum_ = 0;
+  size_t zeros_ = 0;  // registers still 0
 };
 
 }  // namespace geoip
