@@ -52,6 +52,8 @@ volatile __u64 generation = 0;
 __u64 inflight[2] = {};
 /* Accepts whose address did not fit, per slot; per port in overflowN. */
 __u64 overflow_total[2] = {};
+/* New keys added to each slot's map, so user space can drain it early. */
+__u64 inserted[2] = {};
 
 struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -77,7 +79,7 @@ static __always_inline bool port_wanted(__u16 port)
 }
 
 /* Adds one to key in map; returns false if the map had no room. */
-static __always_inline bool count_in(void *map, const struct accept_key *key)
+static __always_inline bool count_in(void *map, __u32 slot, const struct accept_key *key)
 {
 	__u64 one = 1, *value;
 
@@ -86,8 +88,10 @@ static __always_inline bool count_in(void *map, const struct accept_key *key)
 		__sync_fetch_and_add(value, 1);
 		return true;
 	}
-	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&inserted[slot & 1], 1);
 		return true;
+	}
 	/* Another CPU may have inserted the same key meanwhile. */
 	value = bpf_map_lookup_elem(map, key);
 	if (value) {
@@ -162,10 +166,10 @@ static __always_inline void record(const struct sock *sk)
 	/* Everything this event writes stays inside the in-flight window. */
 	slot = enter_generation();
 	if (slot == 0) {
-		if (!count_in(&counts0, &key))
+		if (!count_in(&counts0, 0, &key))
 			count_overflow(&overflow0, 0, port);
 	} else {
-		if (!count_in(&counts1, &key))
+		if (!count_in(&counts1, 1, &key))
 			count_overflow(&overflow1, 1, port);
 	}
 	__sync_fetch_and_add(&inflight[slot & 1], -1);

@@ -4,6 +4,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -180,7 +181,15 @@ void Exporter::WatchDatabase() {
 }
 
 void Exporter::DrainLoop() {
-  while (!stopping_.WaitForNotificationWithTimeout(config_.drain_interval)) DrainOnce();
+  // Wakes often enough to notice a filling map, drains every interval.
+  const absl::Duration step = std::min(config_.drain_interval, absl::Milliseconds(50));
+  absl::Time next = absl::Now() + config_.drain_interval;
+  while (!stopping_.WaitForNotificationWithTimeout(step)) {
+    const bool early = probe_ != nullptr && probe_->ShouldDrainEarly();
+    if (!early && absl::Now() < next) continue;
+    DrainOnce();
+    next = absl::Now() + config_.drain_interval;
+  }
 }
 
 void Exporter::DrainOnce() {
@@ -206,6 +215,7 @@ ExporterHealth Exporter::Health() const {
   health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
   health.events_lost = events_lost_.load(std::memory_order_relaxed);
   health.drain_errors = drain_errors_.load(std::memory_order_relaxed);
+  health.recursion_misses = probe_ ? probe_->RecursionMisses() : 0;
   const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();
   health.database_type = database->type();
   health.database_path = database->path();

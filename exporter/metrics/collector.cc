@@ -97,6 +97,11 @@ std::vector<MetricFamily> ExporterCollector::Collect() const {
       "Connections whose peer address the kernel could not record (its map was "
       "full); they are still counted under country=\"overflow\".",
       MetricType::Counter, static_cast<double>(health.events_lost)));
+  families.push_back(Single(
+      "ebpf_geoip_probe_recursion_misses_total",
+      "Times the kernel skipped the probe because it was already running on that CPU; "
+      "each may be an accepted connection not counted.",
+      MetricType::Counter, static_cast<double>(health.recursion_misses)));
   families.push_back(Single("ebpf_geoip_drain_errors_total",
                             "Failed reads of the kernel's counts.", MetricType::Counter,
                             static_cast<double>(health.drain_errors)));

@@ -19,6 +19,7 @@ struct ExporterHealth {
   std::string probe_mode;
   uint64_t events_lost = 0;
   uint64_t drain_errors = 0;
+  uint64_t recursion_misses = 0;
   std::string database_type;
   std::string database_path;
   int64_t database_build_epoch = 0;

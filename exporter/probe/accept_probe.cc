@@ -363,7 +363,22 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
   if (absl::Status drained = DrainMap(bpf_map__fd(map), result); !drained.ok()) {
     return drained;
   }
+  __atomic_store_n(&skel_->bss->inserted[slot], 0, __ATOMIC_SEQ_CST);
   return DrainOverflow(slot, result);
+}
+
+bool AcceptProbe::ShouldDrainEarly() const {
+  const int slot = __atomic_load_n(&skel_->bss->generation, __ATOMIC_RELAXED) & 1;
+  return __atomic_load_n(&skel_->bss->inserted[slot], __ATOMIC_RELAXED) >= max_addresses_ / 2;
+}
+
+uint64_t AcceptProbe::RecursionMisses() const {
+  struct bpf_prog_info info {};
+  uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(ProgramFor(skel_, mode_)), &info, &length) != 0) {
+    return 0;
+  }
+  return info.recursion_misses;
 }
 
 absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {

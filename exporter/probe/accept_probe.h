@@ -70,6 +70,14 @@ class AcceptProbe {
   // first). Called from one thread.
   absl::Status Drain(DrainResult* result);
 
+  // True once the map being filled is half full: draining it now, before
+  // the interval ends, keeps new peers from overflowing. A memory read.
+  bool ShouldDrainEarly() const;
+
+  // Times the kernel skipped the program because it was already running on
+  // that CPU (bpf_prog_info.recursion_misses); each may be a lost accept.
+  uint64_t RecursionMisses() const;
+
  private:
   AcceptProbe(struct accept_probe* skel, struct bpf_link* link, ProbeMode mode,
               uint32_t max_addresses, int pin_lock_fd);
