@@ -644,30 +644,6 @@ int RunAB(const Flags& flags) {
   return 0;
 }
 
-// Runs the storm on a thread inside the network namespace `name`, so its
-// sockets (and the source addresses on that namespace's loopback) are
-// there while the exporter stays outside.
-absl::StatusOr<StormResult> StormInNamespace(const std::string& name, const StormOptions& options) {
-  absl::StatusOr<StormResult> result = absl::InternalError("storm thread did not run");
-  std::thread thread([&] {
-    const std::string path = "/var/run/netns/" + name;
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      result = absl::ErrnoToStatus(errno, path);
-      return;
-    }
-    const int joined = setns(fd, CLONE_NEWNET);
-    close(fd);
-    if (joined != 0) {
-      result = absl::ErrnoToStatus(errno, "setns()");
-      return;
-    }
-    result = RunStorm(options);
-  });
-  thread.join();
-  return result;
-}
-
 int RunOnce(const Flags& flags) {
   auto fail = [](absl::string_view what, const absl::Status& status) {
     std::fprintf(stderr, "bench_accept_storm: %s: %s\n", std::string(what).c_str(),

@@ -82,6 +82,12 @@ struct StormResult {
 // not every connection was accepted within the timeout.
 absl::StatusOr<StormResult> RunStorm(const StormOptions& options);
 
+// RunStorm on a thread inside the network namespace `name` (made with `ip
+// netns add`), so its sockets and the source addresses on that namespace's
+// loopback are there, while an exporter outside counts them.
+absl::StatusOr<StormResult> StormInNamespace(const std::string& name,
+                                             const StormOptions& options);
+
 }  // namespace geoip
 
 #endif  // BENCH_STORM_H_
