@@ -231,7 +231,7 @@ ExporterHealth Exporter::Health() const {
 
 HttpResponse Exporter::ServeMetrics(const HttpRequest&) const {
   return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                      SerializeText(collector_->Collect()), {}};
+                      collector_->CollectText(), {}};
 }
 
 }  // namespace geoip

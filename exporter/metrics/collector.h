@@ -45,7 +45,13 @@ class ExporterCollector : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
+  // SerializeText(Collect()), written directly: what /metrics serves.
+  std::string CollectText() const;
+
  private:
+  // Everything but the connection series: health, build, process.
+  std::vector<prometheus::MetricFamily> CollectHealth() const;
+
   const ConnectionStats* stats_;
   BuildInfo build_;
   std::function<ExporterHealth()> health_;

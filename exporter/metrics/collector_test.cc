@@ -81,6 +81,27 @@ TEST(ExporterCollector, CountersNeverDecreaseAcrossScrapes) {
   EXPECT_EQ(last, 1 + 2 + 3 + 4 + 5);
 }
 
+TEST(ExporterCollector, CollectTextIsTheTextOfCollect) {
+  ConnectionStats stats;
+  const IpAddress a = Addr("81.2.69.142"), b = Addr("8.8.8.8");
+  for (uint16_t port : {22, 443, 8081}) {
+    stats.Record(*CountryId::FromIsoCode("GB"), port, &a, port, absl::Now());
+    stats.Record(*CountryId::FromIsoCode("US"), port, &b, 1, absl::Now());
+  }
+  stats.Record(CountryId::Private(), 443, &a, 2, absl::Now());
+  stats.Record(CountryId::Overflow(), 443, nullptr, 5, absl::Now());
+  ExporterCollector collector(&stats, {"1", "r", "b"}, TestHealth);
+  const std::string text = collector.CollectText();
+  // Process metrics (CPU, memory) may move between two reads; compare the
+  // rest exactly.
+  auto without_process = [](const std::string& body) {
+    return body.substr(0, body.find("# HELP process_"));
+  };
+  EXPECT_EQ(without_process(text), without_process(SerializeText(collector.Collect())));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8081\"} 8081\n"));
+}
+
 TEST(SerializeText, WritesTheTextFormatWithEscapes) {
   prometheus::MetricFamily family;
   family.name = "test_metric";

@@ -7,17 +7,22 @@
 namespace geoip {
 namespace {
 
-// Sorts items by (country label, extra key); labels are computed once each.
+// A number that sorts like the country's label: ISO codes are indexed in
+// alphabetical order, and the lower-case special labels come after them.
+uint32_t LabelOrder(CountryId country) {
+  if (country.is_country()) return country.index();
+  if (country == CountryId::Overflow()) return CountryId::kCountries;
+  if (country == CountryId::Private()) return CountryId::kCountries + 1;
+  return CountryId::kCountries + 2;  // unknown
+}
+
+// Sorts items by (country label, extra key) without building label strings.
 template <typename T, typename ExtraKey>
 void SortByLabel(std::vector<T>& items, ExtraKey extra) {
-  std::vector<std::pair<std::string, T>> keyed;
-  keyed.reserve(items.size());
-  for (T& item : items) keyed.emplace_back(item.country.Label(), std::move(item));
-  std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
-    return std::make_tuple(std::cref(a.first), extra(a.second)) <
-           std::make_tuple(std::cref(b.first), extra(b.second));
+  std::sort(items.begin(), items.end(), [&](const T& a, const T& b) {
+    return std::make_tuple(LabelOrder(a.country), extra(a)) <
+           std::make_tuple(LabelOrder(b.country), extra(b));
   });
-  for (size_t i = 0; i < items.size(); ++i) items[i] = std::move(keyed[i].second);
 }
 
 }  // namespace
