@@ -26,6 +26,7 @@
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
+#include "tests/support/stalled_client.h"
 
 namespace geoip {
 namespace {
@@ -194,31 +195,11 @@ TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {
   }
 }
 
-// A connected socket that sends prefix (maybe nothing) and then stalls.
+// A stalled client, or -1 (failing the test) if it could not connect.
 int OpenStalled(int port, absl::string_view prefix) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  if (!prefix.empty()) send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL);
-  return fd;
-}
-
-// True once the server has closed fd, within timeout.
-bool ClosedByServer(int fd, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  char buffer[4096];
-  while (absl::Now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now())) + 1) <= 0) {
-      continue;
-    }
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
-  }
-  return false;
+  absl::StatusOr<int> fd = OpenStalledConnection(static_cast<uint16_t>(port), prefix);
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  return fd.ok() ? *fd : -1;
 }
 
 TEST(HttpLimits, StalledClientsDoNotBlockAScrapeOfTheExporter) {

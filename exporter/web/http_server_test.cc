@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tests/support/stalled_client.h"
 
 namespace geoip {
 namespace {
@@ -115,28 +116,11 @@ ReplyOr Send(const HttpServer& server, absl::string_view request) {
   return Send(server.port(), request);
 }
 
-// A connected socket that sends `prefix` (maybe nothing) and then stalls.
+// A stalled client, or -1 (failing the test) if it could not connect.
 int OpenStalled(int port, absl::string_view prefix) {
-  const int fd = Connect(port);
-  if (!prefix.empty()) EXPECT_EQ(send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL),
-                                 static_cast<ssize_t>(prefix.size()));
-  return fd;
-}
-
-// Waits up to timeout for the server to close fd (EOF or reset); true if
-// it did. Anything the server sent first (e.g. a 408) is read and dropped.
-bool ClosedByServer(int fd, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  char buffer[4096];
-  while (absl::Now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    const int ready =
-        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now())) + 1);
-    if (ready <= 0) continue;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
-  }
-  return false;
+  absl::StatusOr<int> fd = OpenStalledConnection(static_cast<uint16_t>(port), prefix);
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  return fd.ok() ? *fd : -1;
 }
 
 TEST(HttpServer, AsksForCredentialsOnEveryPathButTheOpenOnes) {
