@@ -73,8 +73,8 @@ class PrometheusRulesTest(unittest.TestCase):
             with open(path) as f:
                 alerts |= set(re.findall(r"(?m)^\s+- alert: (\w+)$", f.read()))
         self.assertEqual(alerts, {"EbpfGeoipExporterDown", "EbpfGeoipEventsLost",
-                                  "EbpfGeoipProbeFallback", "EbpfGeoipDatabaseStale",
-                                  "EbpfGeoipNoConnections"})
+                                  "EbpfGeoipProbeErrors", "EbpfGeoipProbeFallback",
+                                  "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections"})
         firing, quiet = set(), set()
         for path in TESTS:
             with open(path) as f:
