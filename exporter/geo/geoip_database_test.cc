@@ -53,29 +53,15 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-class GeoIpDatabaseTest : public testing::Test {
+class GeoIpDatabaseTest : public TestMmdbSuite {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<TestMmdbDirectory> created = TestMmdbDirectory::Create();
-    ASSERT_TRUE(created.ok()) << created.status();
-    directory_ = new TestMmdbDirectory(std::move(*created));
-  }
-  static void TearDownTestSuite() {
-    delete directory_;
-    directory_ = nullptr;
-  }
-
   GeoIpDatabase OpenOrDie(const std::string& path) {
     absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
     EXPECT_TRUE(db.ok()) << db.status();
     if (!db.ok()) std::abort();
     return std::move(*db);
   }
-
-  static TestMmdbDirectory* directory_;
 };
-
-TestMmdbDirectory* GeoIpDatabaseTest::directory_ = nullptr;
 
 TEST_F(GeoIpDatabaseTest, ReadsMetadata) {
   GeoIpDatabase db = OpenOrDie(directory_->maxmind());

@@ -31,29 +31,15 @@ void ExpectStats(const Geolocator& locator, uint64_t lookups, uint64_t hits,
   EXPECT_EQ(stats.failures, failures);
 }
 
-class GeolocatorTest : public testing::Test {
+class GeolocatorTest : public TestMmdbSuite {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<TestMmdbDirectory> created = TestMmdbDirectory::Create();
-    ASSERT_TRUE(created.ok()) << created.status();
-    directory_ = new TestMmdbDirectory(std::move(*created));
-  }
-  static void TearDownTestSuite() {
-    delete directory_;
-    directory_ = nullptr;
-  }
-
   static std::shared_ptr<const GeoIpDatabase> Open(const std::string& path) {
     absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
     EXPECT_TRUE(db.ok()) << db.status();
     if (!db.ok()) return nullptr;
     return std::make_shared<const GeoIpDatabase>(std::move(*db));
   }
-
-  static TestMmdbDirectory* directory_;
 };
-
-TestMmdbDirectory* GeolocatorTest::directory_ = nullptr;
 
 TEST_F(GeolocatorTest, LocatesCountriesFromDatabase) {
   Geolocator locator(Open(directory_->maxmind()));

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -70,6 +72,23 @@ class TestMmdbDirectory {
  private:
   explicit TestMmdbDirectory(std::string path) : path_(std::move(path)) {}
   std::string path_;
+};
+
+// A test suite whose tests share one generated TestMmdbDirectory, made once
+// before the first test and removed after the last.
+class TestMmdbSuite : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<TestMmdbDirectory> created = TestMmdbDirectory::Create();
+    ASSERT_TRUE(created.ok()) << created.status();
+    directory_ = new TestMmdbDirectory(std::move(*created));
+  }
+  static void TearDownTestSuite() {
+    delete directory_;
+    directory_ = nullptr;
+  }
+
+  static inline TestMmdbDirectory* directory_ = nullptr;
 };
 
 }  // namespace geoip
