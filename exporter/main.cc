@@ -53,6 +53,12 @@ int main(int argc, char** argv) {
     (*exporter)->ReloadDatabase("SIGHUP");
   }
   fprintf(stderr, "received %s, stopping\n", strsignal(received));
+  if (config.source == geoip::ConnectionSource::kEbpf && !config.pin_path.empty()) {
+    fprintf(stderr,
+            "the probe stays pinned at %s and keeps counting for the next start; "
+            "`rm -r %s` detaches it\n",
+            config.pin_path.c_str(), config.pin_path.c_str());
+  }
   exporter->reset();
   return 0;
 }
