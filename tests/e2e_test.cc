@@ -187,14 +187,7 @@ std::string FailingRun(std::vector<std::string> argv) {
   return result->stderr_text;
 }
 
-TEST_F(EndToEnd, ForcedKprobeFailsClearlyOnThisKernel) {
-  const std::string log = FailingRun({kExporter, "--probe=kprobe",
-                                      "--web.listen-address=127.0.0.1:0",
-                                      "--geoip.database=" + kDatabase});
-  EXPECT_TRUE(absl::StrContains(log, "no probe mode could attach")) << log;
-  EXPECT_TRUE(absl::StrContains(log, "CONFIG_KPROBES")) << log;
-  EXPECT_TRUE(absl::StrContains(log, "--probe=auto")) << log;
-}
+
 
 TEST_F(EndToEnd, ForcedFexitFailsClearlyOnThisKernel) {
   const std::string log = FailingRun({kExporter, "--probe=fexit",
@@ -367,6 +360,20 @@ TEST_F(EndToEnd, PinnedProbeCountsConnectionsMadeWhileTheExporterIsStopped) {
   ASSERT_TRUE(metrics.ok());
   EXPECT_EQ(Connections(*metrics, "ES", "18131"), 7);
   EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18131"}}), 11);
+}
+
+TEST_F(EndToEnd, ForcedKprobeFailsClearlyOnThisKernelAndLeavesNoPins) {
+  PinDirectory pins;
+  const std::string log = FailingRun({kExporter, "--probe=kprobe",
+                                      "--web.listen-address=127.0.0.1:0",
+                                      "--geoip.database=" + kDatabase,
+                                      "--bpf.pin-path=" + pins.path()});
+  EXPECT_TRUE(absl::StrContains(log, "no probe mode could attach")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "CONFIG_KPROBES")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "--probe=auto")) << log;
+  // The kprobe program loaded (and its maps were pinned) before attaching
+  // failed: nothing of it may stay behind.
+  EXPECT_NE(access(pins.path().c_str(), F_OK), 0) << pins.path() << " still exists";
 }
 
 TEST_F(EndToEnd, TwoExportersCannotShareOnePinPath) {

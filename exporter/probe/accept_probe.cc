@@ -313,7 +313,15 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
     return std::unique_ptr<AcceptProbe>(
         new AcceptProbe(skel, loaded->link, mode, options.max_addresses, lock_fd));
   }
-  if (lock_fd >= 0) close(lock_fd);
+  if (lock_fd >= 0) {
+    // Leave nothing behind from the failed attempts, unless an earlier
+    // exporter's probe is still pinned there and counting.
+    if (access((options.pin_path + "/" + kPinnedLink).c_str(), F_OK) != 0) {
+      RemovePins(options.pin_path);
+      rmdir(options.pin_path.c_str());
+    }
+    close(lock_fd);
+  }
   return absl::UnavailableError(absl::StrCat(
       "no probe mode could attach (", failures, ")",
       options.mode == ProbeMode::kAuto ? ""
