@@ -3,12 +3,18 @@
  * Counts accepted TCP connections per (peer address, local port), in the
  * kernel, so user space is never woken per connection.
  *
- * Three entry points see the same event; user space loads exactly one:
- *   fexit/inet_csk_accept      the application's accept(), via a trampoline
- *   kretprobe/inet_csk_accept  the same, on kernels without BPF trampolines
- *   raw_tracepoint/inet_sock_set_state
- *                              the handshake completing (SYN_RECV ->
- *                              ESTABLISHED), for kernels with neither
+ * A connection is counted once, when its handshake completes after the
+ * probe attached. Where it is counted depends on the mode user space loads:
+ *   tracepoint  raw_tracepoint/inet_sock_set_state alone counts at the
+ *               handshake (SYN_RECV -> ESTABLISHED). Needs no return
+ *               instance and sees every handshake: it cannot miss.
+ *   fexit       the handshake parks the socket in `pending`; the return of
+ *   kprobe      inet_csk_accept (fexit, or a kretprobe) claims and counts it
+ *               in the accepting process. A return the hook never sees (an
+ *               accept() already blocked when the probe attached, or a
+ *               kretprobe return beyond maxactive) leaves the socket parked;
+ *               it is claimed and counted when the connection leaves
+ *               ESTABLISHED, and `accept_misses` says so. Nothing is lost.
  * The accept hooks read only the returned socket, so they do not depend on
  * inet_csk_accept's arguments, which changed in 6.10.
  *
@@ -37,6 +43,8 @@ const volatile bool filter_ports = false;
 const volatile __u8 port_bitmap[GEOIP_PORT_BITMAP_BYTES] = {};
 /* Identifies this load; only the program whose id is active_instance counts. */
 const volatile __u64 instance_id = 0;
+/* fexit or kprobe mode: the accept hook counts what the handshake parked. */
+const volatile bool accept_hook = false;
 
 /*
  * Shared state. With --bpf.pin-path the maps (this .bss included) are pinned
@@ -54,6 +62,12 @@ __u64 inflight[2] = {};
 __u64 overflow_total[2] = {};
 /* New keys added to each slot's map, so user space can drain it early. */
 __u64 inserted[2] = {};
+/* Parked connections the accept hook never claimed; counted on leaving
+ * ESTABLISHED instead. Only increases. */
+__u64 accept_misses = 0;
+/* Connections counted at the handshake because `pending` was full. Only
+ * increases. */
+__u64 pending_full = 0;
 
 struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -70,6 +84,19 @@ struct overflow_map {
 	__type(value, __u64);
 };
 struct overflow_map overflow0 SEC(".maps"), overflow1 SEC(".maps");
+
+/*
+ * Accept-hook modes: handshakes completed but not yet claimed by the accept
+ * hook, keyed by the socket's address. Holds the sockets waiting in accept
+ * queues, plus those accepted by calls the hook did not see until they
+ * leave ESTABLISHED. Full: the connection is counted at its handshake.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GEOIP_PENDING_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct accept_key);
+} pending SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -129,50 +156,104 @@ static __always_inline void count_overflow(void *map, __u32 slot, __u16 port)
 	__sync_fetch_and_add(&overflow_total[slot & 1], 1);
 }
 
-static __always_inline void record(const struct sock *sk)
+/* Fills `key` for sk; false if sk is not a TCP connection on a wanted port. */
+static __always_inline bool make_key(const struct sock *sk, struct accept_key *key)
 {
-	struct accept_key key = {};
 	__u16 family, port;
-	__u32 *raw, slot;
+	__u32 *raw;
 
-	if (!sk || active_instance != instance_id)
-		return;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return;
+		return false;
 	port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (!port_wanted(port))
-		return;
+		return false;
 
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_INET) {
-		key.af = GEOIP_AF_INET;
-		BPF_CORE_READ_INTO((__u32 *)key.addr, sk, __sk_common.skc_daddr);
+		key->af = GEOIP_AF_INET;
+		BPF_CORE_READ_INTO((__u32 *)key->addr, sk, __sk_common.skc_daddr);
 	} else if (family == AF_INET6) {
-		key.af = GEOIP_AF_INET6;
-		BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		raw = (__u32 *)key.addr;
+		key->af = GEOIP_AF_INET6;
+		BPF_CORE_READ_INTO(&key->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		raw = (__u32 *)key->addr;
 		/* ::ffff:a.b.c.d is an IPv4 client of a dual-stack listener. */
 		if (raw[0] == 0 && raw[1] == 0 && raw[2] == bpf_htonl(0xffff)) {
-			key.af = GEOIP_AF_INET;
+			key->af = GEOIP_AF_INET;
 			raw[0] = raw[3];
 			raw[2] = 0;
 			raw[3] = 0;
 		}
 	} else {
-		return;
+		return false;
 	}
-	key.port = port;
+	key->port = port;
+	return true;
+}
 
+/* Adds one connection for key to the maps of the current generation. */
+static __always_inline void count_key(const struct accept_key *key)
+{
 	/* Everything this event writes stays inside the in-flight window. */
-	slot = enter_generation();
+	__u32 slot = enter_generation();
+
 	if (slot == 0) {
-		if (!count_in(&counts0, 0, &key))
-			count_overflow(&overflow0, 0, port);
+		if (!count_in(&counts0, 0, key))
+			count_overflow(&overflow0, 0, key->port);
 	} else {
-		if (!count_in(&counts1, 1, &key))
-			count_overflow(&overflow1, 1, port);
+		if (!count_in(&counts1, 1, key))
+			count_overflow(&overflow1, 1, key->port);
 	}
 	__sync_fetch_and_add(&inflight[slot & 1], -1);
+}
+
+static __always_inline bool active(void)
+{
+	return active_instance == instance_id;
+}
+
+/* Handshake completed: count it now, or park it for the accept hook. */
+static __always_inline void handshake_done(const struct sock *sk)
+{
+	struct accept_key key = {};
+	__u64 id = (__u64)sk;
+
+	if (!make_key(sk, &key))
+		return;
+	if (!accept_hook) {
+		count_key(&key);
+		return;
+	}
+	if (bpf_map_update_elem(&pending, &id, &key, BPF_NOEXIST) != 0) {
+		__sync_fetch_and_add(&pending_full, 1);
+		count_key(&key);
+	}
+}
+
+/*
+ * Counts sk if it is still parked. Whoever deletes the entry counts it, so
+ * an accept hook and a state change racing on two CPUs count it once.
+ * Returns true if this call counted it.
+ */
+static __always_inline bool claim(const struct sock *sk)
+{
+	struct accept_key key, *parked;
+	__u64 id = (__u64)sk;
+
+	parked = bpf_map_lookup_elem(&pending, &id);
+	if (!parked)
+		return false;
+	/* Copied before the delete, which may let the element be reused. */
+	key = *parked;
+	if (bpf_map_delete_elem(&pending, &id) != 0)
+		return false;
+	count_key(&key);
+	return true;
+}
+
+static __always_inline void accept_returned(const struct sock *sk)
+{
+	if (sk && active())
+		claim(sk);
 }
 
 SEC("fexit/inet_csk_accept")
@@ -183,14 +264,14 @@ int fexit_accept(__u64 *ctx)
 	/* The return value is found without knowing the argument count. */
 	if (bpf_get_func_ret(ctx, &ret))
 		return 0;
-	record((const struct sock *)ret);
+	accept_returned((const struct sock *)ret);
 	return 0;
 }
 
 SEC("kretprobe/inet_csk_accept")
 int BPF_KRETPROBE(kretprobe_accept, struct sock *sk)
 {
-	record(sk);
+	accept_returned(sk);
 	return 0;
 }
 
@@ -199,9 +280,16 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 {
 	/* TP_PROTO(const struct sock *sk, const int oldstate, const int newstate) */
 	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1];
 
-	if ((int)ctx->args[1] != TCP_SYN_RECV || (int)ctx->args[2] != TCP_ESTABLISHED)
+	if (!active())
 		return 0;
-	record(sk);
+	if (oldstate == TCP_SYN_RECV && (int)ctx->args[2] == TCP_ESTABLISHED) {
+		handshake_done(sk);
+		return 0;
+	}
+	/* Still parked on leaving ESTABLISHED: the accept hook missed it. */
+	if (accept_hook && oldstate == TCP_ESTABLISHED && claim(sk))
+		__sync_fetch_and_add(&accept_misses, 1);
 	return 0;
 }

@@ -23,13 +23,7 @@ struct accept_key {
 	__u8 pad;
 };
 
-/*
- * Kernel-side counters that are never reset, read by user space through
- * the mmap-ed .bss: user space only ever computes differences of them.
- */
-struct probe_stats {
-	__u64 seen;       /* accepts that passed the port filter */
-	__u64 overflow;   /* accepts whose address did not fit in the map */
-};
+/* Sockets the accept-hook modes can hold between handshake and accept(). */
+#define GEOIP_PENDING_ENTRIES 16384
 
 #endif /* EBPF_GEOIP_BPF_ACCEPT_PROBE_H_ */

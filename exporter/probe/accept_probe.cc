@@ -37,22 +37,30 @@ constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
-constexpr const char* kPinnedMaps[] = {"counts0", "counts1", "overflow0", "overflow1", "bss"};
-constexpr const char* kPinnedLink = "link";
+constexpr const char* kPinnedMaps[] = {"counts0", "counts1", "overflow0", "overflow1",
+                                       "pending", "bss"};
+// The counting hook's link, and in the accept-hook modes the tracepoint
+// that parks handshakes for it.
+constexpr const char* kPinnedLinks[] = {"link", "link_handshake"};
 
 struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "counts0") return skel->maps.counts0;
   if (name == "counts1") return skel->maps.counts1;
   if (name == "overflow0") return skel->maps.overflow0;
   if (name == "overflow1") return skel->maps.overflow1;
+  if (name == "pending") return skel->maps.pending;
   return skel->maps.bss;
 }
 
-// Removes every pin of an earlier exporter. Its program, if still
-// attached through the pinned link, is detached by this.
+void RemovePinnedLinks(const std::string& pin_path) {
+  for (const char* name : kPinnedLinks) unlink((pin_path + "/" + name).c_str());
+}
+
+// Removes every pin of an earlier exporter. Its programs, if still
+// attached through the pinned links, are detached by this.
 void RemovePins(const std::string& pin_path) {
   for (const char* name : kPinnedMaps) unlink((pin_path + "/" + name).c_str());
-  unlink((pin_path + "/" + kPinnedLink).c_str());
+  RemovePinnedLinks(pin_path);
 }
 
 bool IsBpfFs(const std::string& path) {
@@ -108,10 +116,8 @@ int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format,
   return 0;
 }
 
-struct SkeletonDeleter {
-  void operator()(struct accept_probe* skel) const { accept_probe__destroy(skel); }
-};
-using Skeleton = std::unique_ptr<struct accept_probe, SkeletonDeleter>;
+using Skeleton = AcceptProbe::Skeleton;
+using Link = AcceptProbe::Link;
 
 struct bpf_program* ProgramFor(struct accept_probe* skel, ProbeMode mode) {
   switch (mode) {
@@ -144,9 +150,26 @@ std::string Hint(ProbeMode mode, int err) {
   return "";
 }
 
+bool UsesAcceptHook(ProbeMode mode) {
+  return mode == ProbeMode::kFexit || mode == ProbeMode::kKprobe;
+}
+
+// Attaches program; the error names the mode and what the kernel may lack.
+absl::StatusOr<Link> AttachProgram(struct bpf_program* program, ProbeMode mode,
+                                   const std::string& last_message) {
+  Link link(bpf_program__attach(program));
+  if (!link) {
+    const int err = errno;
+    return absl::UnavailableError(absl::StrFormat(
+        "attach failed: %s (%s)%s", strerror(err), Hint(mode, err),
+        last_message.empty() ? "" : "; libbpf: " + last_message));
+  }
+  return link;
+}
+
 struct Loaded {
   Skeleton skel;
-  struct bpf_link* link;
+  std::vector<Link> links;  // the counting hook first
 };
 
 absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
@@ -177,8 +200,11 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
       bpf_map__set_pin_path(MapNamed(skel.get(), name), (options.pin_path + "/" + name).c_str());
     }
   }
+  // The tracepoint always loads: it counts, or parks handshakes for the hook.
+  skel->rodata->accept_hook = UsesAcceptHook(mode);
   for (ProbeMode other : {ProbeMode::kFexit, ProbeMode::kKprobe, ProbeMode::kTracepoint}) {
-    bpf_program__set_autoload(ProgramFor(skel.get(), other), other == mode);
+    bpf_program__set_autoload(ProgramFor(skel.get(), other),
+                              other == mode || other == ProbeMode::kTracepoint);
   }
 
   int err = accept_probe__load(skel.get());
@@ -188,14 +214,17 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
         "load failed: %s (%s)%s", strerror(err), Hint(mode, err),
         last_message.empty() ? "" : "; libbpf: " + last_message));
   }
-  struct bpf_link* link = bpf_program__attach(ProgramFor(skel.get(), mode));
-  if (link == nullptr) {
-    err = errno;
-    return absl::UnavailableError(absl::StrFormat(
-        "attach failed: %s (%s)%s", strerror(err), Hint(mode, err),
-        last_message.empty() ? "" : "; libbpf: " + last_message));
+  std::vector<Link> links;
+  absl::StatusOr<Link> hook = AttachProgram(ProgramFor(skel.get(), mode), mode, last_message);
+  if (!hook.ok()) return hook.status();
+  links.push_back(*std::move(hook));
+  if (UsesAcceptHook(mode)) {
+    absl::StatusOr<Link> handshake = AttachProgram(
+        ProgramFor(skel.get(), ProbeMode::kTracepoint), ProbeMode::kTracepoint, last_message);
+    if (!handshake.ok()) return handshake.status();
+    links.push_back(*std::move(handshake));
   }
-  return Loaded{std::move(skel), link};
+  return Loaded{std::move(skel), std::move(links)};
 }
 
 // Effective capability bits of this process, from /proc/self/status.
@@ -273,7 +302,7 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
 
   std::vector<ProbeMode> order = {options.mode};
   if (options.mode == ProbeMode::kAuto) {
-    order = {ProbeMode::kFexit, ProbeMode::kKprobe, ProbeMode::kTracepoint};
+    order.assign(std::begin(kAutoOrder), std::end(kAutoOrder));
   }
   const uint64_t instance_id = NewInstanceId();
   std::string failures;
@@ -295,28 +324,36 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       continue;
     }
     log(absl::StrCat(ProbeModeName(mode), ": attached"));
-    struct accept_probe* skel = loaded->skel.release();
+    Skeleton skel = std::move(loaded->skel);
     // From here on only this program counts; one still attached from an
     // earlier exporter stops, and its counts wait in the shared maps.
     __atomic_store_n(&skel->bss->active_instance, instance_id, __ATOMIC_SEQ_CST);
     if (!options.pin_path.empty()) {
-      const std::string link_pin = options.pin_path + "/" + kPinnedLink;
-      const bool replaced = unlink(link_pin.c_str()) == 0;
-      if (bpf_link__pin(loaded->link, link_pin.c_str()) != 0) {
-        log(absl::StrCat("cannot pin the probe at ", link_pin, ": ", strerror(errno),
-                         "; it will stop with the exporter"));
-      } else {
-        log(absl::StrCat("pinned at ", options.pin_path,
-                         replaced ? " (took over from an earlier exporter)" : ""));
+      const bool replaced =
+          access((options.pin_path + "/" + kPinnedLinks[0]).c_str(), F_OK) == 0;
+      // Unpinning detaches the earlier exporter's programs.
+      RemovePinnedLinks(options.pin_path);
+      for (size_t i = 0; i < loaded->links.size(); ++i) {
+        const std::string link_pin = options.pin_path + "/" + kPinnedLinks[i];
+        if (bpf_link__pin(loaded->links[i].get(), link_pin.c_str()) != 0) {
+          log(absl::StrCat("cannot pin the probe at ", link_pin, ": ", strerror(errno),
+                           "; it will stop with the exporter"));
+          RemovePinnedLinks(options.pin_path);
+          break;
+        }
+        if (i + 1 == loaded->links.size()) {
+          log(absl::StrCat("pinned at ", options.pin_path,
+                           replaced ? " (took over from an earlier exporter)" : ""));
+        }
       }
     }
-    return std::unique_ptr<AcceptProbe>(
-        new AcceptProbe(skel, loaded->link, mode, options.max_addresses, lock_fd));
+    return std::unique_ptr<AcceptProbe>(new AcceptProbe(
+        std::move(skel), std::move(loaded->links), mode, options.max_addresses, lock_fd));
   }
   if (lock_fd >= 0) {
     // Leave nothing behind from the failed attempts, unless an earlier
     // exporter's probe is still pinned there and counting.
-    if (access((options.pin_path + "/" + kPinnedLink).c_str(), F_OK) != 0) {
+    if (access((options.pin_path + "/" + kPinnedLinks[0]).c_str(), F_OK) != 0) {
       RemovePins(options.pin_path);
       rmdir(options.pin_path.c_str());
     }
@@ -332,21 +369,30 @@ std::string DefaultPinPath() {
   return IsBpfFs(kBpfFs) ? std::string(kBpfFs) + "/ebpf_geoip" : std::string();
 }
 
-AcceptProbe::AcceptProbe(struct accept_probe* skel, struct bpf_link* link,
-                         ProbeMode mode, uint32_t max_addresses, int pin_lock_fd)
-    : skel_(skel),
-      link_(link),
+void BpfLinkDeleter::operator()(struct bpf_link* link) const {
+  // A pinned link keeps its program attached after this; otherwise this
+  // detaches it.
+  bpf_link__destroy(link);
+}
+
+void SkeletonDeleter::operator()(struct accept_probe* skel) const {
+  accept_probe__destroy(skel);
+}
+
+AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode,
+                         uint32_t max_addresses, int pin_lock_fd)
+    : skel_(std::move(skel)),
+      links_(std::move(links)),
       mode_(mode),
       max_addresses_(max_addresses),
       pin_lock_fd_(pin_lock_fd),
+      adopt_parked_(mode == ProbeMode::kTracepoint && pin_lock_fd >= 0),
       keys_(size_t{max_addresses} * sizeof(struct accept_key)),
       values_(max_addresses) {}
 
 AcceptProbe::~AcceptProbe() {
-  // A pinned link keeps the program attached after this; otherwise this
-  // detaches it.
-  bpf_link__destroy(link_);
-  accept_probe__destroy(skel_);
+  links_.clear();  // before the skeleton that owns the programs
+  skel_.reset();
   if (pin_lock_fd_ >= 0) close(pin_lock_fd_);
 }
 
@@ -372,7 +418,34 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
     return drained;
   }
   __atomic_store_n(&skel_->bss->inserted[slot], 0, __ATOMIC_SEQ_CST);
-  return DrainOverflow(slot, result);
+  if (absl::Status overflow = DrainOverflow(slot, result); !overflow.ok()) return overflow;
+  if (adopt_parked_) {
+    adopt_parked_ = false;
+    return AdoptParked(result);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AcceptProbe::AdoptParked(DrainResult* result) {
+  // An accept-hook exporter parked these handshakes in the pinned map; its
+  // programs are inert now and this one never parks, so nothing else
+  // touches the map: count each once and delete it.
+  const int fd = bpf_map__fd(skel_->maps.pending);
+  std::vector<uint64_t> sockets(GEOIP_PENDING_ENTRIES);
+  std::vector<struct accept_key> keys(GEOIP_PENDING_ENTRIES);
+  uint32_t count = GEOIP_PENDING_ENTRIES, out_batch = 0;
+  if (bpf_map_lookup_and_delete_batch(fd, nullptr, &out_batch, sockets.data(), keys.data(),
+                                      &count, nullptr) != 0 &&
+      errno != ENOENT) {
+    return absl::InternalError(absl::StrCat(
+        "reading the connections an earlier exporter left waiting for accept() failed: ",
+        strerror(errno)));
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    result->counts.push_back(
+        DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, 1});
+  }
+  return absl::OkStatus();
 }
 
 bool AcceptProbe::ShouldDrainEarly() const {
@@ -380,13 +453,20 @@ bool AcceptProbe::ShouldDrainEarly() const {
   return __atomic_load_n(&skel_->bss->inserted[slot], __ATOMIC_RELAXED) >= max_addresses_ / 2;
 }
 
-uint64_t AcceptProbe::RecursionMisses() const {
-  struct bpf_prog_info info {};
-  uint32_t length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(ProgramFor(skel_, mode_)), &info, &length) != 0) {
-    return 0;
+ProbeHealth AcceptProbe::Health() const {
+  ProbeHealth health;
+  health.accept_misses = __atomic_load_n(&skel_->bss->accept_misses, __ATOMIC_RELAXED);
+  health.pending_full = __atomic_load_n(&skel_->bss->pending_full, __ATOMIC_RELAXED);
+  struct bpf_program* program;
+  bpf_object__for_each_program(program, skel_->obj) {
+    if (!bpf_program__autoload(program) || bpf_program__fd(program) < 0) continue;
+    struct bpf_prog_info info {};
+    uint32_t length = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) != 0) continue;
+    health.recursion_misses += info.recursion_misses;
+    health.programs.push_back({bpf_program__name(program), info.run_cnt, info.run_time_ns});
   }
-  return info.recursion_misses;
+  return health;
 }
 
 absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {
@@ -435,7 +515,11 @@ absl::Status AcceptProbe::DrainOverflow(int slot, DrainResult* result) {
   for (uint32_t i = 0; i < count; ++i) {
     if (counts[i] == 0) continue;
     result->overflow.emplace_back(static_cast<uint16_t>(ports[i]), counts[i]);
-    bpf_map_update_elem(fd, &ports[i], &zero, BPF_ANY);
+    if (bpf_map_update_elem(fd, &ports[i], &zero, BPF_ANY) != 0) {
+      // Not zeroed: the next drain of this slot would count it again.
+      return absl::InternalError(absl::StrCat("resetting the kernel's overflow count of port ",
+                                              ports[i], " failed: ", strerror(errno)));
+    }
   }
   __atomic_store_n(&skel_->bss->overflow_total[slot], 0, __ATOMIC_SEQ_CST);
   return absl::OkStatus();

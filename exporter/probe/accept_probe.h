@@ -20,8 +20,20 @@ struct bpf_link;
 
 namespace geoip {
 
-// Where the probe hooks the accept path. kAuto tries the others in order.
+// Where the probe counts. kAuto tries kAutoOrder until one attaches.
+//   kTracepoint  the handshake completing (raw tracepoint inet_sock_set_state)
+//   kFexit       the return of inet_csk_accept, through a BPF trampoline
+//   kKprobe      the same through a kretprobe
+// The accept hooks count what the tracepoint parked at the handshake, so a
+// return they do not see is still counted when the connection leaves
+// ESTABLISHED (and reported as an accept miss).
 enum class ProbeMode { kAuto, kFexit, kKprobe, kTracepoint };
+
+// What --probe=auto tries, in order: the tracepoint first, because it needs
+// no return instance and cannot miss an accept() that was already blocked
+// when the probe attached; it is also the cheapest (docs/PERFORMANCE.md).
+inline constexpr ProbeMode kAutoOrder[] = {ProbeMode::kTracepoint, ProbeMode::kFexit,
+                                           ProbeMode::kKprobe};
 
 absl::StatusOr<ProbeMode> ParseProbeMode(absl::string_view text);
 absl::string_view ProbeModeName(ProbeMode mode);
@@ -51,7 +63,35 @@ struct DrainResult {
   std::vector<std::pair<uint16_t, uint64_t>> overflow;
 };
 
-// Owns the loaded skeleton and its attachment; detaches on destruction.
+// The kernel's own numbers about the probe, read on demand.
+struct ProbeHealth {
+  // Times the kernel skipped a program because it was already running on
+  // that CPU (bpf_prog_info.recursion_misses), summed over the programs.
+  uint64_t recursion_misses = 0;
+  // Connections the accept hook did not see return from accept(); each was
+  // counted when it left ESTABLISHED instead. Always 0 in tracepoint mode.
+  uint64_t accept_misses = 0;
+  // Connections counted at the handshake because the table of connections
+  // waiting for accept() was full.
+  uint64_t pending_full = 0;
+  // Per attached program: runs and nanoseconds spent, which the kernel
+  // counts only while sysctl kernel.bpf_stats_enabled=1.
+  struct Program {
+    std::string name;
+    uint64_t runs = 0;
+    uint64_t run_time_ns = 0;
+  };
+  std::vector<Program> programs;
+};
+
+struct BpfLinkDeleter {
+  void operator()(struct bpf_link* link) const;
+};
+struct SkeletonDeleter {
+  void operator()(struct accept_probe* skel) const;
+};
+
+// Owns the loaded skeleton and its attachments; detaches on destruction.
 class AcceptProbe {
  public:
   // Loads and attaches the probe. Each mode tried appends one line to
@@ -74,22 +114,28 @@ class AcceptProbe {
   // the interval ends, keeps new peers from overflowing. A memory read.
   bool ShouldDrainEarly() const;
 
-  // Times the kernel skipped the program because it was already running on
-  // that CPU (bpf_prog_info.recursion_misses); each may be a lost accept.
-  uint64_t RecursionMisses() const;
+  // What the kernel says about the probe's programs and misses.
+  ProbeHealth Health() const;
+
+  using Skeleton = std::unique_ptr<struct accept_probe, SkeletonDeleter>;
+  using Link = std::unique_ptr<struct bpf_link, BpfLinkDeleter>;
 
  private:
-  AcceptProbe(struct accept_probe* skel, struct bpf_link* link, ProbeMode mode,
-              uint32_t max_addresses, int pin_lock_fd);
+  AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode, uint32_t max_addresses,
+              int pin_lock_fd);
 
   absl::Status DrainMap(int map_fd, DrainResult* result);
   absl::Status DrainOverflow(int slot, DrainResult* result);
+  absl::Status AdoptParked(DrainResult* result);
 
-  struct accept_probe* skel_;
-  struct bpf_link* link_;
+  Skeleton skel_;
+  std::vector<Link> links_;  // the counting hook first
   ProbeMode mode_;
   uint32_t max_addresses_;
   int pin_lock_fd_;  // holds the pin directory's lock; -1 without pinning
+  // Tracepoint mode after an accept-hook exporter pinned in the same place:
+  // what it parked is counted once, at the first drain.
+  bool adopt_parked_;
   // Reused buffers for batch reads of one map.
   std::vector<uint8_t> keys_;
   std::vector<uint64_t> values_;

@@ -73,7 +73,7 @@ class PrometheusRulesTest(unittest.TestCase):
             with open(path) as f:
                 alerts |= set(re.findall(r"(?m)^\s+- alert: (\w+)$", f.read()))
         self.assertEqual(alerts, {"EbpfGeoipExporterDown", "EbpfGeoipEventsLost",
-                                  "EbpfGeoipProbeErrors", "EbpfGeoipProbeFallback",
+                                  "EbpfGeoipProbeErrors", "EbpfGeoipAcceptHookMisses",
                                   "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections"})
         firing, quiet = set(), set()
         for path in TESTS:
