@@ -36,6 +36,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "exporter/util/status_macros.h"
+#include "tools/blocked_accept.h"
 
 namespace geoip {
 namespace {
@@ -48,7 +49,11 @@ prints one summary line. Everything is bounded by --timeout.
   --listen=ENDPOINT[,ENDPOINT...]
       Listeners to open and own, e.g. 127.0.0.1:8081,[::]:8083. IPv6
       listeners are dual-stack (IPV6_V6ONLY=0), so [::] also accepts IPv4.
-      Each has a thread that accepts and closes (or answers, with --http).
+      Each has --acceptors threads that accept and close (or answer, with
+      --http).
+  --acceptors=N
+      Threads blocking in accept() on each listener, as in a prefork server
+      (default 1, at most 256).
   --connect=[SRC>]DST:PORT[*N][,...]
       N (default 1) sequential connections to DST:PORT, each from source
       address SRC (bind(SRC, 0) before connect) when it is given. Quote the
@@ -78,8 +83,10 @@ Output:
 
 Exit status: 0 when every connection succeeded and every one aimed at an own
 listener was accepted; 1 otherwise; 2 for bad flags. With --listen alone it
-prints "listening" to stderr once every listener is bound, serves until the
-timeout, SIGINT or SIGTERM, and then exits 0.
+prints "listening" to stderr once every acceptor thread of every listener is
+asleep in accept() (as /proc/self/task/*/syscall shows), serves until the
+timeout, SIGINT or SIGTERM, and then exits 0; it exits 1 if the threads are
+not all in accept() within 10 s.
 )";
 
 // Connection failures printed to stderr before going quiet.
@@ -89,6 +96,9 @@ constexpr absl::Duration kHttpRequestTimeout = absl::Seconds(2);
 // Bound on a run: a week is enough for a demo service.
 constexpr double kMaxTimeoutSeconds = 7 * 24 * 3600;
 constexpr int kMaxCount = 100'000'000;
+constexpr int kMaxAcceptors = 256;
+// Bound on waiting for every acceptor thread to block in accept().
+constexpr absl::Duration kAcceptorsReadyTimeout = absl::Seconds(10);
 
 // An IPv4 or IPv6 address with a port, as given on the command line.
 struct Endpoint {
@@ -208,12 +218,14 @@ struct Options {
   absl::Duration timeout = absl::Seconds(20);
   std::optional<ConnectSpec> storm;
   int count = 10000;
+  int acceptors = 1;
   bool help = false;
 };
 
 absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   Options options;
   bool count_given = false;
+  bool acceptors_given = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     absl::string_view value;
@@ -259,6 +271,13 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
         return absl::InvalidArgumentError(absl::StrCat("bad --count '", value, "'"));
       }
       count_given = true;
+    } else if (arg == "--acceptors") {
+      if (!absl::SimpleAtoi(value, &options.acceptors) || options.acceptors < 1 ||
+          options.acceptors > kMaxAcceptors) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad --acceptors '", value, "' (1 to ", kMaxAcceptors, ")"));
+      }
+      acceptors_given = true;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag '", argv[i], "'"));
     }
@@ -268,6 +287,9 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   }
   if (count_given && !options.storm) {
     return absl::InvalidArgumentError("--count only applies to --storm");
+  }
+  if (acceptors_given && options.listen.empty()) {
+    return absl::InvalidArgumentError("--acceptors only applies to --listen");
   }
   if (!options.help && !options.storm && options.listen.empty() &&
       options.connect.empty()) {
@@ -426,8 +448,8 @@ class AcceptCounter {
   std::vector<int> accepted_;  // guarded by mu_
 };
 
-// An owned listening socket and the thread accepting on it. Stop() shuts
-// the socket down, which wakes a blocked accept() with EINVAL on Linux.
+// An owned listening socket and the threads accepting on it. Stop() shuts
+// the socket down, which wakes every blocked accept() with EINVAL on Linux.
 class Listener {
  public:
   static absl::StatusOr<std::unique_ptr<Listener>> Open(const Endpoint& endpoint) {
@@ -456,34 +478,23 @@ class Listener {
   }
 
   const Endpoint& endpoint() const { return endpoint_; }
+  int fd() const { return fd_; }
 
-  // Accepts on a new thread until Stop(), counting into counter[index].
-  void Start(bool http, bool verbose, AcceptCounter* counter, size_t index) {
-    thread_ = std::thread([this, http, verbose, counter, index] {
-      while (true) {
-        sockaddr_storage peer{};
-        socklen_t peer_length = sizeof(peer);
-        int connection =
-            accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
-        if (connection < 0) {
-          if (errno == EINTR || errno == ECONNABORTED) continue;
-          return;  // shut down, or an error no retry would fix
-        }
-        counter->Add(index);
-        if (verbose) {
-          std::fprintf(stderr, "accepted %s on %s\n", PeerText(peer).c_str(),
-                       endpoint_.Text().c_str());
-        }
-        if (http) AnswerHttp(connection, endpoint_);
-        close(connection);
-      }
-    });
+  // Accepts on `acceptors` new threads until Stop(), counting into
+  // counter[index].
+  void Start(bool http, bool verbose, int acceptors, AcceptCounter* counter, size_t index) {
+    for (int i = 0; i < acceptors; ++i) {
+      threads_.emplace_back([this, http, verbose, counter, index] {
+        AcceptUntilStopped(http, verbose, counter, index);
+      });
+    }
   }
 
   void Stop() {
-    if (!thread_.joinable()) return;
+    if (threads_.empty()) return;
     shutdown(fd_, SHUT_RDWR);
-    thread_.join();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
   }
 
   // True if a connection to destination lands on this listener.
@@ -500,9 +511,30 @@ class Listener {
  private:
   Listener(const Endpoint& endpoint, int fd) : endpoint_(endpoint), fd_(fd) {}
 
+  // One acceptor thread: accepts and closes (or answers) until Stop().
+  void AcceptUntilStopped(bool http, bool verbose, AcceptCounter* counter, size_t index) {
+    while (true) {
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof(peer);
+      int connection =
+          accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
+      if (connection < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;  // shut down, or an error no retry would fix
+      }
+      counter->Add(index);
+      if (verbose) {
+        std::fprintf(stderr, "accepted %s on %s\n", PeerText(peer).c_str(),
+                     endpoint_.Text().c_str());
+      }
+      if (http) AnswerHttp(connection, endpoint_);
+      close(connection);
+    }
+  }
+
   const Endpoint endpoint_;
   const int fd_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 struct Listeners {
@@ -515,7 +547,7 @@ struct Listeners {
 };
 
 absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(
-    const std::vector<Endpoint>& endpoints, bool http, bool verbose) {
+    const std::vector<Endpoint>& endpoints, bool http, bool verbose, int acceptors) {
   auto listeners = std::make_unique<Listeners>();
   listeners->counter = std::make_unique<AcceptCounter>(endpoints.size());
   // Bind every listener before any client connects, so none is refused.
@@ -524,9 +556,34 @@ absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(
     listeners->all.push_back(std::move(listener));
   }
   for (size_t i = 0; i < listeners->all.size(); ++i) {
-    listeners->all[i]->Start(http, verbose, listeners->counter.get(), i);
+    listeners->all[i]->Start(http, verbose, acceptors, listeners->counter.get(), i);
   }
   return listeners;
+}
+
+// Waits until each listener has `acceptors` threads asleep in accept(), so
+// that whoever reads "listening" knows the accepts are already in progress.
+absl::Status AwaitAcceptorsBlocked(const Listeners& listeners, int acceptors,
+                                   absl::Time deadline) {
+  absl::Duration pause = absl::Milliseconds(1);
+  while (true) {
+    ASSIGN_OR_RETURN(auto blocked, BlockedAcceptorsByFd());
+    const Listener* waiting = nullptr;
+    for (const auto& listener : listeners.all) {
+      if (blocked[listener->fd()] < acceptors) {
+        waiting = listener.get();
+        break;
+      }
+    }
+    if (waiting == nullptr) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "only ", blocked[waiting->fd()], " of ", acceptors, " acceptor threads on ",
+          waiting->endpoint().Text(), " are blocked in accept()"));
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(20));
+  }
 }
 
 // Waits for SIGINT or SIGTERM (blocked in every thread) or the deadline.
@@ -551,7 +608,7 @@ int RunTraffic(const Options& options) {
   if (serve_only) pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<Listeners>> listeners =
-      StartListeners(options.listen, options.http, options.verbose);
+      StartListeners(options.listen, options.http, options.verbose, options.acceptors);
   if (!listeners.ok()) {
     std::fprintf(stderr, "ebpf_geoip_traffic: %s\n", listeners.status().ToString().c_str());
     return 1;
@@ -583,7 +640,13 @@ int RunTraffic(const Options& options) {
   }
   bool all_accepted = true;
   if (serve_only) {
-    // Readiness for whoever waits to connect: every listener is bound.
+    // Readiness for whoever waits to connect: every acceptor is in accept().
+    absl::Status ready = AwaitAcceptorsBlocked(
+        **listeners, options.acceptors, std::min(deadline, absl::Now() + kAcceptorsReadyTimeout));
+    if (!ready.ok()) {
+      std::fprintf(stderr, "ebpf_geoip_traffic: %s\n", ready.ToString().c_str());
+      return 1;
+    }
     std::fprintf(stderr, "listening\n");
     ServeUntil(signals, deadline);
   } else {
@@ -600,7 +663,7 @@ int RunTraffic(const Options& options) {
 int RunStorm(const ConnectSpec& spec, int count, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<std::unique_ptr<Listeners>> listeners =
-      StartListeners({spec.destination}, /*http=*/false, /*verbose=*/false);
+      StartListeners({spec.destination}, /*http=*/false, /*verbose=*/false, /*acceptors=*/1);
   if (!listeners.ok()) {
     std::fprintf(stderr, "ebpf_geoip_traffic: %s\n", listeners.status().ToString().c_str());
     return 1;

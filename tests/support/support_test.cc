@@ -1,5 +1,6 @@
 // Tests of the end-to-end test helpers, and of ebpf_geoip_traffic run the
 // way the end-to-end tests run it: inside a namespace with world addresses.
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -24,6 +25,7 @@
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
 #include "tests/support/process.h"
+#include "tools/blocked_accept.h"
 
 namespace geoip {
 namespace {
@@ -139,7 +141,8 @@ TEST(RunCommand, KillsLeftoversWhenTheLeaderExits) {
 
 TEST(Traffic, RejectsBadFlagsWithExitCode2) {
   for (const char* flag : {"--connect=::1:80", "--listen=127.0.0.1", "--bogus",
-                           "--connect=81.2.69.142>[::1]:80", "--count=5", "--timeout=0"}) {
+                           "--connect=81.2.69.142>[::1]:80", "--count=5", "--timeout=0",
+                           "--acceptors=0", "--acceptors=257"}) {
     absl::StatusOr<CommandResult> result = RunCommand({kTraffic, flag}, absl::Seconds(10));
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->exit_code, 2) << flag;
@@ -232,6 +235,49 @@ TEST(TestNamespace, StartedServerAnswersUntilSignalled) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   EXPECT_EQ(server->Stdout(), "connections made=0 accepted=3\n");
+}
+
+// Threads of pid asleep in accept() or accept4(), from /proc/PID/task.
+int BlockedAcceptors(int pid) {
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return -1;
+  int blocked = 0;
+  while (dirent* entry = readdir(dir)) {
+    std::ifstream file(absl::StrCat(tasks, "/", entry->d_name, "/syscall"));
+    std::string text;
+    if (std::getline(file, text) && BlockedAcceptFd(text).has_value()) ++blocked;
+  }
+  closedir(dir);
+  return blocked;
+}
+
+TEST(TestNamespace, PreforkServerSaysListeningOnceEveryAcceptorIsInAccept) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  absl::StatusOr<ChildProcess> server = ns->Start(
+      {kTraffic, "--listen=127.0.0.1:8081,[::]:8083", "--acceptors=64", "--http", "--timeout=30"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  while (!absl::StrContains(server->Stderr(), "listening") && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server->Stderr(), "listening\n");
+  // No waiting here: the line itself promises all 128 are already blocked.
+  EXPECT_EQ(BlockedAcceptors(server->pid()), 128);
+  absl::StatusOr<CommandResult> client = ns->Run(
+      {kTraffic, "--http",
+       "--connect=81.2.69.142>127.0.0.1:8081*100,81.2.69.142>127.0.0.1:8083*50"},
+      absl::Seconds(20));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->stdout_text, "connections made=150 accepted=0\n");
+  ASSERT_TRUE(server->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = server->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(server->Stdout(), "connections made=0 accepted=150\n");
 }
 
 TEST(TestNamespace, ServerStopsAtItsTimeout) {
