@@ -70,6 +70,9 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     probe_options.ports = config.ports;
     probe_options.max_addresses = config.max_addresses;
     probe_options.pin_path = config.pin_path;
+    if (!config.pin_path_why.empty()) {
+      fprintf(stderr, "--bpf.pin-path=auto: %s\n", config.pin_path_why.c_str());
+    }
     std::vector<std::string> attempts;
     absl::StatusOr<std::unique_ptr<AcceptProbe>> probe =
         AcceptProbe::Attach(probe_options, &attempts);

@@ -1,5 +1,6 @@
 #include "exporter/flags.h"
 
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "exporter/util/auto_pin.h"
 
 ABSL_FLAG(std::string, web_listen_address, ":19100",
           "Address to serve metrics and the live map on (HOST:PORT or :PORT).");
@@ -26,8 +28,10 @@ ABSL_FLAG(absl::Duration, bpf_drain_interval, absl::Seconds(1),
 ABSL_FLAG(std::string, bpf_pin_path, "auto",
           "bpffs directory where the probe and its maps stay pinned, so connections "
           "accepted while the exporter is stopped or restarting are still counted. "
-          "auto: /sys/fs/bpf/ebpf_geoip when bpffs is mounted there; empty: no pinning "
-          "(stopping the exporter detaches the probe).");
+          "auto: /sys/fs/bpf/ebpf_geoip when the exporter runs as a service (started by "
+          "systemd, or PID 1 as a container's entrypoint) and bpffs is mounted there; "
+          "no pinning when started from a shell, so Ctrl-C leaves nothing running. "
+          "Empty: no pinning (stopping the exporter detaches the probe).");
 ABSL_FLAG(std::string, runas, "nobody",
           "When started as root: the user to switch to once the probe is attached, "
           "giving up every capability. Empty: keep running as root.");
@@ -111,7 +115,9 @@ absl::Status Validate(Config* config) {
   }
   config->pin_path = absl::GetFlag(FLAGS_bpf_pin_path);
   if (config->pin_path == "auto") {
-    config->pin_path = DefaultPinPath();
+    AutoPinPath choice = ChooseAutoPinPath(ReadLaunchFacts(), DefaultPinPath());
+    config->pin_path = std::move(choice.path);
+    config->pin_path_why = std::move(choice.why);
   } else if (!config->pin_path.empty() && !absl::StartsWith(config->pin_path, "/")) {
     return BadFlag("bpf.pin-path", "must be an absolute path, e.g. /sys/fs/bpf/ebpf_geoip");
   }
@@ -212,7 +218,10 @@ std::string HelpText(const std::string& program) {
                   "  sudo ", program, " --ports=8081-8083 --web.listen-address=127.0.0.1:9500\n"
                   "      Count three ports; serve on loopback only.\n"
                   "  sudo ", program, " --geoip.database=/var/lib/GeoIP/GeoLite2-Country.mmdb\n"
-                  "      Use a MaxMind database instead of the bundled one.\n");
+                  "      Use a MaxMind database instead of the bundled one.\n"
+                  "  sudo ", program, " --bpf.pin-path=/sys/fs/bpf/ebpf_geoip\n"
+                  "      Keep the probe counting while the exporter is stopped, even when\n"
+                  "      started from a shell; `sudo rm -r /sys/fs/bpf/ebpf_geoip` detaches it.\n");
   return text;
 }
 

@@ -29,6 +29,7 @@ struct Config {
   absl::Duration drain_interval;
   uint32_t max_addresses = 0;
   std::string pin_path;  // empty: no pinning
+  std::string pin_path_why;  // how --bpf.pin-path=auto decided; empty when a path was given
   std::string runas;     // empty: keep the identity the exporter started with
   bool show_full_addresses = false;
   ConnectionSource source = ConnectionSource::kEbpf;
