@@ -127,6 +127,10 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   exporter->watcher_ = std::thread([self] { self->WatchDatabase(); });
   fprintf(stderr, "listening on %s (port %d), metrics at %s\n", config.listen_address.c_str(),
           exporter->server_->port(), config.telemetry_path.c_str());
+  // Last, so that it is what a user at a terminal sees; with the real port,
+  // so it is right for any --web.listen-address, port 0 included.
+  fprintf(stderr, "live map: %s\n",
+          BrowserUrl(config.listen_address, exporter->server_->port()).c_str());
   return exporter;
 }
 

@@ -144,6 +144,16 @@ absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address) {
   return absl::StrCat(host_string, ":", port);
 }
 
+std::string BrowserUrl(absl::string_view listen_address, int port) {
+  std::string host = "localhost";
+  if (absl::StatusOr<std::string> listen = ToCivetwebListen(listen_address); listen.ok()) {
+    if (const size_t colon = listen->rfind(':'); colon != std::string::npos) {
+      host = listen->substr(0, colon);
+    }
+  }
+  return absl::StrCat("http://", host, ":", port, "/");
+}
+
 absl::Status CheckCanListen(absl::string_view listen_address) {
   absl::StatusOr<std::string> listen = ToCivetwebListen(listen_address);
   if (!listen.ok()) return listen.status();

@@ -64,6 +64,11 @@ struct HttpRoute {
 // "localhost:0") into civetweb's form; rejects what this civetweb cannot do.
 absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address);
 
+// The URL a browser on this host opens to reach a server that listens on
+// `listen_address` and got `port` (the real one, also for port 0):
+// http://localhost:PORT/ when it listens on every interface.
+std::string BrowserUrl(absl::string_view listen_address, int port);
+
 // Binds and releases the address, so start-up can fail on a port in use
 // before it loads anything into the kernel.
 absl::Status CheckCanListen(absl::string_view listen_address);

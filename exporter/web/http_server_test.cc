@@ -299,5 +299,26 @@ TEST(HttpServer, BeyondItsThreadsAScrapeWaitsAtMostTheRequestTimeout) {
   for (int fd : stalled) close(fd);
 }
 
+struct UrlCase {
+  std::string listen_address;
+  int port;
+  std::string want;
+};
+
+TEST(BrowserUrl, NamesTheRealPortAndAHostThisMachineReaches) {
+  const std::vector<UrlCase> cases = {
+      {":19100", 19100, "http://localhost:19100/"},
+      {"0.0.0.0:19100", 19100, "http://localhost:19100/"},
+      {":0", 40123, "http://localhost:40123/"},  // the port the kernel chose
+      {"127.0.0.1:0", 40123, "http://127.0.0.1:40123/"},
+      {"127.0.0.1:9500", 9500, "http://127.0.0.1:9500/"},
+      {"localhost:9500", 9500, "http://127.0.0.1:9500/"},
+      {"192.0.2.7:9500", 9500, "http://192.0.2.7:9500/"},
+  };
+  for (const UrlCase& c : cases) {
+    EXPECT_EQ(BrowserUrl(c.listen_address, c.port), c.want) << c.listen_address;
+  }
+}
+
 }  // namespace
 }  // namespace geoip
