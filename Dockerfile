@@ -36,6 +36,12 @@ WORKDIR /opt/ebpf-geoip/demo
 ENTRYPOINT ["python3"]
 CMD ["services.py", "8081", "8082", "8083"]
 
+# Pins: as the container's entrypoint the exporter is PID 1, which
+# --bpf.pin-path=auto takes for a service, so it pins at
+# /sys/fs/bpf/ebpf_geoip when that is a bpffs: mount the host's
+#   docker run --cap-add BPF --cap-add PERFMON -v /sys/fs/bpf:/sys/fs/bpf ...
+# and the probe keeps counting while the container restarts. Without that
+# mount the container sees no bpffs and nothing is pinned.
 FROM debian:bookworm-slim AS exporter
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

@@ -7,7 +7,9 @@
 #      (--threshold counts in tenths);
 #   3. the sysusers file parses (systemd-sysusers --dry-run);
 #   4. every flag in the default file, ARGS and the commented examples, is
-#      one the exporter accepts;
+#      one the exporter accepts; ExecStart pins explicitly (not through
+#      --bpf.pin-path=auto's detection), at the directory ExecStartPre
+#      prepares and ReadWritePaths opens;
 #   5. as root: the exporter run with exactly the unit's capabilities
 #      (AmbientCapabilities, CapabilityBoundingSet, NoNewPrivileges) as an
 #      unprivileged user, with the pin directory prepared as the unit's
@@ -77,6 +79,12 @@ while read -r flag; do
 done < <(sed -n 's/^#  *\(--[a-z.-]*=[^ ]*\)$/\1/p' "$defaults")
 [ "$examples" -ge 4 ] || { echo "found only $examples example flags in $defaults" >&2; exit 1; }
 echo "ok: ARGS and $examples example flags in the default file are accepted"
+pin_path=$(sed -n 's|^ExecStart=[^ ]* .*--bpf\.pin-path=\([^ ]*\).*|\1|p' "$unit")
+[ -n "$pin_path" ] || { echo "ExecStart does not pass --bpf.pin-path=DIR" >&2; exit 1; }
+grep -q "^ExecStartPre=+/usr/bin/install -d .* $pin_path$" "$unit" ||
+  { echo "no ExecStartPre prepares $pin_path" >&2; exit 1; }
+grep -q "^ReadWritePaths=-$pin_path$" "$unit" || { echo "ReadWritePaths does not open $pin_path" >&2; exit 1; }
+echo "ok: ExecStart pins at $pin_path, which ExecStartPre prepares and ReadWritePaths opens"
 
 # 5. the unit's capabilities, for real
 if [ "$(id -u)" != 0 ]; then

@@ -135,6 +135,10 @@ class ComposeTest(unittest.TestCase):
         exporter = self.services["exporter"]
         self.assertIn("--ports=8081,8082,8083", exporter["command"])
         self.assertIn("--web.listen-address=:19100", exporter["command"])
+        # The demo pins nothing, whatever --bpf.pin-path=auto would decide:
+        # stopping the stack must leave no probe counting on the host.
+        self.assertIn("--bpf.pin-path=", exporter["command"])
+        self.assertNotIn("volumes", exporter)
         with open(os.path.join(REPO, "prometheus", "prometheus.yml")) as f:
             self.assertIn('"exporter:19100"', f.read())
         prometheus = self.services["prometheus"]
