@@ -2,23 +2,33 @@
 # Kernel matrix: boots Debian 12's newest 6.1 and 6.12 cloud kernels (see
 # fetch_kernels.sh) under QEMU, runs the real exporter in every probe mode
 # against a known connection plan, and asserts exact per-country, per-port
-# counts. One boot per kernel runs every mode; a boot that hangs or crashes
-# is retried once for the modes it did not finish. Serial logs stay in
-# BUILD_DIR/kernel-matrix/logs/, the table in BUILD_DIR/kernel-matrix/results.md.
+# counts. As on a real host the servers run first: one blocking acceptor per
+# port, and a prefork server with 64 threads blocked in accept() on one port,
+# all started before the exporter; the clients come once it is healthy. It
+# also measures each mode's BPF run time per connection
+# (kernel.bpf_stats_enabled, read with the host's bpftool copied in).
+# One boot per kernel runs every mode; a boot that hangs or crashes is
+# retried once for the modes it did not finish. Serial logs stay in
+# BUILD_DIR/kernel-matrix/logs/, the tables in BUILD_DIR/kernel-matrix/results.md
+# and the reasons for failing cells in BUILD_DIR/kernel-matrix/details.txt.
 #
 # usage: run_matrix.sh [--smoke] BUILD_DIR
 #   BUILD_DIR  CMake build directory holding exporter/ebpf_geoip_exporter and
 #              tools/ebpf_geoip_traffic; results go to BUILD_DIR/kernel-matrix/
-#   --smoke    boot each kernel with a trivial init (no project binaries) and
+#   --smoke    boot each kernel with a trivial job (no project binaries) and
 #              check that BTF, tracefs, bpffs and the loopback addresses are there
 # Environment (optional):
 #   KERNEL_MATRIX_KERNELS   kernels to boot (default "6.1 6.12")
 #   KERNEL_MATRIX_MODES     probe modes (default "kprobe fexit tracepoint auto")
 #   KERNEL_MATRIX_CACHE     kernel cache (default BUILD_DIR/kernel-matrix/kernels)
 #   KERNEL_MATRIX_ACCEL     kvm or tcg (default: kvm on Intel/AMD KVM hosts, else tcg)
-#   KERNEL_MATRIX_TIMEOUT   seconds per boot (default 150 with KVM, 180 with TCG)
+#   KERNEL_MATRIX_TIMEOUT   seconds per boot (default 240)
 # Exit status: 0 only when every kernel × mode cell passed.
 set -euo pipefail
+
+# The mode --probe=auto must choose on these kernels, whose every mode
+# attaches: the first of the documented order (tracepoint, fexit, kprobe).
+expected_auto_mode=tracepoint
 
 smoke=0
 if [[ "${1:-}" == --smoke ]]; then
@@ -32,27 +42,33 @@ fi
 build_dir=$(cd "$1" && pwd)
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
+vm_name=kernel_matrix
+# shellcheck source=vm_lib.sh
+source "$script_dir/vm_lib.sh"
 out_dir="$build_dir/kernel-matrix"
 cache_dir=${KERNEL_MATRIX_CACHE:-$out_dir/kernels}
 read -r -a kernels <<<"${KERNEL_MATRIX_KERNELS:-6.1 6.12}"
 read -r -a modes <<<"${KERNEL_MATRIX_MODES:-kprobe fexit tracepoint auto}"
+timeout_s=${KERNEL_MATRIX_TIMEOUT:-240}
 exporter="$build_dir/exporter/ebpf_geoip_exporter"
 traffic="$build_dir/tools/ebpf_geoip_traffic"
 database="$repo_root/data/geo-whois-asn-country.mmdb"
-
-die() {
-  echo "kernel_matrix: ERROR: $*" >&2
-  exit 1
-}
+die() { vm_die "$@"; }
 
 # --- The connection plan: the single source of what the VM does and what the
 # host expects. One line per client: source address, destination port,
 # connections, and the country the bundled database gives the address.
 # IPv4 clients connect to 127.0.0.1, IPv6 clients to ::1. Port 8083 listens
 # dual-stack, so IPv4 clients there arrive as ::ffff:a.b.c.d. Port 8084 is not
-# in --ports: its connections must not be counted at all.
-counted_ports="8081,8082,8083"
-listeners="127.0.0.1:8081 127.0.0.1:8082 [::]:8083 [::]:8084"
+# in --ports: its connections must not be counted at all. Port 8085 is the
+# prefork server's.
+counted_ports="8081,8082,8083,8085"
+# One server process per line, each started and blocked in accept() before
+# the exporter: one acceptor per port, then the prefork server.
+prefork_port=8085
+prefork_acceptors=64
+servers="--listen=127.0.0.1:8081,127.0.0.1:8082,[::]:8083,[::]:8084 --http
+--listen=127.0.0.1:$prefork_port --acceptors=$prefork_acceptors --http"
 plan='# address              port  count  country
 81.2.69.142             8081  5      GB
 81.2.69.160             8081  4      GB
@@ -66,7 +82,8 @@ plan='# address              port  count  country
 2001:4860:4860::8888    8083  7      US
 2a01:4f8::1             8083  3      DE
 2a01:4f8::1             8084  2      DE
-127.0.0.1               8082  2      private'
+127.0.0.1               8082  2      private
+8.8.8.8                 8085  200    US'
 
 mkdir -p "$out_dir/logs"
 rm -f "$out_dir"/logs/*.log
@@ -81,10 +98,18 @@ awk -v ports="$counted_ports" '
     if (!((key, $1) in seen)) { seen[key, $1] = 1; unique[key]++ } }
   END { for (k in total) print k, total[k], unique[k] }
 ' "$out_dir/plan.txt" | sort >"$out_dir/expected.txt"
-expected_total=$(awk '{s += $3} END {print s}' "$out_dir/expected.txt")
+# Connections the plan makes on port(s) matching $1 (an awk regex on the port).
+plan_sum() {
+  awk -v ports="$1" '!/^#/ && NF && $2 ~ ports { s += $3 } END { print s + 0 }' "$out_dir/plan.txt"
+}
+expected_main=$(awk -v p="$prefork_port" '$2 != p {s += $3} END {print s}' "$out_dir/expected.txt")
+expected_prefork=$(plan_sum "^$prefork_port\$")
 uncounted_total=$(awk -v ports="$counted_ports" '
   BEGIN { n = split(ports, p, ","); for (i = 1; i <= n; i++) counted[p[i]] = 1 }
   !/^#/ && NF && !($2 in counted) { s += $3 } END { print s + 0 }' "$out_dir/plan.txt")
+plan_total=$(plan_sum .)
+# What each server must have accepted: everything aimed at its ports.
+server_expected=("$(plan_sum '^808[1-4]$')" "$expected_prefork")
 
 # The plan names each address's country; check it against the database when
 # mmdblookup is at hand, so a database update shows up as a clear message.
@@ -98,154 +123,96 @@ if command -v mmdblookup >/dev/null; then
   done < <(grep -v '^#' "$out_dir/plan.txt" | sort -u -k1,1)
 fi
 
-# --- Tools and kernels -----------------------------------------------------
-missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-[[ -x /bin/busybox && "$(/bin/busybox --list)" == *$'\n'cpio$'\n'* ]] ||
-  missing+=(busybox-static)
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "kernel_matrix: installing ${missing[*]}" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 ||
-    die "apt-get install ${missing[*]} failed"
-fi
-[[ "$(ldd /bin/busybox 2>&1 || true)" == *"not a dynamic executable"* ]] ||
-  die "/bin/busybox is not the static build (install busybox-static)"
+# --- Tools, kernels, initramfs ---------------------------------------------
+vm_require_tools
+vm_accel_init
+vm_fetch_kernels "$cache_dir" "$out_dir/kernels.txt"
 
-"$script_dir/fetch_kernels.sh" "$cache_dir" >"$out_dir/kernels.txt" ||
-  die "could not fetch the kernels; the matrix cannot run"
-
-if [[ $smoke == 0 ]]; then
-  for binary in "$exporter" "$traffic"; do
-    [[ -x "$binary" ]] || die "$binary is missing: build it first"
-  done
-fi
-
-# --- Initramfs -------------------------------------------------------------
 root="$out_dir/initramfs"
-rm -rf "$root"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,data,matrix,lib64}
-cp /bin/busybox "$root/bin/busybox"
-cp "$script_dir/init.sh" "$root/init"
-chmod 755 "$root/init"
-printf '%s\n' "$plan" >"$root/matrix/plan.txt"
-echo "$counted_ports" >"$root/matrix/ports.txt"
-# The traffic tool's flags: the listeners and one --connect entry per plan
-# line, IPv4 sources to 127.0.0.1 and IPv6 sources to ::1.
-awk -v listeners="$listeners" '
+vm_initramfs_begin "$root" "$script_dir/matrix_job.sh"
+cp "$out_dir/plan.txt" "$root/vm/plan.txt"
+echo "$counted_ports" >"$root/vm/ports.txt"
+printf '%s\n' "$servers" >"$root/vm/servers.txt"
+# The clients' flags: one --connect entry per plan line, IPv4 sources to
+# 127.0.0.1 and IPv6 sources to ::1, over HTTP so that each client returns
+# only after its server accepted.
+awk '
   /^#/ || NF == 0 { next }
   { dst = ($1 ~ /:/) ? "[::1]" : "127.0.0.1"
     connect = connect (connect == "" ? "" : ",") $1 ">" dst ":" $2 "*" $3 }
-  END { gsub(/ /, ",", listeners)
-        print "--listen=" listeners, "--connect=" connect, "--timeout=50" }
-' "$out_dir/plan.txt" >"$root/matrix/traffic_flags.txt"
-# The exporter gives up root for --runas=nobody once the probe is attached.
-mkdir -p "$root/etc"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
-  >"$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-printf 'passwd: files\ngroup: files\n' >"$root/etc/nsswitch.conf"
-if [[ $EUID -eq 0 ]]; then
-  mknod -m 600 "$root/dev/console" c 5 1
-fi
-
-# Copies a dynamically linked binary to /bin with every library ldd names,
-# at the same path, and the dynamic loader.
-copy_binary() {
-  local binary=$1
-  if command -v strip >/dev/null; then
-    strip --strip-debug -o "$root/bin/$(basename "$binary")" "$binary"
-  else
-    cp "$binary" "$root/bin/"
-  fi
-  local library
-  while read -r library; do
-    mkdir -p "$root$(dirname "$library")"
-    cp -L "$library" "$root$library"
-  done < <(ldd "$binary" | awk '/=> \// {print $3} /^\t\// {print $1}')
-}
+  END { print "--http --connect=" connect " --timeout=80" }
+' "$out_dir/plan.txt" >"$root/vm/clients.txt"
 if [[ $smoke == 0 ]]; then
-  copy_binary "$exporter"
-  copy_binary "$traffic"
+  vm_copy_binary "$root" "$exporter"
+  vm_copy_binary "$root" "$traffic"
   cp "$database" "$root/data/"
-fi
-(cd "$root" && find . | /bin/busybox cpio -o -H newc -R 0:0 2>/dev/null) |
-  gzip -1 >"$out_dir/initrd.gz"
-
-# --- Booting ---------------------------------------------------------------
-# KVM only on a host with Intel or AMD virtualisation: a /dev/kvm served by
-# kvm_pvm (this project's cloud machines) runs only PVM-enabled guest kernels
-# and stops Debian's stock kernels with "KVM internal error". TCG boots them
-# in about two seconds.
-accel=${KERNEL_MATRIX_ACCEL:-}
-if [[ -z "$accel" ]]; then
-  accel=tcg
-  if [[ -r /dev/kvm && -w /dev/kvm ]] && [[ -d /sys/module/kvm_intel || -d /sys/module/kvm_amd ]]; then
-    accel=kvm
+  # The cost column reads the kernel's per-program run time with bpftool.
+  if bpftool_path=$(command -v bpftool); then
+    vm_copy_binary "$root" "$bpftool_path" /usr/local/bin/bpftool
+  else
+    echo "kernel_matrix: no bpftool on this host (apt-get install bpftool): no cost column" >&2
   fi
 fi
-if [[ $accel == kvm ]]; then
-  accel_flags=(-enable-kvm -cpu host)
-  timeout_s=${KERNEL_MATRIX_TIMEOUT:-150}
-else
-  # Without cx16: QEMU 7.2's TCG mis-emulates the per-CPU cmpxchg16b of the
-  # 6.12 slab allocator, so about one boot in three died with a double fault
-  # or a NULL dereference; without the feature 0 of 74 boots failed.
-  accel_flags=(-accel tcg -cpu "qemu64,-cx16")
-  timeout_s=${KERNEL_MATRIX_TIMEOUT:-180}
-fi
+vm_pack "$root" "$out_dir/initrd.gz"
 
-# Boots kernel $1 running modes $2 (comma separated) and writes the serial
-# console to $3. Prints the seconds the boot took and QEMU's exit status.
-boot() {
-  local kernel=$1 log=$3 extra="matrix_modes=$2" start rc
-  [[ $smoke == 1 ]] && extra="matrix_smoke=1"
-  start=$(date +%s.%N)
-  set +e
-  # -nic none: no network device at all; the guest has only loopback.
-  timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 "${accel_flags[@]}" \
-    -m 1024 -smp 2 -nographic -no-reboot -nic none \
-    -kernel "$cache_dir/$kernel/vmlinuz" -initrd "$out_dir/initrd.gz" \
-    -append "console=ttyS0 panic=-1 quiet $extra" </dev/null >"$log" 2>&1
-  rc=$?
-  set -e
-  awk -v start="$start" -v end="$(date +%s.%N)" -v rc="$rc" \
-    'BEGIN { printf "%.1f %d\n", end - start, rc }'
+# --- Judging ---------------------------------------------------------------
+# The "@@M" lines of mode $2 in the boot logged in $1.
+mode_section() {
+  vm_markers "$1" | sed -n "/^@@M BEGIN mode=$2 /,/^@@M END mode=$2 /p"
 }
 
-# Prints "PASS detail" or "FAIL reason" for mode $2 of the boot logged in $1.
-judge() {
-  local log=$1 mode=$2 section metrics
-  section=$(tr -d '\r' <"$log" | sed -n "/^@@M BEGIN mode=$mode /,/^@@M END mode=$mode /p")
+# True when the boot logged in $1 got to the end of mode $2.
+finished() {
   if [[ $smoke == 1 ]]; then
-    if grep -aq '^@@M SMOKE ok=1' "$log"; then echo "PASS smoke"; else echo "FAIL smoke check"; fi
+    vm_markers "$1" | grep -q '^@@M SMOKE ok='
+  else
+    vm_markers "$1" | grep -q "^@@M END mode=$2 "
+  fi
+}
+
+# Prints the cell for mode $2 of the boot logged in $1: "PASS ..." or
+# "FAIL ...", with the counts whenever there are some, and appends the
+# reasons for a failure to details.txt.
+judge() {
+  local log=$1 mode=$2 kernel=$3 section metrics observed problems=()
+  if [[ $smoke == 1 ]]; then
+    if vm_markers "$log" | grep -q '^@@M SMOKE ok=1'; then echo "PASS smoke"; else echo "FAIL smoke check"; fi
     return
   fi
+  section=$(mode_section "$log" "$mode")
   if ! grep -q "^@@M END mode=$mode " <<<"$section"; then
     echo "FAIL no result (hang or crash)"
     return
   fi
+  grep -q "^@@M SERVERS mode=$mode ready=1 " <<<"$section" || {
+    echo "FAIL servers never all blocked in accept()"
+    return
+  }
   grep -q "^@@M HEALTHY mode=$mode ok=1" <<<"$section" || {
     echo "FAIL exporter never became healthy"
     return
   }
-  grep -q "^@@M TRAFFIC mode=$mode rc=0\$" <<<"$section" || {
-    echo "FAIL traffic tool: $(grep "^@@M TRAFFIC mode=$mode" <<<"$section")"
-    return
-  }
+  grep -q "^@@M TRAFFIC mode=$mode rc=0\$" <<<"$section" ||
+    problems+=("traffic tool: $(grep "^@@M TRAFFIC mode=$mode" <<<"$section")")
+  local n want got
+  for n in 1 2; do
+    want=${server_expected[n - 1]}
+    got=$(sed -n "s/^@@M SERVER mode=$mode n=$n rc=0 connections made=0 accepted=\([0-9]*\)\$/\1/p" \
+      <<<"$section")
+    [[ "$got" == "$want" ]] || problems+=("server $n accepted ${got:-?}, want $want")
+  done
   metrics=$(sed -n "/^@@M METRICS BEGIN mode=$mode\$/,/^@@M METRICS END mode=$mode\$/p" \
     <<<"$section" | sed -n 's/^@@M \(ebpf_geoip_\)/\1/p')
   [[ -n "$metrics" ]] || {
     echo "FAIL no /metrics"
     return
   }
+  local chosen
+  chosen=$(sed -n 's/^ebpf_geoip_probe_info{mode="\([a-z]*\)"} 1\(\.0*\)\{0,1\}$/\1/p' <<<"$metrics")
   local want_mode=$mode
-  [[ $mode == auto ]] && want_mode=fexit
-  grep -qE "^ebpf_geoip_probe_info\{mode=\"$want_mode\"\} 1(\.0+)?\$" <<<"$metrics" || {
-    echo "FAIL probe_info is $(grep -o 'probe_info{[^}]*}' <<<"$metrics" | head -1), want mode=\"$want_mode\""
-    return
-  }
+  [[ $mode == auto ]] && want_mode=$expected_auto_mode
+  [[ "$chosen" == "$want_mode" ]] || problems+=("probe mode is ${chosen:-?}, want $want_mode")
   # Observed series in the expected.txt format.
-  local observed
   observed=$(awk '
     function label(name,   m) {
       return match($0, name "=\"[^\"]*\"") ? substr($0, RSTART + length(name) + 2,
@@ -260,86 +227,96 @@ judge() {
   ' <<<"$metrics" | sort)
   if [[ "$observed" != "$(cat "$out_dir/expected.txt")" ]]; then
     # Series as "country port connections unique", "-" where one is missing.
-    echo "FAIL series (country port connections unique) want:" \
-      "$(comm -23 "$out_dir/expected.txt" <(echo "$observed") | paste -sd';')" \
-      "got:" "$(comm -13 "$out_dir/expected.txt" <(echo "$observed") | paste -sd';')"
-    return
+    problems+=("series (country port connections unique) want: $(comm -23 "$out_dir/expected.txt" \
+      <(echo "$observed") | paste -sd';') got: $(comm -13 "$out_dir/expected.txt" \
+      <(echo "$observed") | paste -sd';')")
   fi
   local rc
   rc=$(sed -n "s/^@@M EXIT mode=$mode rc=\([0-9]*\)\$/\1/p" <<<"$section")
-  [[ "$rc" == 0 ]] || {
-    echo "FAIL exporter exit status ${rc:-?} after SIGTERM"
-    return
-  }
-  local counted
-  counted=$(awk '{s += $3} END {print s}' <<<"$observed")
-  if [[ $mode == auto ]]; then
-    echo "PASS $counted/$expected_total (fexit)"
+  [[ "$rc" == 0 ]] || problems+=("exporter exit status ${rc:-?} after SIGTERM")
+  local counted prefork cell
+  counted=$(awk -v p="$prefork_port" '$2 != p && $3 != "-" {s += $3} END {print s + 0}' <<<"$observed")
+  prefork=$(awk -v p="$prefork_port" '$2 == p && $3 != "-" {s += $3} END {print s + 0}' <<<"$observed")
+  cell="$counted/$expected_main, prefork $prefork/$expected_prefork"
+  [[ $mode == auto ]] && cell+=" (${chosen:-?})"
+  if [[ ${#problems[@]} -eq 0 ]]; then
+    echo "PASS $cell"
   else
-    echo "PASS $counted/$expected_total"
+    echo "FAIL $cell"
+    local problem
+    for problem in "${problems[@]}"; do
+      echo "$kernel $mode: $problem" >>"$out_dir/details.txt"
+    done
   fi
 }
 
-# True when the boot logged in $1 got to the end of mode $2.
-# (grep reads the file itself: "tr | grep -q" fails under pipefail whenever
-# grep stops reading early.)
-finished() {
+# Prints mode $2's BPF cost in the boot logged in $1: run time (ns) and
+# program runs per connection of the client run, summed over every program,
+# from the bpftool snapshots taken before and after it.
+cost() {
+  local log=$1 mode=$2 section made
+  section=$(mode_section "$log" "$mode")
+  made=$(sed -n 's/^@@M | connections made=\([0-9]*\) .*/\1/p' <<<"$section" | head -n 1)
+  sed -n "/^@@M STATS BEGIN mode=$mode\$/,/^@@M STATS END mode=$mode\$/p" <<<"$section" |
+    awk -v made="${made:-0}" '
+      $2 == "before" { t0[$3] = $4; c0[$3] = $5 }
+      $2 == "after" { t1[$3] = $4; c1[$3] = $5 }
+      END {
+        for (id in t1) { t += t1[id] - t0[id]; c += c1[id] - c0[id] }
+        if (made > 0 && c > 0) printf "%.0f ns (%.1f runs)\n", t / made, c / made
+        else print "n/a"
+      }'
+}
+
+# --- Booting ---------------------------------------------------------------
+# The command line of attempt $1: the modes the boot logged in $2 (the
+# previous attempt) did not finish, or every mode on the first attempt.
+next_modes() {
+  local attempt=$1 previous=$2 mode pending=()
+  for mode in "${modes[@]}"; do
+    if [[ -z "$previous" ]] || ! finished "$previous" "$mode"; then pending+=("$mode"); fi
+  done
+  [[ ${#pending[@]} -eq 0 ]] && return
   if [[ $smoke == 1 ]]; then
-    grep -aq '^@@M SMOKE ok=' "$1"
+    echo "matrix_smoke=1"
   else
-    grep -aq "^@@M END mode=$2 " "$1"
+    echo "matrix_modes=$(IFS=,; echo "${pending[*]}")"
   fi
 }
 
 [[ $smoke == 1 ]] && modes=(smoke)
-declare -A cell
-timings=()
+declare -A cell cost_cell
 failed=0
+rm -f "$out_dir/details.txt"
 for kernel in "${kernels[@]}"; do
   [[ -s "$cache_dir/$kernel/vmlinuz" ]] || die "no cached kernel $kernel"
-  pending=("${modes[@]}")
-  for attempt in 1 2; do
-    [[ ${#pending[@]} -eq 0 ]] && break
-    log="$out_dir/logs/$kernel-attempt$attempt.log"
-    csv=$(IFS=,; echo "${pending[*]}")
-    read -r seconds rc < <(boot "$kernel" "$csv" "$log")
-    note=""
-    [[ $rc == 124 ]] && note=" (timeout)"
-    timings+=("$kernel attempt $attempt (${pending[*]}): ${seconds}s, qemu exit $rc$note")
+  vm_boot_with_retry "$cache_dir/$kernel/vmlinuz" "$out_dir/initrd.gz" \
+    "$out_dir/logs/$kernel" "$timeout_s" 1024 next_modes
+  for log in "${vm_logs[@]}"; do
     # Seconds each mode took inside the guest, from its BEGIN and END uptimes.
-    per_mode=$(tr -d '\r' <"$log" | awk '
+    per_mode=$(vm_markers "$log" | awk '
       /^@@M BEGIN mode=/ { split($3, m, "="); split($4, u, "="); start[m[2]] = u[2] }
       /^@@M END mode=/ { split($3, m, "="); split($4, u, "=")
                          printf "%s %.1fs, ", m[2], u[2] - start[m[2]] }')
-    [[ -n "$per_mode" ]] && timings[-1]+="; in the guest: ${per_mode%, }"
-    echo "kernel_matrix: ${timings[-1]}" >&2
-    still=()
-    for mode in "${pending[@]}"; do
-      if ! finished "$log" "$mode" && [[ $attempt == 1 ]]; then
-        still+=("$mode") # hang or crash before the mode finished: retry once
-        continue
-      fi
-      result=$(judge "$log" "$mode")
-      cell[$kernel,$mode]=$result
-      [[ $result == PASS* ]] || failed=1
+    [[ -n "$per_mode" ]] && vm_timings+=("  $(basename "$log" .log) in the guest: ${per_mode%, }")
+  done
+  for mode in "${modes[@]}"; do
+    # The log of the attempt that finished the mode, else the last one.
+    judged=${vm_logs[-1]}
+    for log in "${vm_logs[@]}"; do
+      if finished "$log" "$mode"; then judged=$log; break; fi
     done
-    pending=("${still[@]}")
+    cell[$kernel,$mode]=$(judge "$judged" "$mode" "$kernel")
+    # shellcheck disable=SC2034  # read through table's nameref
+    cost_cell[$kernel,$mode]=$(cost "$judged" "$mode")
+    [[ ${cell[$kernel,$mode]} == PASS* ]] || failed=1
   done
 done
 
 # --- Report ----------------------------------------------------------------
-# Kernel column: "6.1.0-56-cloud-amd64 (bookworm-security)".
-kernel_label() {
-  awk -v v="$1" '$1 == v { sub(/^linux-image-/, "", $3); printf "`%s` (%s)", $3, $4 }' \
-    "$out_dir/kernels.txt"
-}
-{
-  echo "Generated by \`tests/kernel_matrix/run_matrix.sh\` on $(date -u +%Y-%m-%d):"
-  echo "the real exporter and bundled database inside QEMU on Debian 12's stock cloud"
-  echo "kernels. Each cell: accepted connections counted / expected over $(wc -l <"$out_dir/expected.txt")"
-  echo "country × port series (exact counts and unique sources), plus $uncounted_total"
-  echo "connections to a port outside \`--ports\` that must stay uncounted."
-  echo
+# Prints a markdown table, kernels by modes, of the associative array named $1.
+table() {
+  local -n cells=$1
   printf '| kernel |'
   for mode in "${modes[@]}"; do printf ' %s |' "$mode"; done
   echo
@@ -347,15 +324,40 @@ kernel_label() {
   for _ in "${modes[@]}"; do printf -- '---|'; done
   echo
   for kernel in "${kernels[@]}"; do
-    printf '| %s |' "$(kernel_label "$kernel")"
-    for mode in "${modes[@]}"; do printf ' %s |' "${cell[$kernel,$mode]:-FAIL not run}"; done
+    printf '| %s |' "$(vm_kernel_label "$out_dir/kernels.txt" "$kernel")"
+    for mode in "${modes[@]}"; do printf ' %s |' "${cells[$kernel,$mode]:-FAIL not run}"; done
     echo
   done
+}
+{
+  echo "Generated by \`tests/kernel_matrix/run_matrix.sh\` on $(date -u +%Y-%m-%d):"
+  echo "the real exporter and bundled database inside QEMU on Debian 12's stock cloud"
+  echo "kernels. The servers start first and block in accept(): one acceptor per port,"
+  echo "and a prefork server with $prefork_acceptors acceptor threads on port $prefork_port; then the"
+  echo "exporter; then the clients. Each cell: connections counted / expected over"
+  echo "$(($(wc -l <"$out_dir/expected.txt") - 1)) country × port series (exact counts and unique sources), plus"
+  echo "$uncounted_total connections to a port outside \`--ports\` that must stay uncounted,"
+  echo "then the prefork server's $expected_prefork connections from one address."
+  [[ " ${modes[*]} " == *" auto "* ]] &&
+    echo "\`auto\` must choose \`$expected_auto_mode\`; the mode it chose is in parentheses."
+  echo
+  table cell
+  if [[ $smoke == 0 ]]; then
+    echo
+    echo "BPF cost per connection, from \`kernel.bpf_stats_enabled\` (bpftool): the run"
+    echo "time of every loaded program while the clients made their $plan_total connections,"
+    echo "divided by $plan_total, and program runs per connection. Measured in QEMU with"
+    echo "$vm_accel acceleration (tcg is software emulation: there only the ratios between"
+    echo "modes carry over to real hardware)."
+    echo
+    table cost_cell
+  fi
 } >"$out_dir/results.md"
 cat "$out_dir/results.md"
 echo
-printf 'boot: %s\n' "${timings[@]}"
+printf 'boot: %s\n' "${vm_timings[@]}"
 if [[ $failed == 1 ]]; then
+  [[ -s "$out_dir/details.txt" ]] && { echo; cat "$out_dir/details.txt"; }
   echo "kernel_matrix: FAILED; serial logs in $out_dir/logs/" >&2
   exit 1
 fi
