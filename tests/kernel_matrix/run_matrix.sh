@@ -5,7 +5,7 @@
 # counts. As on a real host the servers run first: one blocking acceptor per
 # port, and a prefork server with 64 threads blocked in accept() on one port,
 # all started before the exporter; the clients come once it is healthy. It
-# also measures each mode's BPF run time per connection
+# also measures each mode's BPF run time per connection over an accept storm
 # (kernel.bpf_stats_enabled, read with the host's bpftool copied in).
 # One boot per kernel runs every mode; a boot that hangs or crashes is
 # retried once for the modes it did not finish. Serial logs stay in
@@ -61,12 +61,15 @@ die() { vm_die "$@"; }
 # IPv4 clients connect to 127.0.0.1, IPv6 clients to ::1. Port 8083 listens
 # dual-stack, so IPv4 clients there arrive as ::ffff:a.b.c.d. Port 8084 is not
 # in --ports: its connections must not be counted at all. Port 8085 is the
-# prefork server's.
-counted_ports="8081,8082,8083,8085"
+# prefork server's. Port 8086 takes the accept storm whose BPF cost is
+# measured; it must be counted exactly too.
+counted_ports="8081,8082,8083,8085,8086"
 # One server process per line, each started and blocked in accept() before
 # the exporter: one acceptor per port, then the prefork server.
 prefork_port=8085
 prefork_acceptors=64
+storm_port=8086
+storm_source=81.2.69.142 storm_country=GB storm_count=2000
 servers="--listen=127.0.0.1:8081,127.0.0.1:8082,[::]:8083,[::]:8084 --http
 --listen=127.0.0.1:$prefork_port --acceptors=$prefork_acceptors --http"
 plan='# address              port  count  country
@@ -97,17 +100,19 @@ awk -v ports="$counted_ports" '
   { key = $4 " " $2; total[key] += $3
     if (!((key, $1) in seen)) { seen[key, $1] = 1; unique[key]++ } }
   END { for (k in total) print k, total[k], unique[k] }
-' "$out_dir/plan.txt" | sort >"$out_dir/expected.txt"
+ ' "$out_dir/plan.txt" >"$out_dir/expected.txt"
+echo "$storm_country $storm_port $storm_count 1" >>"$out_dir/expected.txt"
+sort -o "$out_dir/expected.txt" "$out_dir/expected.txt"
 # Connections the plan makes on port(s) matching $1 (an awk regex on the port).
 plan_sum() {
   awk -v ports="$1" '!/^#/ && NF && $2 ~ ports { s += $3 } END { print s + 0 }' "$out_dir/plan.txt"
 }
-expected_main=$(awk -v p="$prefork_port" '$2 != p {s += $3} END {print s}' "$out_dir/expected.txt")
+expected_main=$(awk -v p="$prefork_port" -v q="$storm_port" '$2 != p && $2 != q {s += $3}
+  END {print s}' "$out_dir/expected.txt")
 expected_prefork=$(plan_sum "^$prefork_port\$")
 uncounted_total=$(awk -v ports="$counted_ports" '
   BEGIN { n = split(ports, p, ","); for (i = 1; i <= n; i++) counted[p[i]] = 1 }
   !/^#/ && NF && !($2 in counted) { s += $3 } END { print s + 0 }' "$out_dir/plan.txt")
-plan_total=$(plan_sum .)
 # What each server must have accepted: everything aimed at its ports.
 server_expected=("$(plan_sum '^808[1-4]$')" "$expected_prefork")
 
@@ -142,6 +147,8 @@ awk '
     connect = connect (connect == "" ? "" : ",") $1 ">" dst ":" $2 "*" $3 }
   END { print "--http --connect=" connect " --timeout=80" }
 ' "$out_dir/plan.txt" >"$root/vm/clients.txt"
+echo "--storm=$storm_source>127.0.0.1:$storm_port --count=$storm_count --timeout=80" \
+  >"$root/vm/storm.txt"
 if [[ $smoke == 0 ]]; then
   vm_copy_binary "$root" "$exporter"
   vm_copy_binary "$root" "$traffic"
@@ -194,6 +201,8 @@ judge() {
   }
   grep -q "^@@M TRAFFIC mode=$mode rc=0\$" <<<"$section" ||
     problems+=("traffic tool: $(grep "^@@M TRAFFIC mode=$mode" <<<"$section")")
+  grep -q "^@@M STORM mode=$mode rc=0 storm connections=$storm_count accepted=$storm_count " \
+    <<<"$section" || problems+=("storm: $(grep "^@@M STORM mode=$mode" <<<"$section")")
   local n want got
   for n in 1 2; do
     want=${server_expected[n - 1]}
@@ -235,7 +244,8 @@ judge() {
   rc=$(sed -n "s/^@@M EXIT mode=$mode rc=\([0-9]*\)\$/\1/p" <<<"$section")
   [[ "$rc" == 0 ]] || problems+=("exporter exit status ${rc:-?} after SIGTERM")
   local counted prefork cell
-  counted=$(awk -v p="$prefork_port" '$2 != p && $3 != "-" {s += $3} END {print s + 0}' <<<"$observed")
+  counted=$(awk -v p="$prefork_port" -v q="$storm_port" '$2 != p && $2 != q && $3 != "-" {s += $3}
+    END {print s + 0}' <<<"$observed")
   prefork=$(awk -v p="$prefork_port" '$2 == p && $3 != "-" {s += $3} END {print s + 0}' <<<"$observed")
   cell="$counted/$expected_main, prefork $prefork/$expected_prefork"
   [[ $mode == auto ]] && cell+=" (${chosen:-?})"
@@ -251,21 +261,27 @@ judge() {
 }
 
 # Prints mode $2's BPF cost in the boot logged in $1: run time (ns) and
-# program runs per connection of the client run, summed over every program,
-# from the bpftool snapshots taken before and after it.
+# program runs per storm connection, summed over every program, from the
+# bpftool snapshots taken before and after the storm. With $3 = programs,
+# prints instead each program's "name ns/run runs/connection".
 cost() {
-  local log=$1 mode=$2 section made
+  local log=$1 mode=$2 what=${3:-total} section
   section=$(mode_section "$log" "$mode")
-  made=$(sed -n 's/^@@M | connections made=\([0-9]*\) .*/\1/p' <<<"$section" | head -n 1)
   sed -n "/^@@M STATS BEGIN mode=$mode\$/,/^@@M STATS END mode=$mode\$/p" <<<"$section" |
-    awk -v made="${made:-0}" '
-      $2 == "before" { t0[$3] = $4; c0[$3] = $5 }
-      $2 == "after" { t1[$3] = $4; c1[$3] = $5 }
+    awk -v made="$storm_count" -v what="$what" '
+      $2 == "before" { t0[$3] = $5; c0[$3] = $6 }
+      $2 == "after" { name[$3] = $4; t1[$3] = $5; c1[$3] = $6 }
       END {
-        for (id in t1) { t += t1[id] - t0[id]; c += c1[id] - c0[id] }
-        if (made > 0 && c > 0) printf "%.0f ns (%.1f runs)\n", t / made, c / made
-        else print "n/a"
-      }'
+        for (id in t1) {
+          dt = t1[id] - t0[id]; dc = c1[id] - c0[id]; t += dt; c += dc
+          if (what == "programs" && dc > 0)
+            printf "%s %.0f ns/run × %.1f, ", name[id], dt / dc, dc / made
+        }
+        if (what != "programs") {
+          if (c > 0) printf "%.0f ns (%.1f runs)\n", t / made, c / made
+          else print "n/a"
+        }
+      }' | sed 's/, $//'
 }
 
 # --- Booting ---------------------------------------------------------------
@@ -285,7 +301,7 @@ next_modes() {
 }
 
 [[ $smoke == 1 ]] && modes=(smoke)
-declare -A cell cost_cell
+declare -A cell cost_cell programs
 failed=0
 rm -f "$out_dir/details.txt"
 for kernel in "${kernels[@]}"; do
@@ -309,6 +325,7 @@ for kernel in "${kernels[@]}"; do
     cell[$kernel,$mode]=$(judge "$judged" "$mode" "$kernel")
     # shellcheck disable=SC2034  # read through table's nameref
     cost_cell[$kernel,$mode]=$(cost "$judged" "$mode")
+    programs[$kernel,$mode]=$(cost "$judged" "$mode" programs)
     [[ ${cell[$kernel,$mode]} == PASS* ]] || failed=1
   done
 done
@@ -335,9 +352,11 @@ table() {
   echo "kernels. The servers start first and block in accept(): one acceptor per port,"
   echo "and a prefork server with $prefork_acceptors acceptor threads on port $prefork_port; then the"
   echo "exporter; then the clients. Each cell: connections counted / expected over"
-  echo "$(($(wc -l <"$out_dir/expected.txt") - 1)) country × port series (exact counts and unique sources), plus"
+  echo "$(awk -v p="$prefork_port" -v q="$storm_port" '$2 != p && $2 != q' "$out_dir/expected.txt" |
+    wc -l) country × port series (exact counts and unique sources), plus"
   echo "$uncounted_total connections to a port outside \`--ports\` that must stay uncounted,"
-  echo "then the prefork server's $expected_prefork connections from one address."
+  echo "then the prefork server's $expected_prefork connections from one address. The"
+  echo "$storm_count connections of the cost measurement's storm must be counted exactly too."
   [[ " ${modes[*]} " == *" auto "* ]] &&
     echo "\`auto\` must choose \`$expected_auto_mode\`; the mode it chose is in parentheses."
   echo
@@ -345,12 +364,21 @@ table() {
   if [[ $smoke == 0 ]]; then
     echo
     echo "BPF cost per connection, from \`kernel.bpf_stats_enabled\` (bpftool): the run"
-    echo "time of every loaded program while the clients made their $plan_total connections,"
-    echo "divided by $plan_total, and program runs per connection. Measured in QEMU with"
-    echo "$vm_accel acceleration (tcg is software emulation: there only the ratios between"
-    echo "modes carry over to real hardware)."
+    echo "time of every loaded program during an accept storm of $storm_count connections"
+    echo "(connect, accept, close with RST) on a watched port, divided by $storm_count, and"
+    echo "program runs per connection. Measured in QEMU with $vm_accel acceleration (tcg is"
+    echo "software emulation: there only the ratios between modes carry over to real"
+    echo "hardware, and auto beside the mode it chose shows the noise)."
     echo
     table cost_cell
+    echo
+    echo "Per program (ns per run × runs per connection):"
+    echo
+    for kernel in "${kernels[@]}"; do
+      for mode in "${modes[@]}"; do
+        echo "- $kernel $mode: ${programs[$kernel,$mode]:-n/a}"
+      done
+    done
   fi
 } >"$out_dir/results.md"
 cat "$out_dir/results.md"
