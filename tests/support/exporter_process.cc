@@ -15,7 +15,7 @@ absl::StatusOr<ExporterProcess> ExporterProcess::Start(std::vector<std::string> 
   if (!child.ok()) return child.status();
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
   while (absl::Now() < deadline) {
-    // The exporter's last start-up line: "listening on ... (port N), ...".
+    // Printed once start-up is done: "listening on ... (port N), ...".
     const std::string log = child->Stderr();
     if (size_t at = log.find("(port "); at != std::string::npos) {
       int port = 0;
