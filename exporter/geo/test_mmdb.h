@@ -24,13 +24,27 @@ namespace geoip {
 // ipv4-only.mmdb; deletes it on destruction.
 class TestMmdbDirectory {
  public:
-  // Runs the generator script with perl from PATH.
+  // Runs the generator script with perl from PATH, or, where there is no
+  // perl (the QEMU end-to-end VMs), copies the databases the script wrote
+  // on the host into the directory that GEOIP_TEST_MMDB_DIR names.
   static absl::StatusOr<TestMmdbDirectory> Create() {
     std::string pattern = GEOIP_BINARY_DIR "/geo-test-mmdb-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) {
       return absl::ErrnoToStatus(errno, "mkdtemp " + pattern);
     }
     TestMmdbDirectory directory(pattern);
+    if (const char* generated = getenv("GEOIP_TEST_MMDB_DIR"); generated && *generated) {
+      for (const char* name : {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb"}) {
+        std::error_code error;
+        std::filesystem::copy_file(std::string(generated) + "/" + name,
+                                   pattern + "/" + name, error);
+        if (error) {
+          return absl::InternalError(absl::StrCat("copying ", name, " from GEOIP_TEST_MMDB_DIR=",
+                                                  generated, ": ", error.message()));
+        }
+      }
+      return directory;
+    }
     std::string perl = "perl";
     std::string script = GEOIP_SOURCE_DIR "/tests/testdata/make_test_mmdb.pl";
     char* argv[] = {perl.data(), script.data(), pattern.data(), nullptr};

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Replaces what lies between the lines <!-- kernel-matrix:begin --> and
 # <!-- kernel-matrix:end --> in README.md with the kernel matrix's last
-# results (BUILD_DIR/kernel-matrix/results.md, written by run_matrix.sh).
+# results (BUILD_DIR/kernel-matrix/results.md, written by run_matrix.sh)
+# followed by the end-to-end suite's in the same VMs
+# (BUILD_DIR/kernel-matrix/vm-e2e-results.md, run_vm_e2e.sh), when there.
 #
 # usage: update_readme.sh BUILD_DIR [README]   (README defaults to the repo's)
 set -euo pipefail
@@ -12,6 +14,7 @@ if [[ $# -lt 1 || $# -gt 2 ]]; then
 fi
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 results="$1/kernel-matrix/results.md"
+e2e_results="$1/kernel-matrix/vm-e2e-results.md"
 readme=${2:-$script_dir/../../README.md}
 begin='<!-- kernel-matrix:begin -->'
 end='<!-- kernel-matrix:end -->'
@@ -27,14 +30,19 @@ if (( $(grep -nxF "$begin" "$readme" | cut -d: -f1) > $(grep -nxF "$end" "$readm
   exit 1
 fi
 
-if grep -q '| FAIL' "$results"; then
-  echo "update_readme: warning: $results has failing cells; the README will show them" >&2
-fi
+sources=("$results")
+[[ -s "$e2e_results" ]] && sources+=("$e2e_results")
+for file in "${sources[@]}"; do
+  if grep -q '| FAIL' "$file"; then
+    echo "update_readme: warning: $file has failing cells; the README will show them" >&2
+  fi
+done
 
 tmp=$(mktemp "$readme.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
-awk -v begin="$begin" -v end="$end" -v results="$results" '
-  $0 == begin { print; print ""; while ((getline line < results) > 0) print line
+awk -v begin="$begin" -v end="$end" -v results="$(printf '%s\n' "${sources[@]}")" '
+  $0 == begin { print; n = split(results, files, "\n")
+                for (i = 1; i <= n; i++) { print ""; while ((getline line < files[i]) > 0) print line }
                 print ""; skipping = 1; next }
   $0 == end { skipping = 0 }
   !skipping
