@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -167,6 +168,23 @@ absl::StatusOr<Link> AttachProgram(struct bpf_program* program, ProbeMode mode,
   return link;
 }
 
+// Points skel->bss at the kernel's map. libbpf 1.5 (Debian 13) maps a
+// global-data map into the skeleton only when it creates the map: a .bss
+// reused from a pin stays a private copy, so active_instance and generation
+// would never reach the programs and a taken-over probe would stop counting.
+// libbpf 1.1 (Debian 12) maps every one; doing it here serves both.
+absl::Status MapBssOntoKernelMap(struct accept_probe* skel) {
+  struct bpf_map* map = skel->maps.bss;
+  if ((bpf_map__map_flags(map) & BPF_F_MMAPABLE) == 0) return absl::OkStatus();
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t size = (bpf_map__value_size(map) + page - 1) / page * page;
+  if (mmap(skel->bss, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, bpf_map__fd(map),
+           0) == MAP_FAILED) {
+    return absl::ErrnoToStatus(errno, "mmap() of the pinned .bss map");
+  }
+  return absl::OkStatus();
+}
+
 struct Loaded {
   Skeleton skel;
   std::vector<Link> links;  // the counting hook first
@@ -213,6 +231,10 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
     return absl::UnavailableError(absl::StrFormat(
         "load failed: %s (%s)%s", strerror(err), Hint(mode, err),
         last_message.empty() ? "" : "; libbpf: " + last_message));
+  }
+  if (!options.pin_path.empty()) {
+    absl::Status mapped = MapBssOntoKernelMap(skel.get());
+    if (!mapped.ok()) return mapped;
   }
   std::vector<Link> links;
   absl::StatusOr<Link> hook = AttachProgram(ProgramFor(skel.get(), mode), mode, last_message);
