@@ -4,16 +4,20 @@
 
 geoip_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 geoip_build="${GEOIP_BUILD_DIR:-$geoip_repo/build}"
+# What differs between Debian 12 and 13 (package names, versions).
+source "$geoip_repo/scripts/lib/distro.sh"
 
 # Packages needed to build and run the exporter.
 geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
   prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libgtest-dev
   libbenchmark-dev libcrypt-dev iso-codes iproute2)
 # Packages the test suite needs on top: test databases, Prometheus and
-# promtool, compose validation, the QEMU kernel matrix, the browser.
+# promtool, compose validation (and the YAML module its test reads the output
+# with), the QEMU kernel matrix, the browser. geoip_distro_test_packages adds
+# those whose names differ between releases (the libFuzzer runtime).
 geoip_test_packages=(libmaxmind-db-writer-perl mmdb-bin prometheus docker-compose
-  qemu-system-x86 busybox-static chromium chromium-driver python3 stunnel4 openssl
-  curl systemd libclang-rt-14-dev)
+  python3-yaml qemu-system-x86 busybox-static chromium chromium-driver python3
+  stunnel4 openssl curl systemd)
 
 geoip_die() { echo "error: $*" >&2; exit 1; }
 
@@ -21,12 +25,28 @@ geoip_need_root() {
   [ "$(id -u)" = 0 ] || geoip_die "run this as root (sudo $0): it installs packages and loads an eBPF probe"
 }
 
+# geoip_packages run|test: every package the mode needs, one a line. For
+# test, clang (a run package) must be installed already.
+geoip_packages() {
+  printf '%s\n' "${geoip_run_packages[@]}"
+  if [ "$1" = test ]; then
+    printf '%s\n' "${geoip_test_packages[@]}"
+    geoip_distro_test_packages
+  fi
+}
+
+# Prints the packages named that are not installed, one a line.
+geoip_missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
 # Installs the packages named that are not installed yet.
 geoip_install() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
+  local missing=()
+  mapfile -t missing < <(geoip_missing_packages "$@")
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -58,9 +78,14 @@ geoip_build_sanitized() {
 
 # geoip_setup run|test
 geoip_setup() {
+  local packages=()
   geoip_need_root
+  geoip_distro_check
   geoip_install "${geoip_run_packages[@]}"
-  [ "$1" = test ] && geoip_install "${geoip_test_packages[@]}"
+  if [ "$1" = test ]; then
+    mapfile -t packages < <(geoip_packages test)
+    geoip_install "${packages[@]}"
+  fi
   geoip_mounts
   geoip_build
 }
