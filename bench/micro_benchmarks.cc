@@ -259,7 +259,8 @@ void BM_CollectText16k(benchmark::State& state) {
   ExporterCollector collector(stats, {"0", "bench", "bench"}, FixedHealth);
   size_t bytes = 0;
   for (auto _ : state) {
-    const std::string text = collector.CollectText();
+    // Not const: benchmark 1.8 (Debian 13) deprecates DoNotOptimize(const T&).
+    std::string text = collector.CollectText();
     bytes = text.size();
     benchmark::DoNotOptimize(text);
   }
