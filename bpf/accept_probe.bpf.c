@@ -15,6 +15,8 @@
  *               kretprobe return beyond maxactive) leaves the socket parked;
  *               it is claimed and counted when the connection leaves
  *               ESTABLISHED, and `accept_misses` says so. Nothing is lost.
+ *               A connection that closes before anyone accepts it is
+ *               counted then too (as the tracepoint counts it), no miss.
  * The accept hooks read only the returned socket, so they do not depend on
  * inet_csk_accept's arguments, which changed in 6.10.
  *
@@ -62,8 +64,8 @@ __u64 inflight[2] = {};
 __u64 overflow_total[2] = {};
 /* New keys added to each slot's map, so user space can drain it early. */
 __u64 inserted[2] = {};
-/* Parked connections the accept hook never claimed; counted on leaving
- * ESTABLISHED instead. Only increases. */
+/* Connections accepted without the accept hook seeing it; counted on
+ * leaving ESTABLISHED instead. Only increases. */
 __u64 accept_misses = 0;
 /* Connections counted at the handshake because `pending` was full. Only
  * increases. */
@@ -288,8 +290,13 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 		handshake_done(sk);
 		return 0;
 	}
-	/* Still parked on leaving ESTABLISHED: the accept hook missed it. */
-	if (accept_hook && oldstate == TCP_ESTABLISHED && claim(sk))
+	/*
+	 * Still parked on leaving ESTABLISHED: count it now. It was accepted
+	 * (grafted onto a struct socket) without the hook seeing it, or it
+	 * closed while still waiting in the accept queue, which is no miss.
+	 */
+	if (accept_hook && oldstate == TCP_ESTABLISHED && claim(sk) &&
+	    BPF_CORE_READ(sk, sk_socket))
 		__sync_fetch_and_add(&accept_misses, 1);
 	return 0;
 }

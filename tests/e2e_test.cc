@@ -293,7 +293,10 @@ TEST_F(EndToEnd, DropsToNobodyWithNoCapabilitiesAndKeepsCounting) {
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   const auto [uid, caps] = Credentials(exporter->process().pid());
   EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534") << exporter->process().Stderr();
-  EXPECT_EQ(caps, "CapEff:\t0000000000000000");
+  // Nothing, or on kernels that need it to read its maps CAP_BPF (39) alone.
+  const std::string kept =
+      MapReadsNeedCapBpf() ? "CapEff:\t0000008000000000" : "CapEff:\t0000000000000000";
+  EXPECT_EQ(caps, kept);
 
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
@@ -310,7 +313,7 @@ TEST_F(EndToEnd, DropsToNobodyWithNoCapabilitiesAndKeepsCounting) {
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     EXPECT_EQ(Connections(*metrics, "GB", "18111"), expected);
     // Still unprivileged while it counts.
-    EXPECT_EQ(Credentials(exporter->process().pid()).second, "CapEff:\t0000000000000000");
+    EXPECT_EQ(Credentials(exporter->process().pid()).second, kept);
   }
 }
 
@@ -432,9 +435,13 @@ TEST_F(EndToEnd, ReloadsTheDatabaseUnderLoadAndRejectsABrokenOne) {
   ASSERT_TRUE(ns.ok()) << ns.status();
   ASSERT_TRUE(ns->AddAddress("138.100.31.225").ok());
   ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
-  // A steady load on 18152 all along, bounded in count and time.
+  // A steady load on 18152 all along, bounded in count and time. Sized for
+  // the QEMU kernels too (tests/kernel_matrix/run_vm_e2e.sh), where software
+  // emulation accepts a few hundred connections a second.
+  constexpr int kLoad = 10000;
   absl::StatusOr<ChildProcess> load = ns->Start(
-      {kTraffic, "--storm=81.2.69.142>127.0.0.1:18152", "--count=30000", "--timeout=60"});
+      {kTraffic, "--storm=81.2.69.142>127.0.0.1:18152", absl::StrCat("--count=", kLoad),
+       "--timeout=90"});
   ASSERT_TRUE(load.ok()) << load.status();
 
   auto wave = [&](int count) {
@@ -478,12 +485,13 @@ TEST_F(EndToEnd, ReloadsTheDatabaseUnderLoadAndRejectsABrokenOne) {
   EXPECT_EQ(metrics->Value("ebpf_geoip_database_reloads_total", {{"result", "failure"}}), 1);
 
   // The load ran through the reloads, and every connection of it counted.
-  absl::StatusOr<int> load_exit = load->Wait(absl::Seconds(60));
+  absl::StatusOr<int> load_exit = load->Wait(absl::Seconds(90));
   ASSERT_TRUE(load_exit.ok() && *load_exit == 0) << load->Stderr();
-  EXPECT_TRUE(absl::StrContains(load->Stdout(), "accepted=30000")) << load->Stdout();
-  metrics = exporter->ScrapeWhenCounted({"18152"}, 30000);
+  EXPECT_TRUE(absl::StrContains(load->Stdout(), absl::StrCat("accepted=", kLoad)))
+      << load->Stdout();
+  metrics = exporter->ScrapeWhenCounted({"18152"}, kLoad);
   ASSERT_TRUE(metrics.ok());
-  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18152"}}), 30000);
+  EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18152"}}), kLoad);
   EXPECT_EQ(metrics->Value("ebpf_geoip_lookup_failures_total"), 0);
 }
 

@@ -4,6 +4,7 @@
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -11,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -121,6 +123,14 @@ std::string ExpectedAutoMode() {
     if (KernelOffers(mode)) return mode;
   }
   return "";
+}
+
+bool MapReadsNeedCapBpf() {
+  if (ReadNumber("/proc/sys/kernel/unprivileged_bpf_disabled") == 0) return false;
+  struct utsname name {};
+  int major = 0, minor = 0;
+  if (uname(&name) != 0 || sscanf(name.release, "%d.%d", &major, &minor) != 2) return true;
+  return major < 6 || (major == 6 && minor < 5);
 }
 
 }  // namespace geoip

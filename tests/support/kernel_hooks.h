@@ -23,6 +23,11 @@ std::string ExpectedAutoMode();
 // The documented order of --probe=auto.
 const std::vector<std::string>& AutoOrder();
 
+// True where a process needs CAP_BPF to read BPF maps it already holds:
+// kernels before 6.5 with sysctl kernel.unprivileged_bpf_disabled set. The
+// exporter then keeps CAP_BPF, and only it, after dropping privileges.
+bool MapReadsNeedCapBpf();
+
 }  // namespace geoip
 
 #endif  // TESTS_SUPPORT_KERNEL_HOOKS_H_
