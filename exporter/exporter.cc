@@ -222,15 +222,7 @@ ExporterHealth Exporter::Health() const {
   health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
   health.events_lost = events_lost_.load(std::memory_order_relaxed);
   health.drain_errors = drain_errors_.load(std::memory_order_relaxed);
-  if (probe_) {
-    const ProbeHealth probe = probe_->Health();
-    health.recursion_misses = probe.recursion_misses;
-    health.accept_misses = probe.accept_misses;
-    health.pending_full = probe.pending_full;
-    for (const ProbeHealth::Program& program : probe.programs) {
-      health.programs.push_back({program.name, program.runs, program.run_time_ns});
-    }
-  }
+  if (probe_) health.probe = probe_->Health();
   const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();
   health.database_type = database->type();
   health.database_path = database->path();

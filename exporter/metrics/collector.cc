@@ -139,19 +139,19 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
       "ebpf_geoip_probe_recursion_misses_total",
       "Times the kernel skipped the probe because it was already running on that CPU; "
       "each may be an accepted connection not counted.",
-      MetricType::Counter, static_cast<double>(health.recursion_misses)));
+      MetricType::Counter, static_cast<double>(health.probe.recursion_misses)));
   families.push_back(Single(
       "ebpf_geoip_probe_accept_misses_total",
       "Connections whose return from accept() the fexit or kprobe hook did not see (the "
       "accept() was already blocked when the probe attached, or the kretprobe had no free "
       "instance); each was still counted, when it left ESTABLISHED. Always 0 with "
       "--probe=tracepoint.",
-      MetricType::Counter, static_cast<double>(health.accept_misses)));
+      MetricType::Counter, static_cast<double>(health.probe.accept_misses)));
   families.push_back(Single(
       "ebpf_geoip_probe_pending_full_total",
       "Connections counted at the handshake because the kernel's table of connections "
       "waiting for accept() was full (fexit and kprobe modes).",
-      MetricType::Counter, static_cast<double>(health.pending_full)));
+      MetricType::Counter, static_cast<double>(health.probe.pending_full)));
   MetricFamily runs = Family("ebpf_geoip_probe_runs_total",
                              "Runs of each probe program; counted by the kernel only while "
                              "sysctl kernel.bpf_stats_enabled=1.",
@@ -160,12 +160,12 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
                                  "Time spent in each probe program; counted by the kernel "
                                  "only while sysctl kernel.bpf_stats_enabled=1.",
                                  MetricType::Counter);
-  for (const ExporterHealth::ProgramRuns& program : health.programs) {
+  for (const ProbeHealth::Program& program : health.probe.programs) {
     AddSample(&runs, {{"program", program.name}}, static_cast<double>(program.runs));
     AddSample(&run_time, {{"program", program.name}},
               static_cast<double>(program.run_time_ns) / 1e9);
   }
-  if (!health.programs.empty()) {
+  if (!health.probe.programs.empty()) {
     families.push_back(std::move(runs));
     families.push_back(std::move(run_time));
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "exporter/probe/probe_health.h"
 #include "exporter/stats/connection_stats.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -19,16 +20,7 @@ struct ExporterHealth {
   std::string probe_mode;
   uint64_t events_lost = 0;
   uint64_t drain_errors = 0;
-  uint64_t recursion_misses = 0;
-  uint64_t accept_misses = 0;
-  uint64_t pending_full = 0;
-  // Runs and run time of each attached program (kernel.bpf_stats_enabled).
-  struct ProgramRuns {
-    std::string name;
-    uint64_t runs = 0;
-    uint64_t run_time_ns = 0;
-  };
-  std::vector<ProgramRuns> programs;
+  ProbeHealth probe;
   std::string database_type;
   std::string database_path;
   int64_t database_build_epoch = 0;

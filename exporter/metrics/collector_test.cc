@@ -18,6 +18,9 @@ ExporterHealth TestHealth() {
   health.database_path = "/tmp/test.mmdb";
   health.database_build_epoch = 1700000000;
   health.lookup_failures = 1;
+  health.probe.accept_misses = 64;
+  health.probe.pending_full = 3;
+  health.probe.programs = {{"raw_tp_set_state", 600, 1500000000}, {"fexit_accept", 100, 250000000}};
   return health;
 }
 
@@ -58,6 +61,15 @@ TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
       text, "ebpf_geoip_database_info{path=\"/tmp/test.mmdb\",type=\"GeoLite2-Country\"} 1\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_database_build_timestamp_seconds 1700000000\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_lookup_failures_total 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_accept_misses_total 64\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_pending_full_total 3\n"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"raw_tp_set_state\"} 600\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"fexit_accept\"} 100\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_probe_run_seconds_total{program=\"raw_tp_set_state\"} 1.5\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text, "ebpf_geoip_probe_run_seconds_total{program=\"fexit_accept\"} 0.25\n"));
   EXPECT_TRUE(absl::StrContains(text, "process_resident_memory_bytes "));
   EXPECT_FALSE(absl::StrContains(text, "process_resident_memory_bytes 0\n"));
 }

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "exporter/geo/address.h"
+#include "exporter/probe/probe_health.h"
 #include "exporter/util/port_list.h"
 
 struct accept_probe;
@@ -61,27 +62,6 @@ struct DrainResult {
   std::vector<DrainedCount> counts;
   // (port, connections) whose peer address did not fit in the kernel map.
   std::vector<std::pair<uint16_t, uint64_t>> overflow;
-};
-
-// The kernel's own numbers about the probe, read on demand.
-struct ProbeHealth {
-  // Times the kernel skipped a program because it was already running on
-  // that CPU (bpf_prog_info.recursion_misses), summed over the programs.
-  uint64_t recursion_misses = 0;
-  // Connections the accept hook did not see return from accept(); each was
-  // counted when it left ESTABLISHED instead. Always 0 in tracepoint mode.
-  uint64_t accept_misses = 0;
-  // Connections counted at the handshake because the table of connections
-  // waiting for accept() was full.
-  uint64_t pending_full = 0;
-  // Per attached program: runs and nanoseconds spent, which the kernel
-  // counts only while sysctl kernel.bpf_stats_enabled=1.
-  struct Program {
-    std::string name;
-    uint64_t runs = 0;
-    uint64_t run_time_ns = 0;
-  };
-  std::vector<Program> programs;
 };
 
 struct BpfLinkDeleter {
