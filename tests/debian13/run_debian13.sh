@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# Debian 13 ("trixie"), tested: the README's two commands in a chroot of a
+# fresh Debian 13 root file system. `scripts/run` must install, build and
+# serve /metrics; `scripts/test` must install, build and pass the unit and
+# end-to-end tests. The chroot shares this kernel, so the real probe runs.
+#
+# usage: tests/debian13/run_debian13.sh [CTEST ARGS...]
+#   CTEST ARGS go to scripts/test's ctest (default: -L 'unit|e2e').
+#   Needs root; exits 77 (skipped) without it.
+#
+# The root file system comes from Debian's mmdebstrap, fetched from the
+# Debian mirror this machine's apt uses, and is kept in GEOIP_DEBIAN13_CACHE
+# (default /var/cache/ebpf-geoip/debian13):
+#   base-KEY.tar         minbase trixie, as mmdebstrap makes it. KEY hashes
+#                        the suites, the mirrors and mmdebstrap's version.
+#   provisioned-KEY.tar  the same after the README set-up installed its
+#                        packages in it. KEY also hashes scripts/lib/, so a
+#                        changed package list starts again from base.
+# Either is rebuilt once older than GEOIP_DEBIAN13_MAX_AGE_DAYS (7), so
+# Debian's updates come in. GEOIP_DEBIAN13_FRESH=1 starts from base anyway:
+# the set-up then installs every package from the registry, as on a new
+# machine. Nothing here reads or changes this machine's apt configuration
+# beyond reading which mirror it uses.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: needs root (a chroot, mounts and the real probe)"
+  exit 77
+fi
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+source "$repo/scripts/lib/setup.sh"
+
+suite=trixie
+cache=${GEOIP_DEBIAN13_CACHE:-/var/cache/ebpf-geoip/debian13}
+max_age_days=${GEOIP_DEBIAN13_MAX_AGE_DAYS:-7}
+ctest_args=("$@")
+[ ${#ctest_args[@]} -gt 0 ] || ctest_args=(-L 'unit|e2e')
+# Inside the chroot.
+src=/src/ebpf_geoip_exporter
+# Budgets, under ctest's TIMEOUT, so that the clean-up below always runs.
+run_budget=1200 test_budget=1800
+
+started=$SECONDS
+summary=()
+failed=0
+note() { summary+=("$(printf '  %-18s %s' "$1" "$2")"); }
+fail() { note "$1" "FAIL  $2"; failed=1; }
+say() { echo "debian13: $*"; }
+
+# One run at a time. Whatever this script starts gets fd 9 closed (9>&-),
+# so a process left behind never holds the lock.
+mkdir -p "$cache"
+exec 9>"$cache/lock"
+flock -w 600 9 || geoip_die "another Debian 13 run holds $cache/lock"
+
+# --- Mounts and clean-up ---------------------------------------------------
+# Every mount point at or below $1, deepest first.
+mounts_under() {
+  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}
+
+# Stops every process whose root is the chroot $1: only this script starts
+# processes there.
+kill_chroot_processes() {
+  local root=$1 pid link
+  for _ in 1 2 3; do
+    local found=0
+    for pid in /proc/[0-9]*; do
+      link=$(readlink "$pid/root" 2>/dev/null) || continue
+      if [ "$link" = "$root" ]; then
+        kill -KILL "${pid#/proc/}" 2>/dev/null || true
+        found=1
+      fi
+    done
+    [ $found = 0 ] && return 0
+    sleep 1
+  done
+}
+
+# Unmounts everything at or below $1; fails if anything is left mounted.
+unmount_under() {
+  local dir=$1 m
+  for _ in 1 2 3 4; do
+    local mounts=()
+    mapfile -t mounts < <(mounts_under "$dir")
+    [ ${#mounts[@]} -eq 0 ] && return 0
+    for m in "${mounts[@]}"; do
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+  done
+  [ -z "$(mounts_under "$dir")" ]
+}
+
+# Removes a run directory, only once nothing is mounted below it: rm never
+# crosses into this machine's /sys or /dev.
+remove_run_dir() {
+  local dir=$1
+  [ -d "$dir" ] || return 0
+  [ -d "$dir/root" ] && kill_chroot_processes "$dir/root"
+  if ! unmount_under "$dir"; then
+    echo "debian13: error: still mounted below $dir:" >&2
+    mounts_under "$dir" >&2
+    return 1
+  fi
+  rm -rf --one-file-system "$dir"
+}
+
+# A run killed outright (ctest's timeout sends SIGKILL) leaves its directory;
+# whoever holds the lock next cleans it up.
+for stale in "$cache"/run.*; do
+  [ -d "$stale" ] || continue
+  say "cleaning up after an earlier run: $stale"
+  remove_run_dir "$stale" || geoip_die "cannot clean up $stale"
+done
+
+run_dir=$cache/run.$$
+root=$run_dir/root
+release="" versions=""
+# On every exit: unmount and remove the run, then say what passed.
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ! remove_run_dir "$run_dir"; then
+    fail "clean-up" "mounts left behind below $run_dir"
+  fi
+  [ $failed = 0 ] || status=1
+  echo
+  echo "debian13: Debian ${release:-13} ($suite) in a chroot, kernel $(uname -r)"
+  [ -z "$versions" ] || echo "  $versions"
+  [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"
+  if [ "$status" = 0 ]; then
+    echo "debian13: PASS in $((SECONDS - started)) s"
+  else
+    echo "debian13: FAIL (exit $status) in $((SECONDS - started)) s"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- Root file system ------------------------------------------------------
+geoip_install mmdebstrap
+host_codename=$(geoip_distro_codename)
+mirror=$(geoip_debian_mirror "$host_codename")
+security=$(geoip_debian_mirror "$host_codename-security")
+mirror=${mirror:-http://deb.debian.org/debian}
+security=${security:-http://deb.debian.org/debian-security}
+sources=("deb $mirror $suite main" "deb $mirror $suite-updates main"
+  "deb $security $suite-security main")
+
+key() { sha256sum | cut -c1-16; }
+base_key=$(printf '%s\n' 1 minbase "${sources[@]}" "$(mmdebstrap --version)" | key)
+provisioned_key=$( (echo "$base_key"; cat "$repo"/scripts/lib/*.sh) | key)
+base=$cache/base-$base_key.tar
+provisioned=$cache/provisioned-$provisioned_key.tar
+
+# usable TAR: exists and is younger than the maximum age.
+usable() { [ -n "$(find "$1" -maxdepth 0 -mtime "-$max_age_days" 2>/dev/null)" ]; }
+
+# Roots made for other keys, or too old, only take space.
+for old in "$cache"/base-*.tar "$cache"/provisioned-*.tar; do
+  [ -f "$old" ] || continue
+  if { [ "$old" != "$base" ] && [ "$old" != "$provisioned" ]; } || ! usable "$old"; then
+    say "removing stale $(basename "$old")"
+    rm -f "$old"
+  fi
+done
+
+step_start=$SECONDS
+if [ "${GEOIP_DEBIAN13_FRESH:-0}" != 1 ] && usable "$provisioned"; then
+  from=$provisioned
+  how="cached $(basename "$provisioned") (README packages installed)"
+else
+  if ! usable "$base"; then
+    say "mmdebstrap --variant=minbase $suite from $mirror"
+    tmp=$cache/.base.$$.tar
+    mmdebstrap --quiet --variant=minbase "$suite" "$tmp" "${sources[@]}" 9>&- ||
+      { rm -f "$tmp"; geoip_die "mmdebstrap failed: is $mirror reachable?"; }
+    mv "$tmp" "$base"
+    how="built $(basename "$base") with mmdebstrap"
+  else
+    how="cached $(basename "$base")"
+  fi
+  from=$base
+fi
+mkdir -p "$root"
+tar --numeric-owner --xattrs --xattrs-include='*' -C "$root" -xf "$from" ||
+  geoip_die "cannot extract $from"
+note "root file system" "$how, $((SECONDS - step_start)) s"
+
+# A fresh machine has these; mmdebstrap leaves them out.
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+  >"$root/etc/hosts"
+
+# The kernel's file systems. rslave: unmounting here never reaches the
+# host's /sys or /dev. /run is a tmpfs, as on a booted system, so network
+# namespaces made inside go away with it. bpffs is a private instance: pins
+# made inside never meet this machine's, and vanish on unmount. The root is
+# bound onto itself first: `ip -n NS` makes / a slave mount in a namespace of
+# its own, which fails ("mount --make-rslave /": Invalid argument) unless /
+# is a mount point, as it is on a booted machine.
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind --make-rslave /sys "$root/sys"
+mount --rbind --make-rslave /dev "$root/dev"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+mount -t bpf bpf "$root/sys/fs/bpf"
+mountpoint -q "$root/sys/kernel/tracing" || mount -t tracefs tracefs "$root/sys/kernel/tracing"
+
+# The work tree as it is, uncommitted changes and new files included, but
+# not what .gitignore names (build directories).
+mkdir -p "$root$src"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git -C "$repo" ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do
+      if [ -e "$repo/$f" ] || [ -L "$repo/$f" ]; then printf '%s\0' "$f"; fi
+    done |
+    tar -C "$repo" --null -T - -cf - | tar -C "$root$src" -xf -
+else
+  tar -C "$repo" --exclude='./build*' -cf - . | tar -C "$root$src" -xf -
+fi
+
+# Commands inside get a login's plain environment, none of this one's.
+clean_env=(/usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+in_chroot() { chroot "$root" "${clean_env[@]}" "$@" 9>&-; }
+release=$(cat "$root/etc/debian_version")
+
+# --- README command 1: scripts/run -----------------------------------------
+# It installs, builds and serves in the foreground; Ctrl-C stops it. Job
+# control gives it a process group of its own, as a terminal would, and
+# keeps SIGINT from being ignored, as it is in a script's background jobs.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+say "sudo scripts/run --web.listen-address=127.0.0.1:$port (in the chroot)"
+step_start=$SECONDS
+run_log=$run_dir/scripts_run.log
+set -m
+chroot "$root" "${clean_env[@]}" \
+  bash -c "cd $src && exec scripts/run --web.listen-address=127.0.0.1:$port" >"$run_log" 2>&1 9>&- &
+run_pid=$!
+set +m
+metrics=""
+while [ $((SECONDS - step_start)) -lt $run_budget ] && kill -0 $run_pid 2>/dev/null; do
+  metrics=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" 2>/dev/null) && break
+  metrics=""
+  sleep 2
+done
+mode=$(sed -n 's/^ebpf_geoip_probe_info{mode="\([a-z]*\)"} 1$/\1/p' <<<"$metrics")
+if [ -n "$mode" ]; then
+  kill -INT -- -$run_pid
+  run_status=0
+  timeout 30 tail --pid=$run_pid -f /dev/null || kill -KILL $run_pid 2>/dev/null || true
+  wait $run_pid || run_status=$?
+  if [ $run_status = 0 ]; then
+    note "scripts/run" "PASS  served /metrics (probe mode $mode), stopped on Ctrl-C, $((SECONDS - step_start)) s"
+  else
+    fail "scripts/run" "served /metrics, but exited $run_status on Ctrl-C"
+  fi
+else
+  kill -KILL $run_pid 2>/dev/null || true
+  wait $run_pid 2>/dev/null || true
+  fail "scripts/run" "no /metrics with ebpf_geoip_probe_info within $((SECONDS - step_start)) s"
+fi
+if [ $failed != 0 ]; then
+  echo "--- scripts/run output (last 60 lines)"
+  tail -n 60 "$run_log"
+fi
+# What scripts/run left pinned stays out of the tests' way.
+umount "$root/sys/fs/bpf" && mount -t bpf bpf "$root/sys/fs/bpf"
+
+# --- README command 2: scripts/test ----------------------------------------
+say "sudo GEOIP_SANITIZERS=0 scripts/test ${ctest_args[*]} (in the chroot)"
+step_start=$SECONDS
+test_log=$run_dir/scripts_test.log
+test_status=0
+timeout --kill-after=30 $test_budget chroot "$root" "${clean_env[@]}" GEOIP_SANITIZERS=0 \
+  bash -c 'cd "$0" && exec scripts/test "$@"' "$src" "${ctest_args[@]}" 2>&1 9>&- |
+  tee "$test_log" || test_status=$?
+result=$(grep -E '^[0-9]+% tests passed' "$test_log" | tail -n 1 || true)
+if [ $test_status = 0 ]; then
+  note "scripts/test" "PASS  ${result:-ctest ran}, $((SECONDS - step_start)) s"
+elif [ $test_status = 124 ]; then
+  fail "scripts/test" "timed out after $test_budget s"
+else
+  fail "scripts/test" "exit $test_status${result:+: $result}, $((SECONDS - step_start)) s"
+fi
+versions=$(in_chroot dpkg-query -W -f='${Package} ${Version}\n' clang gcc libbpf-dev libabsl-dev \
+  prometheus-cpp-dev libcivetweb-dev 2>/dev/null | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }' || true)
+
+# --- Keep the provisioned root ---------------------------------------------
+# Once every README package is installed, the root (without this tree and
+# its build) saves the next run the downloads.
+if [ "$from" = "$base" ]; then
+  not_installed=$(in_chroot bash -c "source $src/scripts/lib/setup.sh && geoip_missing_packages \$(geoip_packages test)" 2>/dev/null ||
+    echo "(cannot tell)")
+  if [ -z "$not_installed" ]; then
+    step_start=$SECONDS
+    kill_chroot_processes "$root"
+    unmount_under "$root" || geoip_die "cannot unmount below $root"
+    rm -rf --one-file-system "$root$src" "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+      "$root"/tmp/* "$root/etc/resolv.conf"
+    tmp=$cache/.provisioned.$$.tar
+    if tar --numeric-owner --xattrs --xattrs-include='*' --one-file-system -C "$root" -cf "$tmp" .; then
+      mv "$tmp" "$provisioned"
+      note "cache" "saved $(basename "$provisioned") ($(du -m "$provisioned" | cut -f1) MB), $((SECONDS - step_start)) s"
+    else
+      rm -f "$tmp"
+      note "cache" "could not save the provisioned root"
+    fi
+  else
+    note "cache" "not saved: packages missing: $(tr '\n' ' ' <<<"$not_installed")"
+  fi
+fi
+exit 0  # cleanup says PASS or FAIL
