@@ -19,8 +19,8 @@
 # Either is rebuilt once older than GEOIP_DEBIAN13_MAX_AGE_DAYS (7), so
 # Debian's updates come in. GEOIP_DEBIAN13_FRESH=1 starts from base anyway:
 # the set-up then installs every package from the registry, as on a new
-# machine. Nothing here reads or changes this machine's apt configuration
-# beyond reading which mirror it uses.
+# machine. This machine's apt configuration is only read (which mirror it
+# uses), never changed; mmdebstrap is installed with apt if missing.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -113,6 +113,7 @@ for stale in "$cache"/run.*; do
   say "cleaning up after an earlier run: $stale"
   remove_run_dir "$stale" || geoip_die "cannot clean up $stale"
 done
+rm -f "$cache"/.*.tar
 
 run_dir=$cache/run.$$
 root=$run_dir/root
