@@ -213,10 +213,37 @@ static __always_inline bool active(void)
 	return active_instance == instance_id;
 }
 
+/*
+ * Moves sk's entry out of `pending` into *out. Whoever deletes an entry owns
+ * it, so an accept hook and a state change racing on two CPUs never both
+ * act on it. False if there was none, or another CPU took it first.
+ */
+static __always_inline bool take(__u64 id, struct accept_key *out)
+{
+	struct accept_key *entry = bpf_map_lookup_elem(&pending, &id);
+
+	if (!entry)
+		return false;
+	/* Copied before the delete, which may let the element be reused. */
+	*out = *entry;
+	return bpf_map_delete_elem(&pending, &id) == 0;
+}
+
+/*
+ * An entry whose af is 0 is a mark, not a parked handshake: the accept hook
+ * saw the socket first. The kernel queues a child for accept() just before
+ * it moves it to ESTABLISHED, so a waiting accept() can return it before
+ * the handshake is parked; the handshake then finds the mark and counts.
+ */
+static __always_inline bool is_mark(const struct accept_key *key)
+{
+	return key->af == 0;
+}
+
 /* Handshake completed: count it now, or park it for the accept hook. */
 static __always_inline void handshake_done(const struct sock *sk)
 {
-	struct accept_key key = {};
+	struct accept_key key = {}, found;
 	__u64 id = (__u64)sk;
 
 	if (!make_key(sk, &key))
@@ -225,37 +252,36 @@ static __always_inline void handshake_done(const struct sock *sk)
 		count_key(&key);
 		return;
 	}
-	if (bpf_map_update_elem(&pending, &id, &key, BPF_NOEXIST) != 0) {
+	if (bpf_map_update_elem(&pending, &id, &key, BPF_NOEXIST) == 0)
+		return; /* parked */
+	if (take(id, &found)) {
+		/* The hook's mark: it was accepted already. */
+		if (!is_mark(&found))
+			count_key(&found); /* stale, never counted */
+	} else {
 		__sync_fetch_and_add(&pending_full, 1);
-		count_key(&key);
 	}
-}
-
-/*
- * Counts sk if it is still parked. Whoever deletes the entry counts it, so
- * an accept hook and a state change racing on two CPUs count it once.
- * Returns true if this call counted it.
- */
-static __always_inline bool claim(const struct sock *sk)
-{
-	struct accept_key key, *parked;
-	__u64 id = (__u64)sk;
-
-	parked = bpf_map_lookup_elem(&pending, &id);
-	if (!parked)
-		return false;
-	/* Copied before the delete, which may let the element be reused. */
-	key = *parked;
-	if (bpf_map_delete_elem(&pending, &id) != 0)
-		return false;
 	count_key(&key);
-	return true;
 }
 
+/* The accept hook: counts what the handshake parked, or leaves a mark. */
 static __always_inline void accept_returned(const struct sock *sk)
 {
-	if (sk && active())
-		claim(sk);
+	struct accept_key key = {}, found, mark = {};
+	__u64 id = (__u64)sk;
+
+	if (!sk || !active() || !make_key(sk, &key))
+		return;
+	if (take(id, &found) && !is_mark(&found)) {
+		count_key(&found);
+		return;
+	}
+	/* Not parked yet: its handshake counts it when it gets there. */
+	if (bpf_map_update_elem(&pending, &id, &mark, BPF_NOEXIST) == 0)
+		return;
+	/* Parked meanwhile (or the table is full: then it was counted). */
+	if (take(id, &found) && !is_mark(&found))
+		count_key(&found);
 }
 
 SEC("fexit/inet_csk_accept")
@@ -294,9 +320,20 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 	 * Still parked on leaving ESTABLISHED: count it now. It was accepted
 	 * (grafted onto a struct socket) without the hook seeing it, or it
 	 * closed while still waiting in the accept queue, which is no miss.
+	 * Grafting follows the hook, so a socket grafted before this take was
+	 * one the hook did not see; read it first, or a graft racing with the
+	 * take on another CPU would look like a miss. A mark left here (a
+	 * socket that was established before the probe attached) goes.
 	 */
-	if (accept_hook && oldstate == TCP_ESTABLISHED && claim(sk) &&
-	    BPF_CORE_READ(sk, sk_socket))
-		__sync_fetch_and_add(&accept_misses, 1);
+	if (accept_hook && oldstate == TCP_ESTABLISHED) {
+		struct accept_key found;
+		bool accepted = BPF_CORE_READ(sk, sk_socket) != NULL;
+
+		if (take((__u64)sk, &found) && !is_mark(&found)) {
+			count_key(&found);
+			if (accepted)
+				__sync_fetch_and_add(&accept_misses, 1);
+		}
+	}
 	return 0;
 }

@@ -464,6 +464,8 @@ absl::Status AcceptProbe::AdoptParked(DrainResult* result) {
         strerror(errno)));
   }
   for (uint32_t i = 0; i < count; ++i) {
+    // af 0: the hook's mark for a socket whose handshake this probe counts.
+    if (keys[i].af == 0) continue;
     result->counts.push_back(
         DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, 1});
   }
