@@ -310,10 +310,10 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	int oldstate = (int)ctx->args[1];
 
-	if (!active())
-		return 0;
+	/* Most state changes are neither; they leave after these two tests. */
 	if (oldstate == TCP_SYN_RECV && (int)ctx->args[2] == TCP_ESTABLISHED) {
-		handshake_done(sk);
+		if (active())
+			handshake_done(sk);
 		return 0;
 	}
 	/*
@@ -325,7 +325,7 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 	 * take on another CPU would look like a miss. A mark left here (a
 	 * socket that was established before the probe attached) goes.
 	 */
-	if (accept_hook && oldstate == TCP_ESTABLISHED) {
+	if (accept_hook && oldstate == TCP_ESTABLISHED && active()) {
 		struct accept_key found;
 		bool accepted = BPF_CORE_READ(sk, sk_socket) != NULL;
 
