@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "exporter/probe/accept_probe.h"
-#include "exporter/util/port_list.h"
+#include "exporter/net/port_list.h"
 #include "exporter/web/web_config.h"
 
 namespace geoip {

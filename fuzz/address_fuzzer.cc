@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 
 namespace {
 

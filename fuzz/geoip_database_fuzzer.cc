@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/geoip_database.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 
 struct MMDB_s;

@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
 

@@ -12,9 +12,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/probe/probe_health.h"
-#include "exporter/util/port_list.h"
+#include "exporter/net/port_list.h"
 
 struct accept_probe;
 struct bpf_link;

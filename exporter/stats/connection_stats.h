@@ -15,7 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/stats/unique_counter.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 
 namespace geoip {
 

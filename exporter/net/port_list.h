@@ -1,7 +1,7 @@
 // The set of local ports whose accepted connections are counted, as given
 // by --ports, and its bitmap form for the BPF program.
-#ifndef EXPORTER_UTIL_PORT_LIST_H_
-#define EXPORTER_UTIL_PORT_LIST_H_
+#ifndef EXPORTER_NET_PORT_LIST_H_
+#define EXPORTER_NET_PORT_LIST_H_
 
 #include <array>
 #include <bitset>
@@ -52,4 +52,4 @@ absl::StatusOr<PortSet> ParsePortList(std::string_view text);
 
 }  // namespace geoip
 
-#endif  // EXPORTER_UTIL_PORT_LIST_H_
+#endif  // EXPORTER_NET_PORT_LIST_H_

@@ -1,7 +1,7 @@
 // IP addresses as the probe reports them: classification, normalisation,
 // text form and truncation for display.
-#ifndef EXPORTER_GEO_ADDRESS_H_
-#define EXPORTER_GEO_ADDRESS_H_
+#ifndef EXPORTER_NET_ADDRESS_H_
+#define EXPORTER_NET_ADDRESS_H_
 
 #include <array>
 #include <cstdint>
@@ -54,4 +54,4 @@ IpAddress TruncateForDisplay(const IpAddress& address);
 
 }  // namespace geoip
 
-#endif  // EXPORTER_GEO_ADDRESS_H_
+#endif  // EXPORTER_NET_ADDRESS_H_

@@ -1,4 +1,4 @@
-#include "exporter/util/port_list.h"
+#include "exporter/net/port_list.h"
 
 #include <string>
 #include <vector>

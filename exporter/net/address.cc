@@ -1,4 +1,4 @@
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 
 #include <arpa/inet.h>
 
