@@ -280,7 +280,7 @@ absl::StatusOr<RunningExporter> StartExporter(const Flags& flags, const std::str
     if (at != std::string::npos &&
         absl::SimpleAtoi(err.substr(at + 6, err.find(')', at) - at - 6), &port)) {
       RunningExporter running{std::move(process), static_cast<uint16_t>(port)};
-      absl::StatusOr<HttpResponse> healthy =
+      absl::StatusOr<HttpReply> healthy =
           HttpGet("127.0.0.1", running.http_port, "/-/healthy", absl::Seconds(5));
       if (!healthy.ok() || healthy->status != 200) {
         return absl::UnavailableError("exporter started but /-/healthy did not answer 200");
@@ -311,7 +311,7 @@ struct Scraped {
 };
 
 absl::StatusOr<Scraped> Scrape(uint16_t http_port, uint16_t storm_port) {
-  ASSIGN_OR_RETURN(HttpResponse response,
+  ASSIGN_OR_RETURN(HttpReply response,
                    HttpGet("127.0.0.1", http_port, "/metrics", absl::Seconds(10)));
   if (response.status != 200) {
     return absl::InternalError(absl::StrCat("/metrics answered ", response.status));

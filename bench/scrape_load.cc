@@ -238,7 +238,7 @@ absl::StatusOr<ScrapeStats> ScrapeRepeatedly(uint16_t port, int scrapes, bool ke
     if (client) {
       ASSIGN_OR_RETURN(reply, client->Request("GET", "/metrics", ""));
     } else {
-      ASSIGN_OR_RETURN(HttpResponse response,
+      ASSIGN_OR_RETURN(HttpReply response,
                        HttpGet("127.0.0.1", port, "/metrics", absl::Seconds(10)));
       reply = {response.status, std::move(response.body)};
     }

@@ -71,8 +71,8 @@ std::string Authorization(absl::string_view user, absl::string_view password) {
                       "\r\n");
 }
 
-absl::StatusOr<HttpResponse> Request(int port, absl::string_view method, absl::string_view path,
-                                     absl::string_view headers, absl::string_view body = "") {
+absl::StatusOr<HttpReply> Request(int port, absl::string_view method, absl::string_view path,
+                                  absl::string_view headers, absl::string_view body = "") {
   return HttpExchange("127.0.0.1", port,
                       absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n", headers,
                                    body.empty() ? "" : absl::StrCat("Content-Length: ",
@@ -120,7 +120,7 @@ TEST_F(AuthTest, RefusesEveryPathButHealthWithoutTheRightCredentials) {
   for (const char* path : {"/metrics", "/", "/api/v1/countries", "/api/v1/ports",
                            "/api/v1/stream", "/live_map/live_map.js", "/no/such/page"}) {
     for (const std::string& headers : refused) {
-      absl::StatusOr<HttpResponse> response = Request(port(), "GET", path, headers);
+      absl::StatusOr<HttpReply> response = Request(port(), "GET", path, headers);
       ASSERT_TRUE(response.ok()) << path << ": " << response.status();
       EXPECT_EQ(response->status, 401) << path << " with " << headers;
       EXPECT_EQ(response->headers["www-authenticate"], "Basic realm=\"ebpf_geoip_exporter\"");
@@ -129,32 +129,32 @@ TEST_F(AuthTest, RefusesEveryPathButHealthWithoutTheRightCredentials) {
   }
   for (const char* path : {"/metrics", "/", "/api/v1/countries", "/api/v1/ports",
                            "/live_map/live_map.js"}) {
-    absl::StatusOr<HttpResponse> response = Request(port(), "GET", path, right);
+    absl::StatusOr<HttpReply> response = Request(port(), "GET", path, right);
     ASSERT_TRUE(response.ok()) << path << ": " << response.status();
     EXPECT_EQ(response->status, 200) << path;
     EXPECT_EQ(response->headers["x-frame-options"], "deny") << path;
   }
-  absl::StatusOr<HttpResponse> missing = Request(port(), "GET", "/no/such/page", right);
+  absl::StatusOr<HttpReply> missing = Request(port(), "GET", "/no/such/page", right);
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);
 
-  absl::StatusOr<HttpResponse> health = Request(port(), "GET", "/-/healthy", "");
+  absl::StatusOr<HttpReply> health = Request(port(), "GET", "/-/healthy", "");
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(health->status, 200);
 }
 
 TEST_F(AuthTest, OnlyAuthenticatedPostsAreCounted) {
   const std::string right = Authorization("scraper", kPassword);
-  absl::StatusOr<HttpResponse> anonymous =
+  absl::StatusOr<HttpReply> anonymous =
       Request(port(), "POST", "/api/v1/connections", "", "81.2.69.142");
   ASSERT_TRUE(anonymous.ok()) << anonymous.status();
   EXPECT_EQ(anonymous->status, 401);
-  absl::StatusOr<HttpResponse> posted =
+  absl::StatusOr<HttpReply> posted =
       Request(port(), "POST", "/api/v1/connections", right, "81.2.69.142");
   ASSERT_TRUE(posted.ok()) << posted.status();
   EXPECT_EQ(posted->status, 200) << posted->body;
 
-  absl::StatusOr<HttpResponse> metrics = Request(port(), "GET", "/metrics", right);
+  absl::StatusOr<HttpReply> metrics = Request(port(), "GET", "/metrics", right);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   ASSERT_EQ(metrics->status, 200);
   absl::StatusOr<MetricsText> parsed = MetricsText::Parse(metrics->body);
@@ -213,7 +213,7 @@ TEST(HttpLimits, StalledClientsDoNotBlockAScrapeOfTheExporter) {
   absl::SleepFor(absl::Milliseconds(100));
 
   const absl::Time start = absl::Now();
-  absl::StatusOr<HttpResponse> scrape =
+  absl::StatusOr<HttpReply> scrape =
       HttpGet("127.0.0.1", exporter->port(), "/metrics", absl::Seconds(1));
   const absl::Duration took = absl::Now() - start;
   ASSERT_TRUE(scrape.ok()) << scrape.status();
@@ -232,13 +232,13 @@ TEST(HttpLimits, StalledClientsDoNotBlockAScrapeOfTheExporter) {
   for (const std::string& request :
        {std::string("BLAH\r\n\r\n"),
         "GET /metrics HTTP/1.0\r\nX-Big: " + std::string(40000, 'x') + "\r\n\r\n"}) {
-    absl::StatusOr<HttpResponse> response =
+    absl::StatusOr<HttpReply> response =
         HttpExchange("127.0.0.1", exporter->port(), request, absl::Seconds(5));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_GE(response->status, 400);
     EXPECT_LT(response->status, 500);
   }
-  absl::StatusOr<HttpResponse> after =
+  absl::StatusOr<HttpReply> after =
       HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(2));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->status, 200);

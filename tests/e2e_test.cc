@@ -262,16 +262,16 @@ TEST_F(EndToEnd, HelpAndVersionUseTheFlagNamesUsersType) {
 TEST_F(EndToEnd, ServesLandingAndHealthPages) {
   absl::StatusOr<ExporterProcess> exporter = StartExporter({});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
-  absl::StatusOr<HttpResponse> health =
+  absl::StatusOr<HttpReply> health =
       HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(5));
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(health->status, 200);
-  absl::StatusOr<HttpResponse> landing =
+  absl::StatusOr<HttpReply> landing =
       HttpGet("127.0.0.1", exporter->port(), "/", absl::Seconds(5));
   ASSERT_TRUE(landing.ok());
   EXPECT_EQ(landing->status, 200);
   EXPECT_TRUE(absl::StrContains(landing->body, "href=\"/metrics\"")) << landing->body;
-  absl::StatusOr<HttpResponse> missing =
+  absl::StatusOr<HttpReply> missing =
       HttpGet("127.0.0.1", exporter->port(), "/nope", absl::Seconds(5));
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404);

@@ -150,7 +150,7 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
   for (int i = 0; i < 50; ++i) {
     threads.emplace_back([&] {
       while (!stop.load()) {
-        absl::StatusOr<HttpResponse> response =
+        absl::StatusOr<HttpReply> response =
             HttpGet("127.0.0.1", exporter->port(), "/metrics", absl::Seconds(10));
         if (!response.ok() || response->status != 200) {
           if (scrape_errors.fetch_add(1) == 0) {

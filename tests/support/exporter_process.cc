@@ -31,7 +31,7 @@ absl::StatusOr<ExporterProcess> ExporterProcess::Start(std::vector<std::string> 
 }
 
 absl::StatusOr<MetricsText> ExporterProcess::Scrape() {
-  absl::StatusOr<HttpResponse> response = HttpGet("127.0.0.1", port_, "/metrics", absl::Seconds(5));
+  absl::StatusOr<HttpReply> response = HttpGet("127.0.0.1", port_, "/metrics", absl::Seconds(5));
   if (!response.ok()) return response.status();
   if (response->status != 200) {
     return absl::InternalError(absl::StrCat("/metrics answered ", response->status));

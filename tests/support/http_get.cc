@@ -42,7 +42,7 @@ absl::Status SocketError(absl::string_view what) {
   return absl::ErrnoToStatus(errno, what);
 }
 
-absl::StatusOr<HttpResponse> ParseResponse(absl::string_view raw) {
+absl::StatusOr<HttpReply> ParseReply(absl::string_view raw) {
   size_t head_end = raw.find("\r\n\r\n");
   if (head_end == absl::string_view::npos) {
     return absl::DataLossError(absl::StrCat("no end of headers in '", raw.substr(0, 80), "'"));
@@ -50,7 +50,7 @@ absl::StatusOr<HttpResponse> ParseResponse(absl::string_view raw) {
   std::vector<absl::string_view> lines = absl::StrSplit(raw.substr(0, head_end), "\r\n");
   // "HTTP/1.1 200 OK"
   std::vector<absl::string_view> status_line = absl::StrSplit(lines[0], absl::MaxSplits(' ', 2));
-  HttpResponse response;
+  HttpReply response;
   if (status_line.size() < 2 || !absl::StartsWith(status_line[0], "HTTP/1.") ||
       !absl::SimpleAtoi(status_line[1], &response.status)) {
     return absl::DataLossError(absl::StrCat("bad status line '", lines[0], "'"));
@@ -76,15 +76,15 @@ absl::StatusOr<HttpResponse> ParseResponse(absl::string_view raw) {
 
 }  // namespace
 
-absl::StatusOr<HttpResponse> HttpGet(absl::string_view host, uint16_t port,
-                                     absl::string_view path, absl::Duration timeout) {
+absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port,
+                                  absl::string_view path, absl::Duration timeout) {
   return HttpExchange(host, port,
                       absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n"),
                       timeout);
 }
 
-absl::StatusOr<HttpResponse> HttpExchange(absl::string_view host, uint16_t port,
-                                          absl::string_view request, absl::Duration timeout) {
+absl::StatusOr<HttpReply> HttpExchange(absl::string_view host, uint16_t port,
+                                       absl::string_view request, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   sockaddr_storage address{};
   socklen_t length = 0;
@@ -130,7 +130,7 @@ absl::StatusOr<HttpResponse> HttpExchange(absl::string_view host, uint16_t port,
     if (received == 0) break;
     raw.append(buffer, static_cast<size_t>(received));
   }
-  return ParseResponse(raw);
+  return ParseReply(raw);
 }
 
 }  // namespace geoip

@@ -13,8 +13,10 @@
 
 namespace geoip {
 
-// A parsed reply: the status code, headers (names lower-cased) and body.
-struct HttpResponse {
+// What the test client got back: the status code, headers (names
+// lower-cased) and body. Not exporter/web's HttpResponse, which is what the
+// server sends.
+struct HttpReply {
   int status = 0;
   std::map<std::string, std::string> headers;
   std::string body;
@@ -24,14 +26,14 @@ struct HttpResponse {
 // server closes. host must be a loopback literal (127.0.0.0/8 or ::1): tests
 // send traffic nowhere else. Connect, send and receive together take at most
 // timeout.
-absl::StatusOr<HttpResponse> HttpGet(absl::string_view host, uint16_t port,
-                                     absl::string_view path, absl::Duration timeout);
+absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port,
+                                  absl::string_view path, absl::Duration timeout);
 
 // Sends request as given (request line, headers, body: e.g. with an
 // Authorization header, or malformed on purpose) to host:port and reads
 // the reply until the server closes; same rules as HttpGet.
-absl::StatusOr<HttpResponse> HttpExchange(absl::string_view host, uint16_t port,
-                                          absl::string_view request, absl::Duration timeout);
+absl::StatusOr<HttpReply> HttpExchange(absl::string_view host, uint16_t port,
+                                       absl::string_view request, absl::Duration timeout);
 
 }  // namespace geoip
 

@@ -404,7 +404,7 @@ TEST(HttpGet, ReturnsStatusHeadersAndBody) {
   OneShotServer server(
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
       "Content-Length: 5\r\n\r\nhello");
-  absl::StatusOr<HttpResponse> response =
+  absl::StatusOr<HttpReply> response =
       HttpGet("127.0.0.1", server.port(), "/metrics", absl::Seconds(10));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 200);
@@ -415,7 +415,7 @@ TEST(HttpGet, ReturnsStatusHeadersAndBody) {
 
 TEST(HttpGet, ReturnsErrorStatusesAsResponses) {
   OneShotServer server("HTTP/1.0 404 Not Found\r\n\r\nnope\n");
-  absl::StatusOr<HttpResponse> response =
+  absl::StatusOr<HttpReply> response =
       HttpGet("127.0.0.1", server.port(), "/missing", absl::Seconds(10));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 404);
@@ -424,7 +424,7 @@ TEST(HttpGet, ReturnsErrorStatusesAsResponses) {
 
 TEST(HttpGet, RejectsTruncatedBody) {
   OneShotServer server("HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nshort");
-  absl::StatusOr<HttpResponse> response =
+  absl::StatusOr<HttpReply> response =
       HttpGet("127.0.0.1", server.port(), "/", absl::Seconds(10));
   EXPECT_TRUE(absl::IsDataLoss(response.status())) << response.status();
 }
@@ -432,7 +432,7 @@ TEST(HttpGet, RejectsTruncatedBody) {
 TEST(HttpGet, TimesOutOnSilentServer) {
   OneShotServer server("", /*answer=*/false);
   const absl::Time start = absl::Now();
-  absl::StatusOr<HttpResponse> response =
+  absl::StatusOr<HttpReply> response =
       HttpGet("127.0.0.1", server.port(), "/", absl::Milliseconds(200));
   EXPECT_TRUE(absl::IsDeadlineExceeded(response.status())) << response.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
@@ -441,7 +441,7 @@ TEST(HttpGet, TimesOutOnSilentServer) {
 TEST(HttpGet, RefusesNonLoopbackHosts) {
   for (const char* host :
        {"81.2.69.142", "2001:4860:4860::8888", "localhost", "::ffff:127.0.0.1"}) {
-    absl::StatusOr<HttpResponse> response = HttpGet(host, 80, "/", absl::Seconds(1));
+    absl::StatusOr<HttpReply> response = HttpGet(host, 80, "/", absl::Seconds(1));
     EXPECT_TRUE(absl::IsInvalidArgument(response.status())) << host << response.status();
   }
 }
