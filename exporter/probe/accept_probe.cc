@@ -28,6 +28,7 @@
 #include <linux/types.h>
 
 #include "bpf/accept_probe.h"
+#include "exporter/util/proc_status.h"
 #include "accept_probe.skel.h"
 
 namespace geoip {
@@ -70,7 +71,7 @@ bool IsBpfFs(const std::string& path) {
 }
 
 // Locks the pin directory so two exporters never drain the same maps.
-absl::StatusOr<int> LockPinPath(const std::string& pin_path) {
+absl::StatusOr<UniqueFd> LockPinPath(const std::string& pin_path) {
   const size_t slash = pin_path.rfind('/');
   const std::string parent = slash == 0 ? "/" : pin_path.substr(0, slash);
   if (!IsBpfFs(parent)) {
@@ -82,10 +83,9 @@ absl::StatusOr<int> LockPinPath(const std::string& pin_path) {
   if (mkdir(pin_path.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", pin_path));
   }
-  const int fd = open(pin_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", pin_path));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
+  UniqueFd fd(open(pin_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", pin_path));
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "another ebpf_geoip_exporter is running with --bpf.pin-path=", pin_path,
         ": stop it, or give this one another pin path"));
@@ -249,19 +249,6 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
   return Loaded{std::move(skel), std::move(links)};
 }
 
-// Effective capability bits of this process, from /proc/self/status.
-uint64_t EffectiveCapabilities() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    absl::string_view rest = line;
-    if (absl::ConsumePrefix(&rest, "CapEff:")) {
-      return std::stoull(std::string(absl::StripAsciiWhitespace(rest)), nullptr, 16);
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 absl::StatusOr<ProbeMode> ParseProbeMode(absl::string_view text) {
@@ -288,10 +275,8 @@ absl::string_view ProbeModeName(ProbeMode mode) {
 }
 
 absl::Status CheckProbePrerequisites() {
-  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
-  const uint64_t caps = EffectiveCapabilities();
-  const bool admin = caps & (uint64_t{1} << kCapSysAdmin);
-  const bool bpf = (caps & (uint64_t{1} << kCapBpf)) && (caps & (uint64_t{1} << kCapPerfmon));
+  const bool admin = HasEffectiveCapability(kCapSysAdmin);
+  const bool bpf = HasEffectiveCapability(kCapBpf) && HasEffectiveCapability(kCapPerfmon);
   if (!admin && !bpf) {
     return absl::PermissionDeniedError(
         "loading the eBPF probe needs root or the capabilities CAP_BPF and "
@@ -312,11 +297,11 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
   if (absl::Status ready = CheckProbePrerequisites(); !ready.ok()) return ready;
   libbpf_set_print(CaptureLibbpfPrint);
 
-  int lock_fd = -1;
+  UniqueFd pin_lock;
   if (!options.pin_path.empty()) {
-    absl::StatusOr<int> lock = LockPinPath(options.pin_path);
+    absl::StatusOr<UniqueFd> lock = LockPinPath(options.pin_path);
     if (!lock.ok()) return lock.status();
-    lock_fd = *lock;
+    pin_lock = *std::move(lock);
   }
   auto log = [attempts](std::string line) {
     if (attempts) attempts->push_back(std::move(line));
@@ -370,16 +355,16 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       }
     }
     return std::unique_ptr<AcceptProbe>(new AcceptProbe(
-        std::move(skel), std::move(loaded->links), mode, options.max_addresses, lock_fd));
+        std::move(skel), std::move(loaded->links), mode, options.max_addresses,
+        std::move(pin_lock)));
   }
-  if (lock_fd >= 0) {
+  if (pin_lock.valid()) {
     // Leave nothing behind from the failed attempts, unless an earlier
     // exporter's probe is still pinned there and counting.
     if (access((options.pin_path + "/" + kPinnedLinks[0]).c_str(), F_OK) != 0) {
       RemovePins(options.pin_path);
       rmdir(options.pin_path.c_str());
     }
-    close(lock_fd);
   }
   return absl::UnavailableError(absl::StrCat(
       "no probe mode could attach (", failures, ")",
@@ -402,20 +387,19 @@ void SkeletonDeleter::operator()(struct accept_probe* skel) const {
 }
 
 AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode,
-                         uint32_t max_addresses, int pin_lock_fd)
+                         uint32_t max_addresses, UniqueFd pin_lock)
     : skel_(std::move(skel)),
       links_(std::move(links)),
       mode_(mode),
       max_addresses_(max_addresses),
-      pin_lock_fd_(pin_lock_fd),
-      adopt_parked_(mode == ProbeMode::kTracepoint && pin_lock_fd >= 0),
+      adopt_parked_(mode == ProbeMode::kTracepoint && pin_lock.valid()),
+      pin_lock_(std::move(pin_lock)),
       keys_(size_t{max_addresses} * sizeof(struct accept_key)),
       values_(max_addresses) {}
 
 AcceptProbe::~AcceptProbe() {
   links_.clear();  // before the skeleton that owns the programs
   skel_.reset();
-  if (pin_lock_fd_ >= 0) close(pin_lock_fd_);
 }
 
 absl::Status AcceptProbe::Drain(DrainResult* result) {

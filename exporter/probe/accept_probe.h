@@ -15,6 +15,7 @@
 #include "exporter/net/address.h"
 #include "exporter/probe/probe_health.h"
 #include "exporter/net/port_list.h"
+#include "exporter/util/unique_fd.h"
 
 struct accept_probe;
 struct bpf_link;
@@ -102,7 +103,7 @@ class AcceptProbe {
 
  private:
   AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode, uint32_t max_addresses,
-              int pin_lock_fd);
+              UniqueFd pin_lock);
 
   absl::Status DrainMap(int map_fd, DrainResult* result);
   absl::Status DrainOverflow(int slot, DrainResult* result);
@@ -112,10 +113,10 @@ class AcceptProbe {
   std::vector<Link> links_;  // the counting hook first
   ProbeMode mode_;
   uint32_t max_addresses_;
-  int pin_lock_fd_;  // holds the pin directory's lock; -1 without pinning
   // Tracepoint mode after an accept-hook exporter pinned in the same place:
   // what it parked is counted once, at the first drain.
   bool adopt_parked_;
+  UniqueFd pin_lock_;  // holds the pin directory's lock; invalid without pinning
   // Reused buffers for batch reads of one map.
   std::vector<uint8_t> keys_;
   std::vector<uint64_t> values_;

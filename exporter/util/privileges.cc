@@ -14,11 +14,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "exporter/util/proc_status.h"
 
 namespace geoip {
 namespace {
-
-constexpr int kCapBpf = 39;
 
 // Sets this thread's effective and permitted capabilities to `keep` (a
 // bit mask over capability numbers) and clears the inheritable ones.

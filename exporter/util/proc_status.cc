@@ -1,0 +1,65 @@
+#include "exporter/util/proc_status.h"
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace geoip {
+
+ProcStatus ProcStatus::Parse(absl::string_view text) {
+  ProcStatus status;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    status.fields_[line.substr(0, colon)] =
+        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  return status;
+}
+
+absl::StatusOr<ProcStatus> ProcStatus::Read(pid_t pid) {
+  const std::string path =
+      pid == 0 ? std::string("/proc/self/status") : absl::StrCat("/proc/", pid, "/status");
+  std::ifstream file(path);
+  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  return Parse(text.str());
+}
+
+std::optional<std::string> ProcStatus::Field(absl::string_view name) const {
+  auto it = fields_.find(name);
+  if (it == fields_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint64_t> ProcStatus::Capabilities(absl::string_view name) const {
+  std::optional<std::string> value = Field(name);
+  uint64_t mask = 0;
+  if (!value || !absl::SimpleHexAtoi(*value, &mask)) return std::nullopt;
+  return mask;
+}
+
+std::optional<uint64_t> ProcStatus::FirstNumber(absl::string_view name) const {
+  std::optional<std::string> value = Field(name);
+  if (!value) return std::nullopt;
+  std::vector<absl::string_view> words = absl::StrSplit(*value, absl::ByAnyChar(" \t"),
+                                                        absl::SkipEmpty());
+  uint64_t number = 0;
+  if (words.empty() || !absl::SimpleAtoi(words[0], &number)) return std::nullopt;
+  return number;
+}
+
+bool HasEffectiveCapability(int cap) {
+  absl::StatusOr<ProcStatus> status = ProcStatus::Read();
+  if (!status.ok()) return false;
+  return (status->Capabilities("CapEff").value_or(0) >> cap) & 1;
+}
+
+}  // namespace geoip

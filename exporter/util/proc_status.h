@@ -1,0 +1,49 @@
+// /proc/PID/status, the kernel's "Name:\tvalue" view of a process: the one
+// parser of it, for the capabilities the exporter checks and the identity
+// and memory that tests and benchmarks read.
+#ifndef EXPORTER_UTIL_PROC_STATUS_H_
+#define EXPORTER_UTIL_PROC_STATUS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace geoip {
+
+// Capability numbers from <linux/capability.h>, which older kernel headers
+// lack for the two newest.
+inline constexpr int kCapSysAdmin = 21;
+inline constexpr int kCapPerfmon = 38;
+inline constexpr int kCapBpf = 39;
+
+class ProcStatus {
+ public:
+  // Parses the file's text; lines without a colon are skipped.
+  static ProcStatus Parse(absl::string_view text);
+  // Reads /proc/PID/status (pid 0: this process).
+  static absl::StatusOr<ProcStatus> Read(pid_t pid = 0);
+
+  // The value after "Name:", whitespace trimmed; nullopt if absent.
+  std::optional<std::string> Field(absl::string_view name) const;
+  // A capability set (CapEff, CapPrm, ...) as a bit mask; nullopt if absent
+  // or not hexadecimal.
+  std::optional<uint64_t> Capabilities(absl::string_view name) const;
+  // The first number of a field: Uid's real uid, VmRSS's kB.
+  std::optional<uint64_t> FirstNumber(absl::string_view name) const;
+
+ private:
+  absl::flat_hash_map<std::string, std::string> fields_;
+};
+
+// True if this process's effective set has capability `cap`.
+bool HasEffectiveCapability(int cap);
+
+}  // namespace geoip
+
+#endif  // EXPORTER_UTIL_PROC_STATUS_H_
