@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "exporter/geo/test_mmdb.h"
+#include "tests/support/test_mmdb.h"
 #include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/kernel_hooks.h"

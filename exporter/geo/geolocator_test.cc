@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/geo/test_mmdb.h"
+#include "tests/support/test_mmdb.h"
 
 namespace geoip {
 namespace {

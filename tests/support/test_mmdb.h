@@ -1,7 +1,7 @@
 // Test-only: generates the small MaxMind DBs described in
 // tests/testdata/make_test_mmdb.pl into a fresh directory, and removes them.
-#ifndef EXPORTER_GEO_TEST_MMDB_H_
-#define EXPORTER_GEO_TEST_MMDB_H_
+#ifndef TESTS_SUPPORT_TEST_MMDB_H_
+#define TESTS_SUPPORT_TEST_MMDB_H_
 
 #include <spawn.h>
 #include <stdlib.h>
@@ -107,4 +107,4 @@ class TestMmdbSuite : public testing::Test {
 
 }  // namespace geoip
 
-#endif  // EXPORTER_GEO_TEST_MMDB_H_
+#endif  // TESTS_SUPPORT_TEST_MMDB_H_
