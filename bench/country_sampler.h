@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
-#include "exporter/geo/address.h"
+#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/geo/geolocator.h"
