@@ -1,30 +1,23 @@
 // ebpf_geoip_traffic: a bounded TCP traffic generator for the end-to-end
-// tests, the QEMU kernel matrix (busybox initramfs, so only libc and abseil),
-// the demo and the benchmarks. Clients bind a chosen source address before
-// connecting, so inside a network namespace they appear to come from anywhere
-// in the world while never leaving the machine.
-#include <arpa/inet.h>
-#include <netinet/in.h>
+// tests and the QEMU kernel matrix. Clients bind a chosen source address
+// before connecting, so inside a network namespace they appear to come from
+// anywhere in the world while never leaving the machine. The sockets, the
+// listeners and the storm are tools/load/'s; this file is the command line,
+// the little HTTP exchange and the summary lines.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <condition_variable>
-#include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -35,8 +28,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "exporter/net/address.h"
 #include "exporter/util/status_macros.h"
+#include "exporter/util/unique_fd.h"
 #include "tools/blocked_accept.h"
+#include "tools/load/endpoint.h"
+#include "tools/load/listener.h"
+#include "tools/load/socket.h"
+#include "tools/load/storm.h"
 
 namespace geoip {
 namespace {
@@ -100,87 +99,14 @@ constexpr int kMaxAcceptors = 256;
 // Bound on waiting for every acceptor thread to block in accept().
 constexpr absl::Duration kAcceptorsReadyTimeout = absl::Seconds(10);
 
-// An IPv4 or IPv6 address with a port, as given on the command line.
-struct Endpoint {
-  int family = AF_INET;
-  std::array<uint8_t, 16> address{};  // network order; IPv4 uses bytes 0..3
-  uint16_t port = 0;
-
-  sockaddr_storage ToSockaddr(socklen_t* length) const {
-    sockaddr_storage storage{};
-    if (family == AF_INET) {
-      auto* sin = reinterpret_cast<sockaddr_in*>(&storage);
-      sin->sin_family = AF_INET;
-      sin->sin_port = htons(port);
-      std::memcpy(&sin->sin_addr, address.data(), 4);
-      *length = sizeof(sockaddr_in);
-    } else {
-      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&storage);
-      sin6->sin6_family = AF_INET6;
-      sin6->sin6_port = htons(port);
-      std::memcpy(&sin6->sin6_addr, address.data(), 16);
-      *length = sizeof(sockaddr_in6);
-    }
-    return storage;
-  }
-
-  bool IsUnspecified() const { return address == std::array<uint8_t, 16>{}; }
-
-  std::string AddressText() const {
-    char text[INET6_ADDRSTRLEN] = {};
-    inet_ntop(family, address.data(), text, sizeof(text));
-    return text;
-  }
-
-  std::string Text() const {
-    return family == AF_INET ? absl::StrCat(AddressText(), ":", port)
-                             : absl::StrCat("[", AddressText(), "]:", port);
-  }
-};
-
-// "192.0.2.1", "2001:db8::1" or "[2001:db8::1]"; the port stays 0.
-absl::StatusOr<Endpoint> ParseAddress(absl::string_view text) {
-  if (absl::ConsumePrefix(&text, "[") && !absl::ConsumeSuffix(&text, "]")) {
-    return absl::InvalidArgumentError("missing ']'");
-  }
-  Endpoint endpoint;
-  endpoint.family = absl::StrContains(text, ':') ? AF_INET6 : AF_INET;
-  std::string copy(text);
-  if (inet_pton(endpoint.family, copy.c_str(), endpoint.address.data()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("bad address '", text, "'"));
-  }
-  return endpoint;
-}
-
-// "192.0.2.1:80" or "[2001:db8::1]:80".
-absl::StatusOr<Endpoint> ParseEndpoint(absl::string_view text) {
-  size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("missing port in '", text, "'"));
-  }
-  absl::string_view host = text.substr(0, colon);
-  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("IPv6 needs brackets, as in [::1]:80: '", text, "'"));
-  }
-  ASSIGN_OR_RETURN(Endpoint endpoint, ParseAddress(host));
-  int port = 0;
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 1 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
-  }
-  endpoint.port = static_cast<uint16_t>(port);
-  return endpoint;
-}
-
 // One --connect entry: count connections from source to destination.
 struct ConnectSpec {
-  std::optional<Endpoint> source;
+  std::optional<IpAddress> source;
   Endpoint destination;
   int count = 1;
 
   std::string Text() const {
-    return absl::StrCat(source ? source->AddressText() + ">" : "",
-                        destination.Text());
+    return absl::StrCat(source ? FormatIpAddress(*source) + ">" : "", destination.Text());
   }
 };
 
@@ -198,11 +124,11 @@ absl::StatusOr<ConnectSpec> ParseConnectSpec(absl::string_view text) {
   }
   size_t arrow = text.find('>');
   if (arrow != absl::string_view::npos) {
-    ASSIGN_OR_RETURN(spec.source, ParseAddress(text.substr(0, arrow)));
+    ASSIGN_OR_RETURN(spec.source, ParseSocketAddress(text.substr(0, arrow)));
     text = text.substr(arrow + 1);
   }
   ASSIGN_OR_RETURN(spec.destination, ParseEndpoint(text));
-  if (spec.source && spec.source->family != spec.destination.family) {
+  if (spec.source && spec.source->family != spec.destination.address.family) {
     return absl::InvalidArgumentError(
         absl::StrCat("source and destination families differ in '", whole, "'"));
   }
@@ -298,99 +224,44 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   return options;
 }
 
-absl::Status ErrnoStatus(absl::string_view what) {
-  return absl::ErrnoToStatus(errno, what);
-}
-
-// Bounds every blocking socket call (connect included) by the time left.
-absl::Status SetSocketTimeouts(int fd, absl::Duration timeout) {
-  if (timeout <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError("run timeout reached");
-  }
-  timeval tv = absl::ToTimeval(std::max(timeout, absl::Milliseconds(1)));
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
-    return ErrnoStatus("setsockopt(SO_SNDTIMEO/SO_RCVTIMEO)");
-  }
-  return absl::OkStatus();
-}
-
-// The peer's address as the kernel reports it (IPv4 on a dual-stack
-// listener shows as ::ffff:a.b.c.d).
-std::string PeerText(const sockaddr_storage& peer) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (peer.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, text,
-              sizeof(text));
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, text,
-              sizeof(text));
-  }
-  return text;
-}
-
 absl::Status SendAll(int fd, absl::string_view data) {
   while (!data.empty()) {
     ssize_t sent = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (sent < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("send()");
+      return absl::ErrnoToStatus(errno, "send()");
     }
     data.remove_prefix(static_cast<size_t>(sent));
   }
   return absl::OkStatus();
 }
 
-// Connects (and for HTTP exchanges a request) once; rst closes with a reset,
-// which leaves no TIME_WAIT behind so a storm does not run out of ports.
+// Connects (and for HTTP exchanges a request) once, every step bounded by
+// the deadline.
 absl::Status ConnectOnce(const ConnectSpec& spec, const std::string* http_word,
-                         bool rst, absl::Time deadline) {
-  int fd = socket(spec.destination.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoStatus("socket()");
-  absl::Cleanup closer = [fd] { close(fd); };
-  RETURN_IF_ERROR(SetSocketTimeouts(fd, deadline - absl::Now()));
-  if (spec.source) {
-    // Choose the port at connect time, knowing the destination, rather than
-    // at bind time from the smaller pool of ports unused by any connection.
-    int one = 1;
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    socklen_t length = 0;
-    sockaddr_storage source = spec.source->ToSockaddr(&length);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&source), length) != 0) {
-      return ErrnoStatus(absl::StrCat("bind(", spec.source->AddressText(), ")"));
-    }
+                         absl::Time deadline) {
+  ASSIGN_OR_RETURN(const UniqueFd fd, Connect(spec.destination, spec.source, deadline));
+  if (http_word == nullptr) return absl::OkStatus();
+  RETURN_IF_ERROR(SendAll(fd.get(), absl::StrCat("GET /", *http_word, " HTTP/1.0\r\n\r\n")));
+  std::string reply;
+  char buffer[4096];
+  while (true) {
+    ssize_t received = recv(fd.get(), buffer, sizeof(buffer), 0);
+    if (received < 0 && errno == EINTR) continue;
+    if (received < 0) return absl::ErrnoToStatus(errno, "recv()");
+    if (received == 0) break;
+    // Only the status line matters; the rest is drained, not kept.
+    if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(received));
   }
-  socklen_t length = 0;
-  sockaddr_storage destination = spec.destination.ToSockaddr(&length);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&destination), length) != 0) {
-    return ErrnoStatus("connect()");
-  }
-  if (http_word != nullptr) {
-    RETURN_IF_ERROR(SendAll(fd, absl::StrCat("GET /", *http_word, " HTTP/1.0\r\n\r\n")));
-    std::string reply;
-    char buffer[4096];
-    while (true) {
-      ssize_t received = recv(fd, buffer, sizeof(buffer), 0);
-      if (received < 0 && errno == EINTR) continue;
-      if (received < 0) return ErrnoStatus("recv()");
-      if (received == 0) break;
-      // Only the status line matters; the rest is drained, not kept.
-      if (reply.size() < 64) reply.append(buffer, static_cast<size_t>(received));
-    }
-    if (!absl::StartsWith(reply, "HTTP/1.")) {
-      return absl::DataLossError(absl::StrCat("not an HTTP reply: '", reply.substr(0, 32), "'"));
-    }
-  }
-  if (rst) {
-    linger reset = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  if (!absl::StartsWith(reply, "HTTP/1.")) {
+    return absl::DataLossError(absl::StrCat("not an HTTP reply: '", reply.substr(0, 32), "'"));
   }
   return absl::OkStatus();
 }
 
 // Reads an HTTP request head (bounded in size and time) and answers 200.
 void AnswerHttp(int fd, const Endpoint& local) {
-  if (!SetSocketTimeouts(fd, kHttpRequestTimeout).ok()) return;
+  if (!BoundBlockingCalls(fd, kHttpRequestTimeout).ok()) return;
   std::string request;
   char buffer[1024];
   while (request.size() < 8192 && !absl::StrContains(request, "\r\n\r\n")) {
@@ -408,155 +279,32 @@ void AnswerHttp(int fd, const Endpoint& local) {
       .IgnoreError();
 }
 
-// Counts accepts per owned listener so the main thread can wait for them.
-// std::mutex rather than absl::Mutex: Debian's abseil is not built with
-// ThreadSanitizer, which then cannot see absl::Mutex synchronise.
-class AcceptCounter {
- public:
-  explicit AcceptCounter(size_t listeners) : accepted_(listeners, 0) {}
-
-  void Add(size_t listener) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++accepted_[listener];
-    }
-    changed_.notify_all();
-  }
-
-  // Waits until each listener has accepted at least expected[i]; false on
-  // reaching the deadline first.
-  bool AwaitAtLeast(const std::vector<int>& expected, absl::Time deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return changed_.wait_until(lock, absl::ToChronoTime(deadline), [&] {
-      for (size_t i = 0; i < expected.size(); ++i) {
-        if (accepted_[i] < expected[i]) return false;
-      }
-      return true;
-    });
-  }
-
-  int Total() {
-    std::lock_guard<std::mutex> lock(mu_);
-    int total = 0;
-    for (int n : accepted_) total += n;
-    return total;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<int> accepted_;  // guarded by mu_
-};
-
-// An owned listening socket and the threads accepting on it. Stop() shuts
-// the socket down, which wakes every blocked accept() with EINVAL on Linux.
-class Listener {
- public:
-  static absl::StatusOr<std::unique_ptr<Listener>> Open(const Endpoint& endpoint) {
-    int fd = socket(endpoint.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ErrnoStatus("socket()");
-    auto listener = std::unique_ptr<Listener>(new Listener(endpoint, fd));
-    int one = 1;
-    int zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (endpoint.family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
-      return ErrnoStatus("setsockopt(IPV6_V6ONLY)");
-    }
-    socklen_t length = 0;
-    sockaddr_storage address = endpoint.ToSockaddr(&length);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
-      return ErrnoStatus(absl::StrCat("bind(", endpoint.Text(), ")"));
-    }
-    if (listen(fd, SOMAXCONN) != 0) return ErrnoStatus("listen()");
-    return listener;
-  }
-
-  ~Listener() {
-    Stop();
-    close(fd_);
-  }
-
-  const Endpoint& endpoint() const { return endpoint_; }
-  int fd() const { return fd_; }
-
-  // Accepts on `acceptors` new threads until Stop(), counting into
-  // counter[index].
-  void Start(bool http, bool verbose, int acceptors, AcceptCounter* counter, size_t index) {
-    for (int i = 0; i < acceptors; ++i) {
-      threads_.emplace_back([this, http, verbose, counter, index] {
-        AcceptUntilStopped(http, verbose, counter, index);
-      });
-    }
-  }
-
-  void Stop() {
-    if (threads_.empty()) return;
-    shutdown(fd_, SHUT_RDWR);
-    for (std::thread& thread : threads_) thread.join();
-    threads_.clear();
-  }
-
-  // True if a connection to destination lands on this listener.
-  bool Receives(const Endpoint& destination) const {
-    if (destination.port != endpoint_.port) return false;
-    if (!endpoint_.IsUnspecified()) {
-      return destination.family == endpoint_.family &&
-             destination.address == endpoint_.address;
-    }
-    // A dual-stack [::] also receives IPv4.
-    return destination.family == endpoint_.family || endpoint_.family == AF_INET6;
-  }
-
- private:
-  Listener(const Endpoint& endpoint, int fd) : endpoint_(endpoint), fd_(fd) {}
-
-  // One acceptor thread: accepts and closes (or answers) until Stop().
-  void AcceptUntilStopped(bool http, bool verbose, AcceptCounter* counter, size_t index) {
-    while (true) {
-      sockaddr_storage peer{};
-      socklen_t peer_length = sizeof(peer);
-      int connection =
-          accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
-      if (connection < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // shut down, or an error no retry would fix
-      }
-      counter->Add(index);
-      if (verbose) {
-        std::fprintf(stderr, "accepted %s on %s\n", PeerText(peer).c_str(),
-                     endpoint_.Text().c_str());
-      }
-      if (http) AnswerHttp(connection, endpoint_);
-      close(connection);
-    }
-  }
-
-  const Endpoint endpoint_;
-  const int fd_;
-  std::vector<std::thread> threads_;
-};
-
+// The listeners this process owns and what they accepted. The tally is
+// declared first, so it outlives the acceptor threads that count into it.
 struct Listeners {
+  std::unique_ptr<AcceptTally> tally;
   std::vector<std::unique_ptr<Listener>> all;
-  std::unique_ptr<AcceptCounter> counter;
-
-  ~Listeners() {
-    for (auto& listener : all) listener->Stop();
-  }
 };
 
 absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(
     const std::vector<Endpoint>& endpoints, bool http, bool verbose, int acceptors) {
   auto listeners = std::make_unique<Listeners>();
-  listeners->counter = std::make_unique<AcceptCounter>(endpoints.size());
+  listeners->tally = std::make_unique<AcceptTally>(endpoints.size());
   // Bind every listener before any client connects, so none is refused.
   for (const Endpoint& endpoint : endpoints) {
     ASSIGN_OR_RETURN(std::unique_ptr<Listener> listener, Listener::Open(endpoint));
     listeners->all.push_back(std::move(listener));
   }
   for (size_t i = 0; i < listeners->all.size(); ++i) {
-    listeners->all[i]->Start(http, verbose, acceptors, listeners->counter.get(), i);
+    const Endpoint local = listeners->all[i]->endpoint();
+    listeners->all[i]->Start(
+        acceptors, listeners->tally.get(), i, [http, verbose, local](int fd, const Endpoint& peer) {
+          if (verbose) {
+            std::fprintf(stderr, "accepted %s on %s\n", FormatIpAddress(peer.address).c_str(),
+                         local.Text().c_str());
+          }
+          if (http) AnswerHttp(fd, local);
+        });
   }
   return listeners;
 }
@@ -613,7 +361,7 @@ int RunTraffic(const Options& options) {
     std::fprintf(stderr, "ebpf_geoip_traffic: %s\n", listeners.status().ToString().c_str());
     return 1;
   }
-  std::vector<int> expected((*listeners)->all.size(), 0);
+  std::vector<uint64_t> expected((*listeners)->all.size(), 0);
   int made = 0;
   int failed = 0;
   size_t word = 0;
@@ -621,7 +369,7 @@ int RunTraffic(const Options& options) {
     for (int i = 0; i < spec.count; ++i) {
       const std::string* http_word = nullptr;
       if (options.http) http_word = &options.words[word++ % options.words.size()];
-      absl::Status status = ConnectOnce(spec, http_word, /*rst=*/false, deadline);
+      absl::Status status = ConnectOnce(spec, http_word, deadline);
       if (!status.ok()) {
         if (++failed <= kMaxReportedErrors) {
           std::fprintf(stderr, "ebpf_geoip_traffic: %s #%d: %s\n", spec.Text().c_str(),
@@ -650,43 +398,40 @@ int RunTraffic(const Options& options) {
     std::fprintf(stderr, "listening\n");
     ServeUntil(signals, deadline);
   } else {
-    all_accepted = (*listeners)->counter->AwaitAtLeast(expected, deadline);
+    all_accepted = (*listeners)->tally->AwaitAtLeast(expected, deadline);
   }
   for (auto& listener : (*listeners)->all) listener->Stop();
-  std::printf("connections made=%d accepted=%d\n", made, (*listeners)->counter->Total());
+  std::printf("connections made=%d accepted=%llu\n", made,
+              static_cast<unsigned long long>((*listeners)->tally->Total()));
   if (!all_accepted) {
     std::fprintf(stderr, "ebpf_geoip_traffic: not every connection was accepted\n");
   }
   return failed == 0 && all_accepted ? 0 : 1;
 }
 
-int RunStorm(const ConnectSpec& spec, int count, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::StatusOr<std::unique_ptr<Listeners>> listeners =
-      StartListeners({spec.destination}, /*http=*/false, /*verbose=*/false, /*acceptors=*/1);
-  if (!listeners.ok()) {
-    std::fprintf(stderr, "ebpf_geoip_traffic: %s\n", listeners.status().ToString().c_str());
+// Connections from spec's source (or the kernel's choice) to a listener of
+// its own on spec's destination, closed with RST.
+int Storm(const ConnectSpec& spec, int count, absl::Duration timeout) {
+  std::optional<SourcePool> source;
+  if (spec.source) source = SourcePool::Single(*spec.source);
+  StormOptions options;
+  options.listen_address = spec.destination.address;
+  options.port = spec.destination.port;
+  options.count = static_cast<uint64_t>(count);
+  options.sources = source ? &*source : nullptr;
+  options.timeout = timeout;
+  StormResult result;
+  const absl::Status status = RunStorm(options, &result);
+  std::printf("storm connections=%llu accepted=%llu seconds=%.3f accepts_per_second=%.0f\n",
+              static_cast<unsigned long long>(result.made),
+              static_cast<unsigned long long>(result.accepted), result.seconds,
+              result.AcceptsPerSecond());
+  if (!status.ok()) {
+    std::fprintf(stderr, "ebpf_geoip_traffic: %s: %s\n", spec.Text().c_str(),
+                 status.ToString().c_str());
     return 1;
   }
-  const absl::Time start = absl::Now();
-  int made = 0;
-  absl::Status status;
-  while (made < count) {
-    status = ConnectOnce(spec, nullptr, /*rst=*/true, deadline);
-    if (!status.ok()) break;
-    ++made;
-  }
-  bool all_accepted = (*listeners)->counter->AwaitAtLeast({made}, deadline);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  (*listeners)->all[0]->Stop();
-  const int accepted = (*listeners)->counter->Total();
-  std::printf("storm connections=%d accepted=%d seconds=%.3f accepts_per_second=%.0f\n",
-              made, accepted, seconds, seconds > 0 ? accepted / seconds : 0.0);
-  if (!status.ok()) {
-    std::fprintf(stderr, "ebpf_geoip_traffic: %s #%d: %s\n", spec.Text().c_str(), made + 1,
-                 status.ToString().c_str());
-  }
-  return status.ok() && all_accepted ? 0 : 1;
+  return 0;
 }
 
 }  // namespace
@@ -707,7 +452,7 @@ int main(int argc, char** argv) {
   // still hang, SIGALRM ends the process a little after it.
   alarm(static_cast<unsigned>(std::ceil(absl::ToDoubleSeconds(options->timeout))) + 5);
   if (options->storm) {
-    return geoip::RunStorm(*options->storm, options->count, options->timeout);
+    return geoip::Storm(*options->storm, options->count, options->timeout);
   }
   return geoip::RunTraffic(*options);
 }
