@@ -1,13 +1,8 @@
 #include "exporter/exporter.h"
 
-#include <poll.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -37,15 +32,14 @@ absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
       "): pass --geoip.database=PATH or run scripts/update-geoip-db"));
 }
 
-Exporter::Exporter(const Config& config, const BuildInfo& build)
-    : config_(config) {
+Exporter::Exporter(const BuildInfo& build) {
   collector_ = std::make_unique<ExporterCollector>(&stats_, build,
                                                    [this] { return Health(); });
 }
 
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                                                           const BuildInfo& build) {
-  std::unique_ptr<Exporter> exporter(new Exporter(config, build));
+  std::unique_ptr<Exporter> exporter(new Exporter(build));
 
   absl::StatusOr<std::string> path = ChooseDatabasePath(config.database_path);
   if (!path.ok()) return path.status();
@@ -58,6 +52,9 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
               .c_str());
   exporter->geolocator_ = std::make_unique<Geolocator>(
       std::make_shared<const GeoIpDatabase>(*std::move(database)));
+  exporter->recorder_ =
+      std::make_unique<ConnectionRecorder>(exporter->geolocator_.get(), &exporter->stats_);
+  exporter->watcher_ = std::make_unique<DatabaseWatcher>(exporter->geolocator_.get());
 
   // Fail on a bad or busy listen address before touching the kernel.
   if (absl::Status listen = CheckCanListen(config.listen_address); !listen.ok()) return listen;
@@ -79,6 +76,8 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     for (const std::string& attempt : attempts) fprintf(stderr, "probe %s\n", attempt.c_str());
     if (!probe.ok()) return probe.status();
     exporter->probe_ = *std::move(probe);
+    exporter->drainer_ = std::make_unique<ProbeDrainer>(
+        exporter->probe_.get(), exporter->recorder_.get(), config.drain_interval);
     fprintf(stderr, "probe mode: %s, ports: %s\n",
             std::string(ProbeModeName(exporter->probe_->mode())).c_str(),
             config.ports.ToString().c_str());
@@ -95,9 +94,13 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   // Live-map streams may hold half the server's threads; scrapes and the
   // API always find one in the other half.
   api_options.max_streams = config.web_max_connections / 2;
-  exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_,
-                                             exporter->geolocator_.get(), &exporter->stopping_);
+  exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_, &exporter->stopping_);
   for (HttpRoute& route : exporter->api_->Routes()) routes.push_back(std::move(route));
+  SimulatedSource::Options simulated_options;
+  simulated_options.enabled = config.source == ConnectionSource::kSimulated;
+  exporter->simulated_ =
+      std::make_unique<SimulatedSource>(simulated_options, exporter->recorder_.get());
+  routes.push_back(exporter->simulated_->Route());
   routes.push_back({"/-/healthy",
                     [](const HttpRequest&) { return HttpResponse{200, "text/plain", "OK\n", {}}; },
                     nullptr});
@@ -123,8 +126,8 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                          : "no capabilities");
   }
 
-  exporter->drainer_ = std::thread([self] { self->DrainLoop(); });
-  exporter->watcher_ = std::thread([self] { self->WatchDatabase(); });
+  if (exporter->drainer_) exporter->drainer_->Start();
+  exporter->watcher_->Start();
   fprintf(stderr, "listening on %s (port %d), metrics at %s\n", config.listen_address.c_str(),
           exporter->server_->port(), config.telemetry_path.c_str());
   // Last, so that it is what a user at a terminal sees; with the real port,
@@ -135,100 +138,25 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
 }
 
 Exporter::~Exporter() {
+  // Live-map streams end; the members then go in reverse order: the
+  // watcher and drain threads stop, the server closes, the probe detaches
+  // unless pinned. Counts not drained yet stay in the kernel: a pinned
+  // probe keeps them for the next exporter.
   stopping_.Notify();
-  if (drainer_.joinable()) drainer_.join();
-  if (watcher_.joinable()) watcher_.join();
-  // Counts not drained yet stay in the kernel: a pinned probe keeps them for
-  // the next exporter, an unpinned one goes away with them.
-  server_.reset();
-}
-
-void Exporter::ReloadDatabase(const char* why) {
-  const std::string path = geolocator_->database()->path();
-  absl::StatusOr<GeoIpDatabase> fresh = GeoIpDatabase::Open(path);
-  if (!fresh.ok()) {
-    reload_failures_.fetch_add(1, std::memory_order_relaxed);
-    fprintf(stderr, "database reload (%s) failed, keeping the one in use: %s\n", why,
-            std::string(fresh.status().message()).c_str());
-    return;
-  }
-  geolocator_->SetDatabase(std::make_shared<const GeoIpDatabase>(*std::move(fresh)));
-  reload_successes_.fetch_add(1, std::memory_order_relaxed);
-  fprintf(stderr, "database reloaded (%s): %s\n", why, path.c_str());
-}
-
-void Exporter::WatchDatabase() {
-  // geoipupdate and scripts/update-geoip-db write a temporary file and
-  // rename it over the database, so watch the directory for the name.
-  const std::string path = geolocator_->database()->path();
-  const size_t slash = path.rfind('/');
-  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0 || inotify_add_watch(fd, directory.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-    fprintf(stderr, "not watching %s for updates (%s); reload with SIGHUP\n", path.c_str(),
-            strerror(errno));
-    if (fd >= 0) close(fd);
-    return;
-  }
-  alignas(struct inotify_event) char buffer[4096];
-  while (!stopping_.HasBeenNotified()) {
-    struct pollfd poll_fd = {fd, POLLIN, 0};
-    if (poll(&poll_fd, 1, 200) <= 0) continue;
-    const ssize_t length = read(fd, buffer, sizeof(buffer));
-    bool changed = false;
-    for (ssize_t at = 0; at < length;) {
-      const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + at);
-      if (event->len > 0 && name == event->name) changed = true;
-      at += sizeof(struct inotify_event) + event->len;
-    }
-    if (changed) ReloadDatabase("file replaced");
-  }
-  close(fd);
-}
-
-void Exporter::DrainLoop() {
-  // Wakes often enough to notice a filling map, drains every interval.
-  const absl::Duration step = std::min(config_.drain_interval, absl::Milliseconds(50));
-  absl::Time next = absl::Now() + config_.drain_interval;
-  while (!stopping_.WaitForNotificationWithTimeout(step)) {
-    const bool early = probe_ != nullptr && probe_->ShouldDrainEarly();
-    if (!early && absl::Now() < next) continue;
-    DrainOnce();
-    next = absl::Now() + config_.drain_interval;
-  }
-}
-
-void Exporter::DrainOnce() {
-  if (!probe_) return;  // --source=simulated
-  DrainResult result;
-  if (absl::Status drained = probe_->Drain(&result); !drained.ok()) {
-    drain_errors_.fetch_add(1, std::memory_order_relaxed);
-    fprintf(stderr, "drain: %s\n", std::string(drained.message()).c_str());
-  }
-  const absl::Time now = absl::Now();
-  for (const DrainedCount& count : result.counts) {
-    stats_.Record(geolocator_->Locate(count.address), count.port, &count.address, count.count,
-                  now);
-  }
-  for (const auto& [port, count] : result.overflow) {
-    stats_.Record(CountryId::Overflow(), port, nullptr, count, now);
-    events_lost_.fetch_add(count, std::memory_order_relaxed);
-  }
 }
 
 ExporterHealth Exporter::Health() const {
   ExporterHealth health;
   health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
-  health.events_lost = events_lost_.load(std::memory_order_relaxed);
-  health.drain_errors = drain_errors_.load(std::memory_order_relaxed);
+  health.events_lost = recorder_->overflowed();
+  health.drain_errors = drainer_ ? drainer_->errors() : 0;
   if (probe_) health.probe = probe_->Health();
   const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();
   health.database_type = database->type();
   health.database_path = database->path();
   health.database_build_epoch = static_cast<int64_t>(database->build_epoch());
-  health.reload_successes = reload_successes_.load(std::memory_order_relaxed);
-  health.reload_failures = reload_failures_.load(std::memory_order_relaxed);
+  health.reload_successes = watcher_ ? watcher_->successes() : 0;
+  health.reload_failures = watcher_ ? watcher_->failures() : 0;
   const Geolocator::Stats lookups = geolocator_->stats();
   health.lookup_failures = lookups.failures;
   health.lookup_cache_hits = lookups.cache_hits;

@@ -1,22 +1,27 @@
-// The running exporter: owns the probe, the geolocator, the aggregated
-// statistics and the HTTP server, and the thread that drains the kernel.
+// The running exporter: puts the pieces together in data-flow order and
+// owns them. The probe and its drain thread (or the simulated source) feed
+// the recorder, which feeds the statistics; the collector and the live API
+// read them; the HTTP server serves both; the watcher keeps the database
+// current.
 #ifndef EXPORTER_EXPORTER_H_
 #define EXPORTER_EXPORTER_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "exporter/flags.h"
+#include "exporter/geo/database_watcher.h"
 #include "exporter/geo/geolocator.h"
 #include "exporter/metrics/collector.h"
 #include "exporter/probe/accept_probe.h"
+#include "exporter/probe_drainer.h"
 #include "exporter/stats/connection_stats.h"
+#include "exporter/stats/recorder.h"
 #include "exporter/web/api.h"
 #include "exporter/web/http_server.h"
+#include "exporter/web/simulated_source.h"
 
 namespace geoip {
 
@@ -36,31 +41,28 @@ class Exporter {
 
   // Opens the database file again and swaps it in; on failure the one in
   // use stays. Counted in ebpf_geoip_database_reloads_total.
-  void ReloadDatabase(const char* why);
+  void ReloadDatabase(const char* why) { watcher_->Reload(why); }
 
  private:
-  Exporter(const Config& config, const BuildInfo& build);
+  explicit Exporter(const BuildInfo& build);
 
-  void DrainLoop();
-  void WatchDatabase();
-  void DrainOnce();
   ExporterHealth Health() const;
   HttpResponse ServeMetrics(const HttpRequest& request) const;
 
-  const Config config_;
+  // Destroyed in reverse order, so the threads (drainer_, watcher_) stop
+  // first and nothing outlives what it uses. All are made before the
+  // server starts, so a scrape never sees one missing.
   ConnectionStats stats_;
   std::unique_ptr<Geolocator> geolocator_;
-  std::unique_ptr<AcceptProbe> probe_;
+  std::unique_ptr<ConnectionRecorder> recorder_;
+  std::unique_ptr<AcceptProbe> probe_;  // null with --source=simulated
   std::unique_ptr<ExporterCollector> collector_;
-  std::unique_ptr<LiveApi> api_;  // the live map and JSON API; server_ calls it
+  absl::Notification stopping_;  // ends live-map streams
+  std::unique_ptr<LiveApi> api_;
+  std::unique_ptr<SimulatedSource> simulated_;
   std::unique_ptr<HttpServer> server_;
-  std::atomic<uint64_t> events_lost_{0};
-  std::atomic<uint64_t> drain_errors_{0};
-  std::atomic<uint64_t> reload_successes_{0};
-  std::atomic<uint64_t> reload_failures_{0};
-  absl::Notification stopping_;
-  std::thread drainer_;
-  std::thread watcher_;  // reloads the database when its file is replaced
+  std::unique_ptr<ProbeDrainer> drainer_;  // null with --source=simulated
+  std::unique_ptr<DatabaseWatcher> watcher_;
 };
 
 // The database to use: the flag's if given, else the first default found.

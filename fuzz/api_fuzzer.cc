@@ -1,6 +1,6 @@
 // The live map's JSON API on arbitrary request bodies and query strings,
-// through LiveApi's handlers: POST /api/v1/connections (simulated mode, the
-// body parser) and GET /api/v1/countries (the query parser). The handlers
+// through their handlers: POST /api/v1/connections (SimulatedSource, the
+// body parser) and GET /api/v1/countries (LiveApi, the query parser). The handlers
 // must answer every input with a status from their documented set, and a
 // 200 with JSON.
 #include <cstddef>
@@ -13,7 +13,9 @@
 #include "exporter/geo/geoip_database.h"
 #include "exporter/geo/geolocator.h"
 #include "exporter/stats/connection_stats.h"
+#include "exporter/stats/recorder.h"
 #include "exporter/web/api.h"
+#include "exporter/web/simulated_source.h"
 
 namespace {
 
@@ -28,12 +30,15 @@ struct Api {
     if (!database.ok()) abort();
     geolocator = std::make_unique<geoip::Geolocator>(
         std::make_shared<const geoip::GeoIpDatabase>(*std::move(database)));
-    geoip::LiveApi::Options options;
-    options.simulated = true;
-    api = std::make_unique<geoip::LiveApi>(options, &stats, geolocator.get(), &stopping);
+    recorder = std::make_unique<geoip::ConnectionRecorder>(geolocator.get(), &stats);
+    source = std::make_unique<geoip::SimulatedSource>(geoip::SimulatedSource::Options{true},
+                                                      recorder.get());
+    api = std::make_unique<geoip::LiveApi>(geoip::LiveApi::Options{}, &stats, &stopping);
   }
   geoip::ConnectionStats stats;
   std::unique_ptr<geoip::Geolocator> geolocator;
+  std::unique_ptr<geoip::ConnectionRecorder> recorder;
+  std::unique_ptr<geoip::SimulatedSource> source;
   absl::Notification stopping;
   std::unique_ptr<geoip::LiveApi> api;
 };
@@ -59,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     request.method = "POST";
     request.path = "/api/v1/connections";
     request.body = rest;
-    const geoip::HttpResponse response = api->api->PostConnection(request);
+    const geoip::HttpResponse response = api->source->Post(request);
     if (response.status != 200 && response.status != 400 && response.status != 413) abort();
     CheckJson(response);
   } else {

@@ -1,7 +1,7 @@
 // The live map and its JSON API over ConnectionStats: the page and its
 // files, per-country and per-port totals, the live stream (Server-Sent
-// Events) and, in simulated mode, the endpoint that records connections
-// posted by loopback clients. API reference: docs/API.md.
+// Events). It only reads; connections come in through ConnectionRecorder.
+// API reference: docs/API.md.
 #ifndef EXPORTER_WEB_API_H_
 #define EXPORTER_WEB_API_H_
 
@@ -14,15 +14,14 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "exporter/geo/geolocator.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/web/http_server.h"
 
 namespace geoip {
 
 // Thread-safe: civetweb calls the handlers from many threads at once. Shares
-// (does not own) the statistics, the geolocator and the stop notification,
-// which must outlive it and the server serving its routes.
+// (does not own) the statistics and the stop notification, which must
+// outlive it and the server serving its routes.
 class LiveApi {
  public:
   struct Options {
@@ -31,13 +30,9 @@ class LiveApi {
     // The recent-connections feed shows whole addresses instead of their
     // /24 (IPv4) or /48 (IPv6) prefix.
     bool show_full_addresses = false;
-    // --source=simulated: there is no probe, and loopback clients add
-    // connections with POST /api/v1/connections.
+    // --source=simulated: the page says that connections are posted, not
+    // counted by a probe.
     bool simulated = false;
-    // Port recorded for a posted bare address (the original demo's body).
-    uint16_t default_post_port = 8081;
-    // Larger POST bodies get 413; a valid one is far shorter.
-    size_t max_post_bytes = 1024;
     // Entries in the feed of recent connections.
     size_t recent = 20;
     // A comment line is sent this long after the last write, so proxies
@@ -54,15 +49,13 @@ class LiveApi {
     int max_streams = 8;
   };
 
-  LiveApi(Options options, ConnectionStats* stats, Geolocator* geolocator,
-          const absl::Notification* stopping);
+  LiveApi(Options options, const ConnectionStats* stats, const absl::Notification* stopping);
 
   LiveApi(const LiveApi&) = delete;
   LiveApi& operator=(const LiveApi&) = delete;
 
   // Every route: "/" (the page), "/live_map/<file>", "/api/v1/countries",
-  // "/api/v1/ports", "/api/v1/state", "/api/v1/stream" and
-  // "/api/v1/connections".
+  // "/api/v1/ports", "/api/v1/state" and "/api/v1/stream".
   std::vector<HttpRoute> Routes();
 
   // GET /: the page, with the metrics path filled in.
@@ -75,8 +68,6 @@ class LiveApi {
   // GET /api/v1/state[?port=N]: what one stream message carries, for pages
   // that poll because every stream slot is taken.
   HttpResponse State(const HttpRequest& request) const;
-  // POST /api/v1/connections: records one connection (simulated mode only).
-  HttpResponse PostConnection(const HttpRequest& request);
   // GET /api/v1/stream[?port=N]: the state on connect, then again on every
   // change, until the client goes or the exporter stops.
   void Stream(const HttpRequest& request, HttpStream& stream);
@@ -91,8 +82,7 @@ class LiveApi {
   std::string RecentJson(std::optional<uint16_t> port) const;
 
   const Options options_;
-  ConnectionStats* const stats_;
-  Geolocator* const geolocator_;
+  const ConnectionStats* const stats_;
   const absl::Notification* const stopping_;
   std::atomic<int> active_streams_{0};
 };

@@ -13,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "exporter/geo/geoip_database.h"
 #include "exporter/web/country_names.h"
 
 namespace geoip {
@@ -26,16 +25,10 @@ IpAddress Address(const char* text) { return ParseIpAddress(text).value(); }
 // 2023-11-14T22:13:20Z.
 const absl::Time kTime = absl::FromUnixSeconds(1700000000);
 
-// The statistics, geolocator and stop signal an API instance shares. The
-// geolocator uses the bundled database, as the exporter does by default.
+// The statistics and stop signal an API instance shares.
 struct Fixture {
   explicit Fixture(LiveApi::Options options = {}) {
-    absl::StatusOr<GeoIpDatabase> database =
-        GeoIpDatabase::Open(GEOIP_SOURCE_DIR "/data/geo-whois-asn-country.mmdb");
-    EXPECT_TRUE(database.ok()) << database.status();
-    geolocator = std::make_unique<Geolocator>(
-        std::make_shared<const GeoIpDatabase>(*std::move(database)));
-    api = std::make_unique<LiveApi>(options, &stats, geolocator.get(), &stopping);
+    api = std::make_unique<LiveApi>(options, &stats, &stopping);
   }
 
   void Record(const char* country, uint16_t port, const char* address, uint64_t count,
@@ -47,7 +40,6 @@ struct Fixture {
   }
 
   ConnectionStats stats;
-  std::unique_ptr<Geolocator> geolocator;
   absl::Notification stopping;
   std::unique_ptr<LiveApi> api;
 };
@@ -58,21 +50,6 @@ HttpRequest Get(std::string query = "") {
   request.query = std::move(query);
   request.from_loopback = true;
   return request;
-}
-
-HttpRequest Post(std::string body, bool from_loopback = true) {
-  HttpRequest request;
-  request.method = "POST";
-  request.path = "/api/v1/connections";
-  request.body = std::move(body);
-  request.from_loopback = from_loopback;
-  return request;
-}
-
-LiveApi::Options Simulated() {
-  LiveApi::Options options;
-  options.simulated = true;
-  return options;
 }
 
 // US: 3 connections from 2 addresses on 8081; GB: 1 on 8081; private: 1 on
@@ -235,100 +212,6 @@ TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
   EXPECT_FALSE(absl::StrContains(state, "8.8.8.")) << state;
 }
 
-TEST(LiveApi, PostIs404UnlessSimulated) {
-  Fixture f;
-  const HttpResponse response = f.api->PostConnection(Post("8.8.8.8"));
-  EXPECT_EQ(response.status, 404);
-  EXPECT_EQ(response.body,
-            "{\"error\":\"POST /api/v1/connections exists only with --source=simulated\"}\n");
-  EXPECT_EQ(f.stats.Version(), 0u);
-}
-
-TEST(LiveApi, PostIsLoopbackOnly) {
-  Fixture f(Simulated());
-  const HttpResponse response = f.api->PostConnection(Post("8.8.8.8", /*from_loopback=*/false));
-  EXPECT_EQ(response.status, 403);
-  EXPECT_EQ(response.body,
-            "{\"error\":\"POST /api/v1/connections is accepted only from loopback clients\"}\n");
-  EXPECT_EQ(f.stats.Version(), 0u);
-}
-
-TEST(LiveApi, PostRecordsThroughTheGeolocator) {
-  Fixture f(Simulated());
-  HttpResponse response =
-      f.api->PostConnection(Post(" {\"address\": \"138.100.31.225\", \"port\": 8082}\n"));
-  EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.body, "{\"id\":\"ES\",\"name\":\"Spain\",\"port\":8082}\n");
-  // The original demo's bare address, on the default port.
-  response = f.api->PostConnection(Post("8.8.8.8\n"));
-  EXPECT_EQ(response.body, "{\"id\":\"US\",\"name\":\"United States\",\"port\":8081}\n");
-  response = f.api->PostConnection(Post("{\"port\":8081,\"address\":\"2001:4860:4860::8888\"}"));
-  EXPECT_EQ(response.body, "{\"id\":\"US\",\"name\":\"United States\",\"port\":8081}\n");
-  response = f.api->PostConnection(Post("{\"address\":\"10.1.2.3\"}"));
-  EXPECT_EQ(response.body, "{\"id\":\"private\",\"name\":\"Private network\",\"port\":8081}\n");
-  EXPECT_EQ(f.api->Countries(Get()).body,
-            "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
-            "\"unique_addresses\":2,\"percent\":50.0},"
-            "{\"id\":\"ES\",\"name\":\"Spain\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":25.0},"
-            "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":25.0}]\n");
-  EXPECT_EQ(f.geolocator->stats().lookups, 4u);
-}
-
-TEST(LiveApi, BadPostBodiesAre400AndChangeNothing) {
-  Fixture f(Simulated());
-  const struct {
-    const char* body;
-    const char* error;
-  } cases[] = {
-      {"", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
-           "or a bare address"},
-      {"  \n", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
-                "or a bare address"},
-      {"8.8.8", "\\\"8.8.8\\\" is not an IPv4 or IPv6 address; send "
-                "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
-      {"address=8.8.8.8", "\\\"address=8.8.8.8\\\" is not an IPv4 or IPv6 address; send "
-                          "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
-      {"{}", "missing \\\"address\\\""},
-      {"{\"address\":\"8.8.8.8\"", "expected ',' or '}'"},
-      {"{\"address\":\"8.8.8.8\"}x", "unexpected text after the JSON object"},
-      {"{\"address\":8}", "\\\"address\\\" must be a string such as \\\"8.8.8.8\\\""},
-      {"{\"address\":\"nowhere\"}", "\\\"nowhere\\\" is not an IPv4 or IPv6 address"},
-      {"{\"address\":\"8.8.8.8\",\"port\":0}", "\\\"port\\\" must be from 1 to 65535, got 0"},
-      {"{\"address\":\"8.8.8.8\",\"port\":70000}",
-       "\\\"port\\\" must be from 1 to 65535, got 70000"},
-      {"{\"address\":\"8.8.8.8\",\"port\":\"80\"}", "\\\"port\\\" must be a number such as 8081"},
-      {"{\"address\":\"8.8.8.8\",\"port\":-5}", "\\\"port\\\" must be a number such as 8081"},
-      {"{\"address\":\"8.8.8.8\",\"port\":99999999999}",
-       "\\\"port\\\" must be from 1 to 65535, got 99999999999"},
-      {"{\"address\":\"8.8.8.8\",\"address\":\"9.9.9.9\"}", "\\\"address\\\" appears twice"},
-      {"{\"address\":\"8.8.8.8\",\"country\":\"US\"}",
-       "unknown field \\\"country\\\": the fields are \\\"address\\\" and \\\"port\\\""},
-      {"{\"addr\\\"ess\":\"8.8.8.8\"}", "unterminated string, or one with a backslash"},
-      {"[\"8.8.8.8\"]", "\\\"[\\\"8.8.8.8\\\"]\\\" is not an IPv4 or IPv6 address; send "
-                        "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
-  };
-  for (const auto& c : cases) {
-    const HttpResponse response = f.api->PostConnection(Post(c.body));
-    EXPECT_EQ(response.status, 400) << c.body;
-    EXPECT_EQ(response.body, absl::StrCat("{\"error\":\"", c.error, "\"}\n")) << c.body;
-  }
-  EXPECT_EQ(f.stats.Version(), 0u);
-  EXPECT_EQ(f.geolocator->stats().lookups, 0u);
-}
-
-TEST(LiveApi, PostRefusesLargeBodiesAndOtherMethods) {
-  Fixture f(Simulated());
-  HttpResponse response = f.api->PostConnection(Post(std::string(1025, ' ') + "8.8.8.8"));
-  EXPECT_EQ(response.status, 413);
-  EXPECT_EQ(response.body, "{\"error\":\"body over 1024 bytes\"}\n");
-  HttpRequest get = Post("8.8.8.8");
-  get.method = "GET";
-  EXPECT_EQ(f.api->PostConnection(get).status, 405);
-  EXPECT_EQ(f.stats.Version(), 0u);
-}
-
 TEST(LiveApi, PageLinksTheMetricsPathEscaped) {
   LiveApi::Options options;
   options.metrics_path = "/m\"<x>";
@@ -363,7 +246,7 @@ TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
                        "/", "/live_map/live_map.css", "/live_map/live_map.js",
                        "/live_map/countries-110m.json", "/live_map/centroids.json",
                        "/api/v1/countries", "/api/v1/ports", "/api/v1/state",
-                       "/api/v1/connections", "/api/v1/stream"}));
+                       "/api/v1/stream"}));
 }
 
 TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {

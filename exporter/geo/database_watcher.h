@@ -1,0 +1,50 @@
+// Keeps the geolocator's database current: reloads it when its file is
+// replaced (geoipupdate and scripts/update-geoip-db rename a new file over
+// it) and when asked (SIGHUP). A file that does not open leaves the
+// database in use in place.
+#ifndef EXPORTER_GEO_DATABASE_WATCHER_H_
+#define EXPORTER_GEO_DATABASE_WATCHER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "exporter/geo/geolocator.h"
+
+namespace geoip {
+
+// Shares (does not own) the geolocator, which must outlive it.
+class DatabaseWatcher {
+ public:
+  explicit DatabaseWatcher(Geolocator* geolocator) : geolocator_(geolocator) {}
+  // Stops the thread.
+  ~DatabaseWatcher();
+
+  // Starts a thread that watches the directory of the geolocator's
+  // database. Threads inherit privileges: start it once they are dropped.
+  void Start();
+
+  DatabaseWatcher(const DatabaseWatcher&) = delete;
+  DatabaseWatcher& operator=(const DatabaseWatcher&) = delete;
+
+  // Opens the database file again and swaps it in, saying so on stderr
+  // with `why`; on failure the one in use stays. Any thread.
+  void Reload(const char* why);
+
+  uint64_t successes() const { return successes_.load(std::memory_order_relaxed); }
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  void Watch();
+
+  Geolocator* const geolocator_;
+  std::atomic<uint64_t> successes_{0};
+  std::atomic<uint64_t> failures_{0};
+  absl::Notification stopping_;
+  std::thread thread_;
+};
+
+}  // namespace geoip
+
+#endif  // EXPORTER_GEO_DATABASE_WATCHER_H_

@@ -1,0 +1,43 @@
+#include "exporter/probe_drainer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "absl/time/clock.h"
+
+namespace geoip {
+
+void ProbeDrainer::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+ProbeDrainer::~ProbeDrainer() {
+  stopping_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ProbeDrainer::Loop() {
+  // Wakes often enough to notice a filling map, drains every interval.
+  const absl::Duration step = std::min(interval_, absl::Milliseconds(50));
+  absl::Time next = absl::Now() + interval_;
+  while (!stopping_.WaitForNotificationWithTimeout(step)) {
+    if (!probe_->ShouldDrainEarly() && absl::Now() < next) continue;
+    DrainOnce();
+    next = absl::Now() + interval_;
+  }
+}
+
+void ProbeDrainer::DrainOnce() {
+  DrainResult result;
+  if (absl::Status drained = probe_->Drain(&result); !drained.ok()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    fprintf(stderr, "drain: %s\n", std::string(drained.message()).c_str());
+  }
+  // What was read before a failure is recorded all the same.
+  const absl::Time now = absl::Now();
+  for (const DrainedCount& count : result.counts) {
+    recorder_->Record(count.address, count.port, count.count, now);
+  }
+  for (const auto& [port, count] : result.overflow) recorder_->RecordOverflow(port, count, now);
+}
+
+}  // namespace geoip

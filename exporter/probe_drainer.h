@@ -1,0 +1,51 @@
+// The drain thread: moves the kernel's counts out of the probe every
+// --bpf.drain-interval, or early when the map being filled is half full,
+// into the recorder.
+#ifndef EXPORTER_PROBE_DRAINER_H_
+#define EXPORTER_PROBE_DRAINER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "exporter/probe/accept_probe.h"
+#include "exporter/stats/recorder.h"
+
+namespace geoip {
+
+// Shares (does not own) the probe and the recorder, which must outlive it.
+class ProbeDrainer {
+ public:
+  ProbeDrainer(AcceptProbe* probe, ConnectionRecorder* recorder, absl::Duration interval)
+      : probe_(probe), recorder_(recorder), interval_(interval) {}
+  // Stops the thread. What was counted since the last drain stays in the
+  // kernel: a pinned probe keeps it for the next exporter.
+  ~ProbeDrainer();
+
+  // Starts the thread. Threads inherit privileges: start it once they are
+  // dropped.
+  void Start();
+
+  ProbeDrainer(const ProbeDrainer&) = delete;
+  ProbeDrainer& operator=(const ProbeDrainer&) = delete;
+
+  // Drains that failed (the reason goes to stderr).
+  uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+
+ private:
+  void Loop();
+  void DrainOnce();
+
+  AcceptProbe* const probe_;
+  ConnectionRecorder* const recorder_;
+  const absl::Duration interval_;
+  std::atomic<uint64_t> errors_{0};
+  absl::Notification stopping_;
+  std::thread thread_;
+};
+
+}  // namespace geoip
+
+#endif  // EXPORTER_PROBE_DRAINER_H_
