@@ -1,198 +1,294 @@
 #include "exporter/flags.h"
 
-#include <utility>
-#include <vector>
+#include <string.h>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/flags/marshalling.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "exporter/util/auto_pin.h"
-
-ABSL_FLAG(std::string, web_listen_address, ":19100",
-          "Address to serve metrics and the live map on (HOST:PORT or :PORT).");
-ABSL_FLAG(std::string, web_telemetry_path, "/metrics", "Path under which to expose metrics.");
-ABSL_FLAG(std::string, geoip_database, "",
-          "GeoIP country database (.mmdb). Default: the first that exists of "
-          "/usr/share/GeoIP/GeoLite2-Country.mmdb, /var/lib/GeoIP/GeoLite2-Country.mmdb "
-          "and the bundled data/geo-whois-asn-country.mmdb.");
-ABSL_FLAG(std::string, ports, "",
-          "Local ports to count, e.g. 8081,8082,9000-9100. Default: every port.");
-ABSL_FLAG(std::string, probe, "auto",
-          "Kernel hook: auto (tries fexit, kprobe, tracepoint in that order), fexit, "
-          "kprobe or tracepoint.");
-ABSL_FLAG(absl::Duration, bpf_drain_interval, absl::Seconds(1),
-          "How often to move the kernel's counts into the exporter.");
-ABSL_FLAG(std::string, bpf_pin_path, "auto",
-          "bpffs directory where the probe and its maps stay pinned, so connections "
-          "accepted while the exporter is stopped or restarting are still counted. "
-          "auto: /sys/fs/bpf/ebpf_geoip when the exporter runs as a service (started by "
-          "systemd, or PID 1 as a container's entrypoint) and bpffs is mounted there; "
-          "no pinning when started from a shell, so Ctrl-C leaves nothing running. "
-          "Empty: no pinning (stopping the exporter detaches the probe).");
-ABSL_FLAG(std::string, runas, "nobody",
-          "When started as root: the user to switch to once the probe is attached, "
-          "giving up every capability. Empty: keep running as root.");
-ABSL_FLAG(uint32_t, bpf_max_addresses, 65536,
-          "Distinct (address, port) pairs the kernel tracks per drain interval; "
-          "connections past it are counted as country=\"overflow\".");
-ABSL_FLAG(bool, web_show_full_addresses, false,
-          "Show whole client addresses in the live map's feed of recent connections, "
-          "instead of their /24 (IPv4) or /48 (IPv6) prefix.");
-ABSL_FLAG(std::string, source, "ebpf",
-          "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
-          "(no probe, no root: loopback clients POST addresses to /api/v1/connections).");
-ABSL_FLAG(std::string, web_config_file, "",
-          "Web config file in the Prometheus exporter-toolkit format: basic_auth_users "
-          "(bcrypt hashes) and http_server_config.headers. tls_server_config is refused: "
-          "terminate TLS in a proxy (deploy/tls/).");
-ABSL_FLAG(int, web_max_connections, 64,
-          "HTTP connections served at once (one thread each). Live-map streams may take "
-          "half of them. A client that stalls holds one for up to --web.request-timeout.");
-ABSL_FLAG(absl::Duration, web_request_timeout, absl::Seconds(10),
-          "Time a client has to send its request headers; slower connections are closed.");
 
 namespace geoip {
 namespace {
 
-// A flag as users type it, and the abseil flag that stores it.
-struct FlagName {
-  const char* user;
-  const char* absl;
+// The release that stops accepting the deprecated flag names (README,
+// "Deprecated names").
+constexpr char kDeprecatedNamesRemovedIn[] = "0.3.0";
+
+// One flag, declared here and nowhere else. `set` turns a text (the
+// default, or what the user passed) into its part of Config, or says what is
+// wrong and what to pass instead; the caller puts the flag's name in front,
+// as the user typed it.
+struct Flag {
+  const char* name;           // as users type it, without "--"
+  const char* default_value;  // set like a user's value; --help shows it unless empty
+  std::string help;
+  absl::Status (*set)(absl::string_view text, Config* config);
+  bool is_bool = false;            // --name alone means --name=true
+  const char* old_name = nullptr;  // deprecated; accepted with a warning until removed
 };
 
-constexpr FlagName kFlags[] = {
-    {"web.listen-address", "web_listen_address"},
-    {"web.telemetry-path", "web_telemetry_path"},
-    {"geoip.database", "geoip_database"},
-    {"ports", "ports"},
-    {"probe", "probe"},
-    {"bpf.drain-interval", "bpf_drain_interval"},
-    {"bpf.max-addresses", "bpf_max_addresses"},
-    {"bpf.pin-path", "bpf_pin_path"},
-    {"runas", "runas"},
-    {"web.show-full-addresses", "web_show_full_addresses"},
-    {"source", "source"},
-    {"web.config.file", "web_config_file"},
-    {"web.max-connections", "web_max_connections"},
-    {"web.request-timeout", "web_request_timeout"},
-};
+// What abseil's parser accepts for each type. Abseil's own reason is kept
+// when it gives one; for these types (abseil 20220623 and 20240722) it gives
+// none, so this is what the user reads.
+absl::string_view Accepts(const absl::Duration*) { return "a duration such as 500ms, 10s or 1m"; }
+absl::string_view Accepts(const uint32_t*) { return "a whole number"; }
+absl::string_view Accepts(const int*) { return "a whole number"; }
+absl::string_view Accepts(const bool*) { return "true or false"; }
 
-const FlagName* FindFlag(absl::string_view user_name) {
-  for (const FlagName& flag : kFlags) {
-    if (user_name == flag.user) return &flag;
+template <typename T>
+absl::StatusOr<T> ParseAs(absl::string_view text) {
+  T value{};
+  std::string reason;
+  if (absl::ParseFlag<T>(text, &value, &reason)) return value;
+  if (!reason.empty()) absl::StrAppend(&reason, "; ");
+  return absl::InvalidArgumentError(
+      absl::StrCat("bad value \"", text, "\": ", reason, "expected ", Accepts(&value)));
+}
+
+// Parses `text` into `*out` if it lies in [low, high].
+template <typename T>
+absl::Status SetInRange(absl::string_view text, T low, T high, T* out) {
+  absl::StatusOr<T> value = ParseAs<T>(text);
+  if (!value.ok()) return value.status();
+  if (*value < low || *value > high) {
+    return absl::InvalidArgumentError(absl::StrCat("must be between ", absl::UnparseFlag<T>(low),
+                                                   " and ", absl::UnparseFlag<T>(high), ", not ",
+                                                   text));
   }
-  return nullptr;
+  *out = *value;
+  return absl::OkStatus();
+}
+
+absl::Status SetTelemetryPath(absl::string_view text, Config* config) {
+  if (!absl::StartsWith(text, "/") || text == "/") {
+    return absl::InvalidArgumentError("must start with / and not be / itself, e.g. /metrics");
+  }
+  config->telemetry_path = std::string(text);
+  return absl::OkStatus();
+}
+
+absl::Status SetWebConfigFile(absl::string_view text, Config* config) {
+  // Read now, while the exporter may still read files only root can.
+  if (text.empty()) return absl::OkStatus();
+  absl::StatusOr<WebConfig> web_config = LoadWebConfig(std::string(text));
+  if (!web_config.ok()) return web_config.status();
+  config->web_config = *std::move(web_config);
+  return absl::OkStatus();
+}
+
+absl::Status SetSource(absl::string_view text, Config* config) {
+  if (text == "ebpf") {
+    config->source = ConnectionSource::kEbpf;
+  } else if (text == "simulated") {
+    config->source = ConnectionSource::kSimulated;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown source \"", text, "\": use ebpf or simulated"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetProbeMode(absl::string_view text, Config* config) {
+  absl::StatusOr<ProbeMode> mode = ParseProbeMode(text);
+  if (!mode.ok()) return mode.status();
+  config->probe_mode = *mode;
+  return absl::OkStatus();
+}
+
+absl::Status SetPorts(absl::string_view text, Config* config) {
+  absl::StatusOr<PortSet> ports = ParsePortList(std::string_view(text.data(), text.size()));
+  if (!ports.ok()) return ports.status();
+  config->ports = *ports;
+  return absl::OkStatus();
+}
+
+absl::Status SetPinPath(absl::string_view text, Config* config) {
+  std::string path(text);
+  config->pin_path_why.clear();
+  if (path == "auto") {
+    AutoPinPath choice = ChooseAutoPinPath(ReadLaunchFacts(), DefaultPinPath());
+    path = std::move(choice.path);
+    config->pin_path_why = std::move(choice.why);
+  } else if (!path.empty() && !absl::StartsWith(path, "/")) {
+    return absl::InvalidArgumentError("must be an absolute path, e.g. /sys/fs/bpf/ebpf_geoip");
+  }
+  while (path.size() > 1 && absl::EndsWith(path, "/")) path.pop_back();
+  config->pin_path = std::move(path);
+  return absl::OkStatus();
+}
+
+std::string ProbeHelp() {
+  std::vector<std::string> order;
+  for (ProbeMode mode : kAutoOrder) order.emplace_back(ProbeModeName(mode));
+  return absl::StrCat("Kernel hook: auto (tries ", absl::StrJoin(order, ", "),
+                      " in that order and uses the first that attaches), or one of them.");
+}
+
+// Every flag, in --help's order.
+const std::vector<Flag>& Flags() {
+  static const std::vector<Flag>* const flags = new std::vector<Flag>{
+      {"web.listen-address", ":19100",
+       "Address to serve metrics and the live map on (HOST:PORT or :PORT).",
+       [](absl::string_view text, Config* config) {
+         config->listen_address = std::string(text);
+         return absl::OkStatus();
+       }},
+      {"web.telemetry-path", "/metrics", "Path under which to expose metrics.",
+       SetTelemetryPath},
+      {"web.config.file", "",
+       "Web config file in the Prometheus exporter-toolkit format: basic_auth_users "
+       "(bcrypt hashes) and http_server_config.headers. tls_server_config is refused: "
+       "terminate TLS in a proxy (deploy/tls/).",
+       SetWebConfigFile},
+      {"web.max-connections", "64",
+       // Live-map streams hold up to 8 threads; scrapes need the rest.
+       "HTTP connections served at once (one thread each). Live-map streams may take "
+       "half of them. A client that stalls holds one for up to --web.request-timeout.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, 16, 1024, &config->web_max_connections);
+       }},
+      {"web.request-timeout", "10s",
+       "Time a client has to send its request headers; slower connections are closed.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, absl::Milliseconds(100), absl::Minutes(5),
+                           &config->web_request_timeout);
+       }},
+      {"web.show-full-addresses", "false",
+       "Show whole client addresses in the live map's feed of recent connections, "
+       "instead of their /24 (IPv4) or /48 (IPv6) prefix.",
+       [](absl::string_view text, Config* config) {
+         absl::StatusOr<bool> show = ParseAs<bool>(text);
+         if (!show.ok()) return show.status();
+         config->show_full_addresses = *show;
+         return absl::OkStatus();
+       },
+       /*is_bool=*/true},
+      {"geoip.database", "",
+       "GeoIP country database (.mmdb). Default: the first that exists of "
+       "/usr/share/GeoIP/GeoLite2-Country.mmdb, /var/lib/GeoIP/GeoLite2-Country.mmdb "
+       "and the bundled data/geo-whois-asn-country.mmdb.",
+       [](absl::string_view text, Config* config) {
+         config->database_path = std::string(text);
+         return absl::OkStatus();
+       }},
+      {"connections.source", "ebpf",
+       "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
+       "(no probe, no root: loopback clients POST addresses to /api/v1/connections).",
+       SetSource, false, "source"},
+      {"bpf.probe", "auto", ProbeHelp(), SetProbeMode, false, "probe"},
+      {"bpf.ports", "", "Local ports to count, e.g. 8081,8082,9000-9100. Default: every port.",
+       SetPorts, false, "ports"},
+      {"bpf.drain-interval", "1s", "How often to move the kernel's counts into the exporter.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, absl::Milliseconds(10), absl::Minutes(1),
+                           &config->drain_interval);
+       }},
+      {"bpf.max-addresses", "65536",
+       "Distinct (address, port) pairs the kernel tracks per drain interval; "
+       "connections past it are counted as country=\"overflow\".",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, uint32_t{1}, uint32_t{1} << 22, &config->max_addresses);
+       }},
+      {"bpf.pin-path", "auto",
+       "bpffs directory where the probe and its maps stay pinned, so connections "
+       "accepted while the exporter is stopped or restarting are still counted. "
+       "auto: /sys/fs/bpf/ebpf_geoip when the exporter runs as a service (started by "
+       "systemd, or PID 1 as a container's entrypoint) and bpffs is mounted there; "
+       "no pinning when started from a shell, so Ctrl-C leaves nothing running. "
+       "Empty: no pinning (stopping the exporter detaches the probe).",
+       SetPinPath},
+      {"privileges.runas", "nobody",
+       "When started as root: the user to switch to once the probe is attached, "
+       "giving up every capability. Empty: keep running as root.",
+       [](absl::string_view text, Config* config) {
+         config->runas = std::string(text);
+         return absl::OkStatus();
+       },
+       false, "runas"},
+  };
+  return *flags;
 }
 
 absl::Status BadFlag(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", why));
 }
 
-absl::Status Validate(Config* config) {
-  config->listen_address = absl::GetFlag(FLAGS_web_listen_address);
-  config->telemetry_path = absl::GetFlag(FLAGS_web_telemetry_path);
-  if (!absl::StartsWith(config->telemetry_path, "/") || config->telemetry_path == "/") {
-    return BadFlag("web.telemetry-path", "must start with / and not be / itself, e.g. /metrics");
-  }
-  config->database_path = absl::GetFlag(FLAGS_geoip_database);
-  absl::StatusOr<PortSet> ports = ParsePortList(absl::GetFlag(FLAGS_ports));
-  if (!ports.ok()) return BadFlag("ports", ports.status().message());
-  config->ports = *ports;
-  absl::StatusOr<ProbeMode> mode = ParseProbeMode(absl::GetFlag(FLAGS_probe));
-  if (!mode.ok()) return BadFlag("probe", mode.status().message());
-  config->probe_mode = *mode;
-  config->drain_interval = absl::GetFlag(FLAGS_bpf_drain_interval);
-  if (config->drain_interval < absl::Milliseconds(10) ||
-      config->drain_interval > absl::Minutes(1)) {
-    return BadFlag("bpf.drain-interval", "must be between 10ms and 1m");
-  }
-  config->max_addresses = absl::GetFlag(FLAGS_bpf_max_addresses);
-  if (config->max_addresses < 1 || config->max_addresses > (1u << 22)) {
-    return BadFlag("bpf.max-addresses", "must be between 1 and 4194304");
-  }
-  config->pin_path = absl::GetFlag(FLAGS_bpf_pin_path);
-  if (config->pin_path == "auto") {
-    AutoPinPath choice = ChooseAutoPinPath(ReadLaunchFacts(), DefaultPinPath());
-    config->pin_path = std::move(choice.path);
-    config->pin_path_why = std::move(choice.why);
-  } else if (!config->pin_path.empty() && !absl::StartsWith(config->pin_path, "/")) {
-    return BadFlag("bpf.pin-path", "must be an absolute path, e.g. /sys/fs/bpf/ebpf_geoip");
-  }
-  while (config->pin_path.size() > 1 && absl::EndsWith(config->pin_path, "/")) {
-    config->pin_path.pop_back();
-  }
-  config->runas = absl::GetFlag(FLAGS_runas);
-  config->show_full_addresses = absl::GetFlag(FLAGS_web_show_full_addresses);
-  const std::string source = absl::GetFlag(FLAGS_source);
-  if (source == "ebpf") {
-    config->source = ConnectionSource::kEbpf;
-  } else if (source == "simulated") {
-    config->source = ConnectionSource::kSimulated;
-  } else {
-    return BadFlag("source", absl::StrCat("\"", source, "\" is not ebpf or simulated"));
-  }
-  // Read now, while the exporter may still read files only root can.
-  if (const std::string path = absl::GetFlag(FLAGS_web_config_file); !path.empty()) {
-    absl::StatusOr<WebConfig> web_config = LoadWebConfig(path);
-    if (!web_config.ok()) return BadFlag("web.config.file", web_config.status().message());
-    config->web_config = *std::move(web_config);
-  }
-  config->web_max_connections = absl::GetFlag(FLAGS_web_max_connections);
-  if (config->web_max_connections < 16 || config->web_max_connections > 1024) {
-    // Live-map streams hold up to 8 threads; scrapes need the rest.
-    return BadFlag("web.max-connections", "must be between 16 and 1024");
-  }
-  config->web_request_timeout = absl::GetFlag(FLAGS_web_request_timeout);
-  if (config->web_request_timeout < absl::Milliseconds(100) ||
-      config->web_request_timeout > absl::Minutes(5)) {
-    return BadFlag("web.request-timeout", "must be between 100ms and 5m");
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
-absl::StatusOr<CommandLineAction> ParseCommandLine(int argc, char** argv, Config* config) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help" || arg == "-help") return CommandLineAction::kHelp;
-    if (arg == "--version") return CommandLineAction::kVersion;
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  const std::vector<Flag>& flags = Flags();
+  struct Given {
+    std::string typed_name;  // the name the user typed, for errors
+    std::string value;
+  };
+  std::vector<std::optional<Given>> given(flags.size());  // the last value wins
+  CommandLine result;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "-h" || arg == "--help" || arg == "-help") {
+      result.action = CommandLineAction::kHelp;
+      return result;
+    }
+    if (arg == "--version") {
+      result.action = CommandLineAction::kVersion;
+      return result;
+    }
     if (!absl::ConsumePrefix(&arg, "--")) {
       return absl::InvalidArgumentError(absl::StrCat(
           "unexpected argument \"", arg, "\": flags look like --name=value; see --help"));
     }
-    absl::string_view name = arg, value;
-    bool has_value = false;
+    absl::string_view name = arg;
+    std::optional<absl::string_view> value;
     if (size_t eq = arg.find('='); eq != absl::string_view::npos) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
-      has_value = true;
     }
-    const FlagName* flag = FindFlag(name);
-    if (flag == nullptr) {
+    size_t index = 0;
+    while (index < flags.size() && name != flags[index].name &&
+           (flags[index].old_name == nullptr || name != flags[index].old_name)) {
+      ++index;
+    }
+    if (index == flags.size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag --", name, "; see --help for the flags there are"));
     }
-    absl::CommandLineFlag* storage = absl::FindCommandLineFlag(flag->absl);
-    if (!has_value) {
-      if (storage->IsOfType<bool>()) {
-        value = "true";
-      } else if (i + 1 < argc) {
-        value = argv[++i];
-      } else {
-        return BadFlag(name, "needs a value");
+    const Flag& flag = flags[index];
+    if (name != flag.name) {
+      std::string warning = absl::StrCat("--", name, " is deprecated and will be removed in ",
+                                         kDeprecatedNamesRemovedIn, "; use --", flag.name);
+      if (std::find(result.warnings.begin(), result.warnings.end(), warning) ==
+          result.warnings.end()) {
+        result.warnings.push_back(std::move(warning));
       }
     }
-    std::string error;
-    if (!storage->ParseFrom(value, &error)) {
-      return BadFlag(name, absl::StrCat("bad value \"", value, "\""));
+    if (!value.has_value()) {
+      if (flag.is_bool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return BadFlag(name, absl::StrCat("needs a value, e.g. --", name, "=",
+                                          *flag.default_value ? flag.default_value : "VALUE"));
+      }
+    }
+    given[index] = Given{std::string(name), std::string(*value)};
+  }
+  for (size_t index = 0; index < flags.size(); ++index) {
+    const Flag& flag = flags[index];
+    const bool from_user = given[index].has_value();
+    const std::string& text = from_user ? given[index]->value : flag.default_value;
+    if (absl::Status set = flag.set(text, &result.config); !set.ok()) {
+      return BadFlag(from_user ? given[index]->typed_name : flag.name, set.message());
     }
   }
-  if (absl::Status valid = Validate(config); !valid.ok()) return valid;
-  return CommandLineAction::kRun;
+  return result;
 }
 
 std::string HelpText(const std::string& program) {
@@ -202,20 +298,30 @@ std::string HelpText(const std::string& program) {
       "country of the client and the local port, with an eBPF probe on the\n"
       "kernel's accept path, and serves them as Prometheus metrics.\n\nFlags:\n",
       program);
-  for (const FlagName& flag : kFlags) {
-    const absl::CommandLineFlag* storage = absl::FindCommandLineFlag(flag.absl);
-    absl::StrAppendFormat(&text, "  --%s\n      %s\n", flag.user, storage->Help());
-    if (!storage->DefaultValue().empty()) {
-      absl::StrAppendFormat(&text, "      (default: %s)\n", storage->DefaultValue());
+  std::string deprecated;
+  size_t old_width = 0;
+  for (const Flag& flag : Flags()) {
+    if (flag.old_name != nullptr) old_width = std::max(old_width, strlen(flag.old_name));
+  }
+  for (const Flag& flag : Flags()) {
+    absl::StrAppendFormat(&text, "  --%s\n      %s\n", flag.name, flag.help);
+    if (*flag.default_value != '\0') {
+      absl::StrAppendFormat(&text, "      (default: %s)\n", flag.default_value);
+    }
+    if (flag.old_name != nullptr) {
+      absl::StrAppendFormat(&deprecated, "  --%-*s  use --%s\n", old_width, flag.old_name,
+                            flag.name);
     }
   }
   absl::StrAppend(&text,
                   "  --version\n      Print the version and exit.\n"
                   "  --help\n      Print this text and exit.\n\n"
+                  "Deprecated names, accepted with a warning until ", kDeprecatedNamesRemovedIn,
+                  ":\n", deprecated, "\n"
                   "Examples:\n"
                   "  sudo ", program, "\n"
                   "      Count every port; metrics on http://HOST:19100/metrics.\n"
-                  "  sudo ", program, " --ports=8081-8083 --web.listen-address=127.0.0.1:9500\n"
+                  "  sudo ", program, " --bpf.ports=8081-8083 --web.listen-address=127.0.0.1:9500\n"
                   "      Count three ports; serve on loopback only.\n"
                   "  sudo ", program, " --geoip.database=/var/lib/GeoIP/GeoLite2-Country.mmdb\n"
                   "      Use a MaxMind database instead of the bundled one.\n"

@@ -1,11 +1,12 @@
-// The command line: every flag the exporter has, defined in flags.cc under
-// the dotted names Prometheus users type (--web.listen-address) and mapped
-// onto abseil flags in that one place.
+// The command line: every flag the exporter has, declared once in flags.cc
+// under the dotted names Prometheus users type (--web.listen-address), with
+// its default, its help and the rule that turns its text into Config.
 #ifndef EXPORTER_FLAGS_H_
 #define EXPORTER_FLAGS_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -40,10 +41,21 @@ struct Config {
 
 enum class CommandLineAction { kRun, kHelp, kVersion };
 
-// Parses argv into `config`. Errors name the flag as the user typed it.
-absl::StatusOr<CommandLineAction> ParseCommandLine(int argc, char** argv, Config* config);
+// What the command line asks for.
+struct CommandLine {
+  CommandLineAction action = CommandLineAction::kRun;
+  Config config;  // every flag's value or default; complete only for kRun
+  // One line each for stderr before starting, e.g. a deprecated flag name.
+  std::vector<std::string> warnings;
+};
 
-// --help text: usage, every flag with its default, and examples.
+// Parses the arguments that follow the program name. Errors name the flag
+// as the user typed it and say what to pass instead. Holds no global state:
+// each call starts from the defaults.
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
+
+// --help text: usage, every flag with its default, the deprecated names,
+// and examples.
 std::string HelpText(const std::string& program);
 
 }  // namespace geoip

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "exporter/exporter.h"
 #include "exporter/flags.h"
@@ -21,18 +22,22 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   const geoip::BuildInfo build{GEOIP_VERSION, GEOIP_REVISION, GEOIP_BRANCH};
-  geoip::Config config;
-  absl::StatusOr<geoip::CommandLineAction> action = geoip::ParseCommandLine(argc, argv, &config);
-  if (!action.ok()) return Fail(action.status());
-  if (*action == geoip::CommandLineAction::kHelp) {
+  const std::vector<std::string> args(argc > 0 ? argv + 1 : argv, argv + argc);
+  absl::StatusOr<geoip::CommandLine> command_line = geoip::ParseCommandLine(args);
+  if (!command_line.ok()) return Fail(command_line.status());
+  if (command_line->action == geoip::CommandLineAction::kHelp) {
     fputs(geoip::HelpText(kProgram).c_str(), stdout);
     return 0;
   }
-  if (*action == geoip::CommandLineAction::kVersion) {
+  if (command_line->action == geoip::CommandLineAction::kVersion) {
     printf("%s, version %s (branch: %s, revision: %s)\n", kProgram, build.version.c_str(),
            build.branch.c_str(), build.revision.c_str());
     return 0;
   }
+  for (const std::string& warning : command_line->warnings) {
+    fprintf(stderr, "%s: warning: %s\n", kProgram, warning.c_str());
+  }
+  const geoip::Config& config = command_line->config;
 
   // Block the stop signals before any thread starts, so that only the wait
   // below receives them.
