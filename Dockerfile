@@ -51,4 +51,4 @@ COPY --from=builder /build/exporter/ebpf_geoip_exporter /usr/local/bin/ebpf_geoi
 COPY data/ /usr/share/ebpf-geoip/
 EXPOSE 19100
 ENTRYPOINT ["/usr/local/bin/ebpf_geoip_exporter", "--geoip.database=/usr/share/ebpf-geoip/geo-whois-asn-country.mmdb"]
-CMD ["--ports=8081,8082,8083"]
+CMD ["--bpf.ports=8081,8082,8083"]

@@ -150,7 +150,7 @@ class ComposeTest(unittest.TestCase):
 
     def test_exporter_counts_the_demo_ports_and_prometheus_finds_it(self):
         exporter = self.services["exporter"]
-        self.assertIn("--ports=8081,8082,8083", exporter["command"])
+        self.assertIn("--bpf.ports=8081,8082,8083", exporter["command"])
         self.assertIn("--web.listen-address=:19100", exporter["command"])
         # The demo pins nothing, whatever --bpf.pin-path=auto would decide:
         # stopping the stack must leave no probe counting on the host.
