@@ -6,7 +6,7 @@
 #
 # The namespace has only a loopback interface, with the world addresses on
 # it, so nothing leaves the machine. The kernel probe is global: an exporter
-# running outside the namespace (--ports=8081,8082,8083) counts these
+# running outside the namespace (--bpf.ports=8081,8082,8083) counts these
 # connections. The namespace and the services are removed on exit, also on
 # Ctrl-C. With --keep-running the services stay up after the traffic until
 # Ctrl-C; more traffic can then be sent with
