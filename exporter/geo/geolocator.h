@@ -57,9 +57,8 @@ class Geolocator {
  private:
   const size_t cache_capacity_;
 
-  // Guards database_ and cache_. A std::mutex, not absl::Mutex: Debian's
-  // abseil is built without ThreadSanitizer annotations, so TSan builds
-  // would report false races on every absl::Mutex.
+  // Guards database_ and cache_. A standard mutex, not absl::Mutex: see
+  // "ThreadSanitizer" in CMakeLists.txt.
   mutable std::mutex mu_;
   std::shared_ptr<const GeoIpDatabase> database_;
   // When full, the cache is emptied rather than evicting one entry: peers

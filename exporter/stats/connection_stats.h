@@ -79,8 +79,7 @@ class ConnectionStats {
 
   // Per-country totals sorted by country label: across all ports (uniques
   // are distinct addresses over all ports, not a sum), or for `port` only.
-  std::vector<CountryTotal> CountryTotals(std::optional<uint16_t> port) const
-     ;
+  std::vector<CountryTotal> CountryTotals(std::optional<uint16_t> port) const;
 
   // The local ports seen so far, ascending.
   std::vector<uint16_t> Ports() const;
@@ -93,13 +92,13 @@ class ConnectionStats {
 
   // Blocks until Version() differs from seen_version or timeout passes;
   // true if it changed. Lets live-stream clients wait without polling.
-  bool WaitForChange(uint64_t seen_version, absl::Duration timeout) const
-     ;
+  bool WaitForChange(uint64_t seen_version, absl::Duration timeout) const;
 
   // Number of (country, port) series.
   size_t SeriesCount() const;
 
-  // Approximate bytes held, for a health gauge.
+  // Approximate bytes held: what the memory tests and the BM_StatsMemory
+  // micro-benchmark bound.
   size_t MemoryBytes() const;
 
  private:
@@ -111,8 +110,9 @@ class ConnectionStats {
   using SeriesKey = std::pair<CountryId, uint16_t>;
 
   const Options options_;
-  // std::shared_mutex rather than absl::Mutex: Debian's abseil is not built
-  // for ThreadSanitizer, which then reports false races under absl::Mutex.
+  // Guards everything below. Record() takes it exclusively, the readers
+  // shared. A standard mutex, not absl::Mutex: see "ThreadSanitizer" in
+  // CMakeLists.txt.
   mutable std::shared_mutex mu_;
   mutable std::condition_variable_any changed_;  // notified on every Record
   absl::flat_hash_map<SeriesKey, Counts> series_;

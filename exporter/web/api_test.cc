@@ -260,8 +260,7 @@ TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {
 }
 
 // Collects what a stream handler writes; fails writes after fail_after.
-// std::mutex rather than absl::Mutex: Debian's abseil is not built for
-// ThreadSanitizer, which would then not see the ordering.
+// A standard mutex: see "ThreadSanitizer" in CMakeLists.txt.
 class FakeStream : public HttpStream {
  public:
   explicit FakeStream(size_t fail_after = 1000) : fail_after_(fail_after) {}
