@@ -256,7 +256,7 @@ absl::StatusOr<RunningExporter> StartExporter(const Flags& flags, const std::str
   // next "no probe" round would still run it.
   std::vector<std::string> argv = {flags.exporter, "--web.listen-address=127.0.0.1:0",
                                    "--bpf.pin-path=",
-                                   absl::StrCat("--probe=", probe),
+                                   absl::StrCat("--bpf.probe=", probe),
                                    absl::StrCat("--bpf.drain-interval=",
                                                 absl::FormatDuration(flags.drain_interval))};
   if (!flags.database.empty()) argv.push_back("--geoip.database=" + flags.database);

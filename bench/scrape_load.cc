@@ -48,7 +48,7 @@ namespace {
 
 constexpr char kUsage[] = R"(Usage: bench_scrape_load [FLAGS]
 
-  --exporter=PATH        exporter binary (run with --source=simulated)
+  --exporter=PATH        exporter binary (run with --connections.source=simulated)
   --geoip.database=PATH  database for the exporter and for finding addresses
   --countries=N          countries to look for (default 250)
   --series=N             series to fill at least (default 16000): each
@@ -273,7 +273,7 @@ absl::Status Run(const Flags& flags) {
               absl::ToDoubleSeconds(absl::Now() - sample_start));
 
   ASSIGN_OR_RETURN(ChildProcess exporter,
-                   ChildProcess::Spawn({flags.exporter, "--source=simulated",
+                   ChildProcess::Spawn({flags.exporter, "--connections.source=simulated",
                                         "--web.listen-address=127.0.0.1:0",
                                         "--geoip.database=" + flags.database}));
   uint16_t port = 0;

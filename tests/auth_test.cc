@@ -60,7 +60,7 @@ class TempFile {
 
 // The exporter in simulated mode on a free loopback port.
 absl::StatusOr<ExporterProcess> StartExporter(std::vector<std::string> flags) {
-  std::vector<std::string> argv = {kExporter, "--source=simulated",
+  std::vector<std::string> argv = {kExporter, "--connections.source=simulated",
                                    "--geoip.database=" + kDatabase};
   argv.insert(argv.end(), flags.begin(), flags.end());
   return ExporterProcess::Start(argv);
@@ -181,7 +181,7 @@ TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {
   for (const auto& c : cases) {
     TempFile config(c.text);
     absl::StatusOr<CommandResult> result =
-        RunCommand({kExporter, "--source=simulated", "--web.listen-address=127.0.0.1:0",
+        RunCommand({kExporter, "--connections.source=simulated", "--web.listen-address=127.0.0.1:0",
                     "--geoip.database=" + kDatabase, "--web.config.file=" + config.path()},
                    absl::Seconds(10));
     ASSERT_TRUE(result.ok()) << result.status();

@@ -133,7 +133,7 @@ void FollowStream(int port, const std::atomic<bool>& stop, StreamClient* client)
 TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
   // 256 server threads: up to 128 streams, the rest for scrapes.
   absl::StatusOr<ExporterProcess> exporter =
-      ExporterProcess::Start({kExporter, "--geoip.database=" + kDatabase, "--ports=18161",
+      ExporterProcess::Start({kExporter, "--geoip.database=" + kDatabase, "--bpf.ports=18161",
                               "--bpf.pin-path=", "--web.max-connections=256"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   const int pid = exporter->process().pid();
@@ -216,7 +216,7 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
 
 TEST_F(LoadTest, MillionDistinctPeersStayWithinTheMemoryBound) {
   absl::StatusOr<ExporterProcess> exporter = ExporterProcess::Start(
-      {kExporter, "--geoip.database=" + kDatabase, "--ports=18171", "--bpf.pin-path="});
+      {kExporter, "--geoip.database=" + kDatabase, "--bpf.ports=18171", "--bpf.pin-path="});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   constexpr uint64_t kPeers = 1'000'000;
   ASSERT_GE(sources_->Size(), kPeers);

@@ -110,7 +110,7 @@ chmod 0755 "$work"
 setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs \
   --inh-caps="-all,$ambient" --ambient-caps="$ambient" --bounding-set="-all,$bounding" \
   "$exporter_bin" --web.listen-address=127.0.0.1:0 --geoip.database="$database" \
-  --ports="$port" --bpf.drain-interval=100ms --bpf.pin-path="$bpffs/ebpf_geoip" \
+  --bpf.ports="$port" --bpf.drain-interval=100ms --bpf.pin-path="$bpffs/ebpf_geoip" \
   2>"$work/exporter.log" &
 exporter_pid=$!
 metrics_port=

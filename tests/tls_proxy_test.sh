@@ -70,7 +70,7 @@ basic_auth_users:
   scraper: $2b$04$.KheYHIoOb58VLuNzwqau.DxaMGZNFSQCKgW85mCNVhNv16gzUWFu
 EOF
 
-"$exporter_bin" --source=simulated --web.listen-address=127.0.0.1:0 \
+"$exporter_bin" --connections.source=simulated --web.listen-address=127.0.0.1:0 \
   --geoip.database="$database" --web.config.file="$work/web.yml" 2>"$work/exporter.log" &
 pids+=($!)
 exporter_port=

@@ -6,7 +6,7 @@ private network namespace connect from world addresses; the page must show
 bubbles for exactly those countries with the right counts, update them
 without a reload, and reconnect by itself after the exporter restarts.
 
-SimulatedLiveMapTest (no probe): --source=simulated; addresses POSTed to
+SimulatedLiveMapTest (no probe): --connections.source=simulated; addresses POSTed to
 the API must give exact API numbers and bubbles, and bad bodies change
 nothing.
 
@@ -233,7 +233,7 @@ class ProbeLiveMapTest(unittest.TestCase):
         ports = [first, first + 1]
         # No pinning: a pinned probe would outlive the test, and the next
         # exporter would drain counts an earlier one left in the kernel.
-        flags = [f"--ports={ports[0]},{ports[1]}", "--bpf.pin-path="]
+        flags = [f"--bpf.ports={ports[0]},{ports[1]}", "--bpf.pin-path="]
         exporter = self.own(Exporter("exporter-probe", flags))
         namespace = self.own(Namespace())
         addresses = {
@@ -345,7 +345,7 @@ class SimulatedLiveMapTest(unittest.TestCase):
     def test_posted_addresses_reach_api_and_page_exactly(self):
         # 16 server threads: 8 of them may stream.
         exporter = Exporter("exporter-simulated",
-                            ["--source=simulated", "--web.max-connections=16"])
+                            ["--connections.source=simulated", "--web.max-connections=16"])
         self.addCleanup(exporter.close)
         status, metrics = exporter.get("/metrics")
         self.assertIn('ebpf_geoip_probe_info{mode="simulated"} 1', metrics)

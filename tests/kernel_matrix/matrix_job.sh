@@ -5,7 +5,7 @@
 #   servers.txt  one line of ebpf_geoip_traffic flags per server process
 #   clients.txt  the flags of the one client run
 #   storm.txt    the flags of the accept storm whose BPF cost is measured
-#   ports.txt    the exporter's --ports
+#   ports.txt    the exporter's --bpf.ports
 #   plan.txt     the plan (its addresses go on lo)
 # Order, as on a real host: the servers start first and block in accept(),
 # then the exporter, then the clients. matrix_smoke=1 only checks that the
@@ -73,8 +73,8 @@ for mode in $(cmdline_value matrix_modes | tr ',' ' '); do
   done </vm/servers.txt
   say "SERVERS mode=$mode ready=$ready count=$n"
 
-  /bin/ebpf_geoip_exporter --probe="$mode" \
-    --web.listen-address=127.0.0.1:19100 --ports="$ports" \
+  /bin/ebpf_geoip_exporter --bpf.probe="$mode" \
+    --web.listen-address=127.0.0.1:19100 --bpf.ports="$ports" \
     --geoip.database=/data/geo-whois-asn-country.mmdb \
     --bpf.drain-interval=200ms >/tmp/exporter.log 2>&1 &
   pid=$!

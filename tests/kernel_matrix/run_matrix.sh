@@ -26,7 +26,7 @@
 # Exit status: 0 only when every kernel × mode cell passed.
 set -euo pipefail
 
-# The mode --probe=auto must choose on these kernels, whose every mode
+# The mode --bpf.probe=auto must choose on these kernels, whose every mode
 # attaches: the first of the documented order (tracepoint, fexit, kprobe).
 expected_auto_mode=tracepoint
 
@@ -60,7 +60,7 @@ die() { vm_die "$@"; }
 # connections, and the country the bundled database gives the address.
 # IPv4 clients connect to 127.0.0.1, IPv6 clients to ::1. Port 8083 listens
 # dual-stack, so IPv4 clients there arrive as ::ffff:a.b.c.d. Port 8084 is not
-# in --ports: its connections must not be counted at all. Port 8085 is the
+# in --bpf.ports: its connections must not be counted at all. Port 8085 is the
 # prefork server's. Port 8086 takes the accept storm whose BPF cost is
 # measured; it must be counted exactly too.
 counted_ports="8081,8082,8083,8085,8086"
@@ -354,7 +354,7 @@ table() {
   echo "exporter; then the clients. Each cell: connections counted / expected over"
   echo "$(awk -v p="$prefork_port" -v q="$storm_port" '$2 != p && $2 != q' "$out_dir/expected.txt" |
     wc -l) country × port series (exact counts and unique sources), plus"
-  echo "$uncounted_total connections to a port outside \`--ports\` that must stay uncounted,"
+  echo "$uncounted_total connections to a port outside \`--bpf.ports\` that must stay uncounted,"
   echo "then the prefork server's $expected_prefork connections from one address. The"
   echo "$storm_count connections of the cost measurement's storm must be counted exactly too."
   [[ " ${modes[*]} " == *" auto "* ]] &&

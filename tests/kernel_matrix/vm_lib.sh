@@ -56,7 +56,7 @@ vm_initramfs_begin() {
   cp /bin/busybox "$root/bin/busybox"
   install -m 755 "$vm_lib_dir/init.sh" "$root/init"
   install -m 644 "$job" "$root/vm/job.sh"
-  # The exporter gives up root for --runas=nobody once the probe is attached.
+  # The exporter gives up root for --privileges.runas=nobody once the probe is attached.
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
     >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
