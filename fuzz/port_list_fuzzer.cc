@@ -1,4 +1,4 @@
-// ParsePortList on arbitrary text (--ports). Invariant: whatever parses
+// ParsePortList on arbitrary text (--bpf.ports). Invariant: whatever parses
 // prints as canonical text that parses back to the same set.
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The set of local ports whose accepted connections are counted, as given
-// by --ports, and its bitmap form for the BPF program.
+// by --bpf.ports, and its bitmap form for the BPF program.
 #ifndef EXPORTER_NET_PORT_LIST_H_
 #define EXPORTER_NET_PORT_LIST_H_
 
