@@ -1,27 +1,20 @@
 #include "exporter/web/http_server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tests/support/http_get.h"
 #include "tests/support/stalled_client.h"
 
 namespace geoip {
@@ -50,66 +43,12 @@ std::unique_ptr<HttpServer> StartServer(HttpServer::Options options) {
   return server.ok() ? *std::move(server) : nullptr;
 }
 
-// What a test client got back.
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-};
-using ReplyOr = absl::StatusOr<Reply>;
+using ReplyOr = absl::StatusOr<HttpReply>;
 
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  return fd;
-}
-
-// Sends request as is and reads until the server closes, for at most
-// timeout. (tests/support/http_get.h cannot be used here: its HttpResponse
-// has the same name as the server's.)
+// Sends request as is to the server on loopback and reads the reply until
+// the server closes, for at most timeout.
 ReplyOr Send(int port, absl::string_view request, absl::Duration timeout = absl::Seconds(5)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  const int fd = Connect(port);
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return absl::ErrnoToStatus(errno, "send()");
-  }
-  std::string raw;
-  char buffer[16384];
-  while (true) {
-    const absl::Duration left = deadline - absl::Now();
-    pollfd p{fd, POLLIN, 0};
-    if (left <= absl::ZeroDuration() ||
-        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
-      close(fd);
-      return absl::DeadlineExceededError("no complete reply in time");
-    }
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) break;
-    raw.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  const size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos) return absl::DataLossError("no reply: " + raw);
-  const std::string head = raw.substr(0, head_end);
-  std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
-  Reply reply;
-  if (lines[0].size() < 12 || !absl::SimpleAtoi(lines[0].substr(9, 3), &reply.status)) {
-    return absl::DataLossError("bad status line: " + std::string(lines[0]));
-  }
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const size_t colon = lines[i].find(':');
-    if (colon == absl::string_view::npos) continue;
-    reply.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
-  }
-  reply.body = raw.substr(head_end + 4);
-  return reply;
+  return HttpExchange("127.0.0.1", static_cast<uint16_t>(port), request, timeout);
 }
 
 ReplyOr Send(const HttpServer& server, absl::string_view request) {
