@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
@@ -443,6 +446,55 @@ TEST(HttpGet, RefusesNonLoopbackHosts) {
        {"81.2.69.142", "2001:4860:4860::8888", "localhost", "::ffff:127.0.0.1"}) {
     absl::StatusOr<HttpReply> response = HttpGet(host, 80, "/", absl::Seconds(1));
     EXPECT_TRUE(absl::IsInvalidArgument(response.status())) << host << response.status();
+  }
+}
+
+struct StartupCase {
+  std::string log;
+  std::optional<StartupLine> want;
+};
+
+// The same cases as tests/support/support_test.py's, for the Python parser.
+TEST(StartupLine, FindsTheFirstCompleteStartupLine) {
+  const StartupLine kLoopback = {"127.0.0.1:0", 40123, "/metrics"};
+  const std::vector<StartupCase> cases = {
+      {"listening on 127.0.0.1:0 (port 40123), metrics at /metrics\n", kLoopback},
+      {"listening on :19100 (port 19100), metrics at /metrics\n",
+       StartupLine{":19100", 19100, "/metrics"}},
+      {"listening on [::1]:0 (port 1), metrics at /custom/path\n",
+       StartupLine{"[::1]:0", 1, "/custom/path"}},
+      // Among the other start-up lines; the live map's URL follows it.
+      {"--bpf.pin-path=auto: no pinning (started from a shell)\n"
+       "probe mode: fexit, ports: all\n"
+       "listening on 127.0.0.1:0 (port 40123), metrics at /metrics\n"
+       "live map: http://127.0.0.1:40123/\n",
+       kLoopback},
+      {"listening on 127.0.0.1:0 (port 40123), metrics at /metrics\n"
+       "listening on 127.0.0.1:0 (port 50000), metrics at /metrics\n",
+       kLoopback},
+      // Still being written: the port may be cut short.
+      {"listening on 127.0.0.1:0 (port 401", std::nullopt},
+      {"listening on 127.0.0.1:0 (port 40123), metrics at /metrics", std::nullopt},
+      {"", std::nullopt},
+      {"probe mode: fexit, ports: all\n", std::nullopt},
+      // Only at the start of a line, in exactly this shape.
+      {"demo service listening on 127.0.0.1 (port 8081), metrics at /x\n", std::nullopt},
+      {" listening on 127.0.0.1:0 (port 40123), metrics at /metrics\n", std::nullopt},
+      {"listening on 127.0.0.1:0 (port 0), metrics at /metrics\n", std::nullopt},
+      {"listening on 127.0.0.1:0 (port 65536), metrics at /metrics\n", std::nullopt},
+      {"listening on 127.0.0.1:0 (port +80), metrics at /metrics\n", std::nullopt},
+      {"listening on 127.0.0.1:0 (port 80)\n", std::nullopt},
+      {"listening on 127.0.0.1:0 (port 80), metrics at \n", std::nullopt},
+      {"listening on  (port 80), metrics at /metrics\n", std::nullopt},
+      {"listening on a b (port 80), metrics at /metrics\n", std::nullopt},
+  };
+  for (const StartupCase& c : cases) {
+    std::optional<StartupLine> got = FindStartupLine(c.log);
+    ASSERT_EQ(got.has_value(), c.want.has_value()) << absl::CEscape(c.log);
+    if (!got) continue;
+    EXPECT_EQ(got->listen_address, c.want->listen_address) << absl::CEscape(c.log);
+    EXPECT_EQ(got->port, c.want->port) << absl::CEscape(c.log);
+    EXPECT_EQ(got->metrics_path, c.want->metrics_path) << absl::CEscape(c.log);
   }
 }
 
