@@ -1,6 +1,6 @@
 // bench_accept_storm: what the exporter costs on the accept path.
 //
-// Runs the accept storm (bench/storm.h) in interleaved rounds under each
+// Runs the accept storm (tools/load/storm.h) in interleaved rounds under each
 // configuration - no probe, the exporter with each probe mode that attaches,
 // and a bpftrace one-liner counting on the same tracepoint - starting and
 // stopping the exporter or bpftrace around each round, so that every pair of
@@ -44,12 +44,14 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "bench/storm.h"
+#include "exporter/util/proc_status.h"
 #include "exporter/util/status_macros.h"
+#include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
 #include "tests/support/process.h"
+#include "tools/load/storm.h"
 
 namespace geoip {
 namespace {
@@ -229,67 +231,38 @@ struct Memory {
 
 Memory ReadMemory(pid_t pid) {
   Memory memory;
-  std::istringstream status(ReadFile(absl::StrCat("/proc/", pid, "/status")));
-  std::string line;
-  while (std::getline(status, line)) {
-    absl::string_view rest = line;
-    double kb = 0;
-    if (absl::ConsumePrefix(&rest, "VmRSS:") &&
-        absl::SimpleAtod(absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kb)) {
-      memory.rss = kb * 1024;
-    } else if (absl::ConsumePrefix(&rest, "VmHWM:") &&
-               absl::SimpleAtod(absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kb)) {
-      memory.peak = kb * 1024;
-    }
-  }
+  absl::StatusOr<ProcStatus> status = ProcStatus::Read(pid);
+  if (!status.ok()) return memory;
+  memory.rss = status->FirstNumber("VmRSS").value_or(0) * 1024.0;
+  memory.peak = status->FirstNumber("VmHWM").value_or(0) * 1024.0;
   return memory;
 }
 
-// A running exporter and the port its HTTP server got.
-struct RunningExporter {
-  ChildProcess process;
-  uint16_t http_port = 0;
-};
-
-absl::StatusOr<RunningExporter> StartExporter(const Flags& flags, const std::string& probe) {
+// The exporter in probe mode `probe`, answering /-/healthy. An error says
+// in one line why, for the report's "skip" lines.
+absl::StatusOr<ExporterProcess> StartExporter(const Flags& flags, const std::string& probe) {
   // No pinning: the probe must detach when the exporter stops, or the
   // next "no probe" round would still run it.
-  std::vector<std::string> argv = {flags.exporter, "--web.listen-address=127.0.0.1:0",
-                                   "--bpf.pin-path=",
+  std::vector<std::string> argv = {flags.exporter, "--bpf.pin-path=",
                                    absl::StrCat("--bpf.probe=", probe),
                                    absl::StrCat("--bpf.drain-interval=",
                                                 absl::FormatDuration(flags.drain_interval))};
   if (!flags.database.empty()) argv.push_back("--geoip.database=" + flags.database);
   for (const std::string& extra : flags.exporter_flags) argv.push_back(extra);
-  ASSIGN_OR_RETURN(ChildProcess process, ChildProcess::Spawn(argv));
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline) {
-    absl::StatusOr<int> ended = process.Wait(absl::ZeroDuration());
-    if (ended.ok()) {
-      // The last line says why (the earlier ones report progress).
-      std::vector<absl::string_view> lines =
-          absl::StrSplit(process.Stderr(), '\n', absl::SkipWhitespace());
-      return absl::UnavailableError(absl::StrCat("exited with ", *ended, ": ",
-                                                 lines.empty() ? "" : lines.back()));
-    }
-    // "listening on 127.0.0.1:0 (port N), ..." comes once the probe is
-    // attached and the server is up.
-    const std::string err = process.Stderr();
-    const size_t at = err.find("(port ");
-    int port = 0;
-    if (at != std::string::npos &&
-        absl::SimpleAtoi(err.substr(at + 6, err.find(')', at) - at - 6), &port)) {
-      RunningExporter running{std::move(process), static_cast<uint16_t>(port)};
-      absl::StatusOr<HttpReply> healthy =
-          HttpGet("127.0.0.1", running.http_port, "/-/healthy", absl::Seconds(5));
-      if (!healthy.ok() || healthy->status != 200) {
-        return absl::UnavailableError("exporter started but /-/healthy did not answer 200");
-      }
-      return running;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
+  absl::StatusOr<ExporterProcess> exporter = ExporterProcess::Start(argv);
+  if (!exporter.ok()) {
+    // One line for the report: the last says why (the earlier ones report
+    // progress).
+    std::vector<absl::string_view> lines =
+        absl::StrSplit(exporter.status().message(), '\n', absl::SkipWhitespace());
+    return absl::Status(exporter.status().code(), lines.empty() ? "" : lines.back());
   }
-  return absl::DeadlineExceededError("exporter did not start within 20s");
+  absl::StatusOr<HttpReply> healthy =
+      HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(5));
+  if (!healthy.ok() || healthy->status != 200) {
+    return absl::UnavailableError("exporter started but /-/healthy did not answer 200");
+  }
+  return exporter;
 }
 
 absl::Status StopProcess(ChildProcess& process, int signo) {
@@ -310,13 +283,8 @@ struct Scraped {
   double series = 0;       // ebpf_geoip_accepted_connections_total series
 };
 
-absl::StatusOr<Scraped> Scrape(uint16_t http_port, uint16_t storm_port) {
-  ASSIGN_OR_RETURN(HttpReply response,
-                   HttpGet("127.0.0.1", http_port, "/metrics", absl::Seconds(10)));
-  if (response.status != 200) {
-    return absl::InternalError(absl::StrCat("/metrics answered ", response.status));
-  }
-  ASSIGN_OR_RETURN(MetricsText metrics, MetricsText::Parse(response.body));
+absl::StatusOr<Scraped> Scrape(ExporterProcess& exporter, uint16_t storm_port) {
+  ASSIGN_OR_RETURN(MetricsText metrics, exporter.Scrape());
   const MetricLabels port = {{"port", absl::StrCat(storm_port)}};
   Scraped scraped;
   scraped.connections = metrics.Sum("ebpf_geoip_accepted_connections_total", port);
@@ -331,13 +299,13 @@ absl::StatusOr<Scraped> Scrape(uint16_t http_port, uint16_t storm_port) {
 // Waits for the drain after the storm, then scrapes until the count reaches
 // `made` or three more drain intervals pass. `cpu` is read before the first
 // scrape, so it counts the drain and not the benchmark's own scrapes.
-absl::StatusOr<Scraped> AwaitCount(const RunningExporter& exporter, const Flags& flags,
-                                   uint64_t made, CpuTime* cpu) {
+absl::StatusOr<Scraped> AwaitCount(ExporterProcess& exporter, const Flags& flags, uint64_t made,
+                                   CpuTime* cpu) {
   absl::SleepFor(flags.drain_interval + absl::Milliseconds(300));
-  ASSIGN_OR_RETURN(*cpu, ReadCpuTime(exporter.process.pid()));
+  ASSIGN_OR_RETURN(*cpu, ReadCpuTime(exporter.process().pid()));
   const absl::Time deadline = absl::Now() + 3 * flags.drain_interval;
   while (true) {
-    ASSIGN_OR_RETURN(Scraped scraped, Scrape(exporter.http_port, flags.port));
+    ASSIGN_OR_RETURN(Scraped scraped, Scrape(exporter, flags.port));
     if (scraped.connections >= made || absl::Now() > deadline) return scraped;
     absl::SleepFor(flags.drain_interval / 4);
   }
@@ -474,7 +442,7 @@ void PrintFigure(absl::string_view name, double value) {
 absl::Status RunRound(const Flags& flags, const Config& config, int pair,
                       ConfigResults* results) {
   const std::map<uint32_t, ProgramStats> programs_before = ReadProgramStats();
-  std::optional<RunningExporter> exporter;
+  std::optional<ExporterProcess> exporter;
   std::optional<ChildProcess> bpftrace;
   if (config.kind == Config::Kind::kExporter) {
     ASSIGN_OR_RETURN(exporter, StartExporter(flags, config.probe));
@@ -486,7 +454,7 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair,
   absl::SleepFor(absl::Milliseconds(300));
   CpuTime before;
   if (exporter) {
-    ASSIGN_OR_RETURN(before, ReadCpuTime(exporter->process.pid()));
+    ASSIGN_OR_RETURN(before, ReadCpuTime(exporter->process().pid()));
   }
 
   // Programs that appeared with the process are its own.
@@ -494,7 +462,8 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair,
   for (const auto& [id, stats] : ReadProgramStats()) {
     if (!programs_before.count(id)) own_before[id] = stats;
   }
-  ASSIGN_OR_RETURN(const StormResult storm, RunStorm(MakeStormOptions(flags)));
+  StormResult storm;
+  RETURN_IF_ERROR(RunStorm(MakeStormOptions(flags), &storm));
   const std::map<uint32_t, ProgramStats> programs_after = ReadProgramStats();
   for (const auto& [id, stats] : own_before) {
     auto after = programs_after.find(id);
@@ -524,7 +493,7 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair,
                           scraped.connections, storm.made - scraped.connections,
                           scraped.events_lost, after.stat_seconds - before.stat_seconds,
                           after.schedstat_seconds - before.schedstat_seconds);
-    RETURN_IF_ERROR(StopProcess(exporter->process, SIGTERM));
+    RETURN_IF_ERROR(StopProcess(exporter->process(), SIGTERM));
   }
   if (bpftrace) {
     ASSIGN_OR_RETURN(const uint64_t counted, StopBpftrace(*bpftrace, flags.port));
@@ -550,13 +519,13 @@ int RunAB(const Flags& flags) {
   if (!flags.exporter.empty()) {
     for (const std::string& probe : flags.probes) {
       // One trial start per mode: those that cannot attach here are skipped.
-      absl::StatusOr<RunningExporter> trial = StartExporter(flags, probe);
+      absl::StatusOr<ExporterProcess> trial = StartExporter(flags, probe);
       if (!trial.ok()) {
         std::printf("skip exporter-%s: %s\n", probe.c_str(),
                     std::string(trial.status().message()).c_str());
         continue;
       }
-      StopProcess(trial->process, SIGTERM).IgnoreError();
+      StopProcess(trial->process(), SIGTERM).IgnoreError();
       configs.push_back({Config::Kind::kExporter, probe});
     }
   }
@@ -670,10 +639,10 @@ int RunOnce(const Flags& flags) {
       }
     }
   }
-  std::optional<RunningExporter> running;
+  std::optional<ExporterProcess> running;
   std::string probe;
   for (const std::string& candidate : flags.probes) {
-    absl::StatusOr<RunningExporter> started = StartExporter(flags, candidate);
+    absl::StatusOr<ExporterProcess> started = StartExporter(flags, candidate);
     if (started.ok()) {
       running = *std::move(started);
       probe = candidate;
@@ -681,43 +650,45 @@ int RunOnce(const Flags& flags) {
     }
   }
   if (!running) return fail("exporter", absl::UnavailableError("no probe mode attached"));
-  RunningExporter& exporter = *running;
+  ExporterProcess& exporter = *running;
   absl::SleepFor(absl::Milliseconds(300));
-  absl::StatusOr<CpuTime> before = ReadCpuTime(exporter.process.pid());
+  absl::StatusOr<CpuTime> before = ReadCpuTime(exporter.process().pid());
   if (!before.ok()) return fail("cpu", before.status());
-  const Memory idle = ReadMemory(exporter.process.pid());
+  const Memory idle = ReadMemory(exporter.process().pid());
 
   StormOptions options = MakeStormOptions(flags);
   options.timeout = absl::Seconds(300);
   options.sources = sources ? &*sources : nullptr;
-  absl::StatusOr<StormResult> storm =
-      netns ? StormInNamespace(netns->name(), options) : RunStorm(options);
-  if (!storm.ok()) return fail("storm", storm.status());
+  StormResult storm;
+  const absl::Status stormed =
+      netns ? StormInNamespace(netns->name(), options, &storm) : RunStorm(options, &storm);
+  if (!stormed.ok()) return fail("storm", stormed);
   CpuTime after;
-  absl::StatusOr<Scraped> scraped = AwaitCount(exporter, flags, storm->made, &after);
+  absl::StatusOr<Scraped> scraped = AwaitCount(exporter, flags, storm.made, &after);
   if (!scraped.ok()) return fail("scrape", scraped.status());
-  const Memory memory = ReadMemory(exporter.process.pid());
-  std::printf("once probe=%s made=%d accepts_per_second=%.0f counted=%.0f overflow=%.0f "
+  const Memory memory = ReadMemory(exporter.process().pid());
+  std::printf("once probe=%s made=%llu accepts_per_second=%.0f counted=%.0f overflow=%.0f "
               "unique=%.0f series=%.0f cpu_s=%.3f cpu_sched_s=%.3f rss_idle=%.0f rss=%.0f "
               "peak=%.0f\n",
-              probe.c_str(), storm->made, storm->AcceptsPerSecond(), scraped->connections,
+              probe.c_str(), static_cast<unsigned long long>(storm.made),
+              storm.AcceptsPerSecond(), scraped->connections,
               scraped->events_lost, scraped->unique, scraped->series,
               after.stat_seconds - before->stat_seconds,
               after.schedstat_seconds - before->schedstat_seconds, idle.rss, memory.rss,
               memory.peak);
-  PrintFigure("once_made", storm->made);
-  PrintFigure("once_distinct_sources", sources ? std::min<double>(sources->Size(), storm->made) : 1);
-  PrintFigure("once_rate", storm->AcceptsPerSecond());
-  PrintFigure("once_lost", storm->made - scraped->connections);
+  PrintFigure("once_made", storm.made);
+  PrintFigure("once_distinct_sources", sources ? std::min<double>(sources->Size(), storm.made) : 1);
+  PrintFigure("once_rate", storm.AcceptsPerSecond());
+  PrintFigure("once_lost", storm.made - scraped->connections);
   PrintFigure("once_overflow", scraped->events_lost);
   PrintFigure("once_unique", scraped->unique);
-  PrintFigure("once_cpu_per_100k", (after.stat_seconds - before->stat_seconds) / storm->made * 1e5);
+  PrintFigure("once_cpu_per_100k", (after.stat_seconds - before->stat_seconds) / storm.made * 1e5);
   PrintFigure("once_cpu_sched_per_100k",
-              (after.schedstat_seconds - before->schedstat_seconds) / storm->made * 1e5);
+              (after.schedstat_seconds - before->schedstat_seconds) / storm.made * 1e5);
   PrintFigure("once_rss_idle_mb", idle.rss / 1048576);
   PrintFigure("once_rss_mb", memory.rss / 1048576);
   PrintFigure("once_peak_rss_mb", memory.peak / 1048576);
-  if (absl::Status stopped = StopProcess(exporter.process, SIGTERM); !stopped.ok()) {
+  if (absl::Status stopped = StopProcess(exporter.process(), SIGTERM); !stopped.ok()) {
     return fail("stop exporter", stopped);
   }
   return 0;

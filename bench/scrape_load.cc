@@ -7,7 +7,6 @@
 // and reports latency percentiles and the body size.
 //
 // --list-countries=N only prints "CC ADDRESS" for N countries and exits.
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -36,12 +35,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/country_sampler.h"
-#include "bench/storm.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/util/status_macros.h"
+#include "exporter/util/unique_fd.h"
+#include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
-#include "tests/support/process.h"
+#include "tools/load/socket.h"
+#include "tools/load/storm.h"
 
 namespace geoip {
 namespace {
@@ -113,35 +114,13 @@ class KeepAliveClient {
   // a server that writes a reply in pieces is not held up by Nagle's
   // algorithm waiting for our delayed ACK. Prometheus does not do this.
   static absl::StatusOr<KeepAliveClient> Connect(uint16_t port, bool quick_ack) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return absl::ErrnoToStatus(errno, "socket()");
-    KeepAliveClient client(fd, quick_ack);
-    timeval bound = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
+    ASSIGN_OR_RETURN(UniqueFd fd, geoip::Connect(Endpoint{IpAddress::V4(0x7f000001), port},
+                                                 std::nullopt, absl::InfiniteFuture()));
+    // Bounds each request, not the whole series of them.
+    RETURN_IF_ERROR(BoundBlockingCalls(fd.get(), absl::Seconds(10)));
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      return absl::ErrnoToStatus(errno, "connect()");
-    }
-    return client;
-  }
-
-  KeepAliveClient(KeepAliveClient&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), quick_ack_(other.quick_ack_) {}
-  KeepAliveClient& operator=(KeepAliveClient&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    std::swap(quick_ack_, other.quick_ack_);
-    std::swap(buffer_, other.buffer_);
-    return *this;
-  }
-  KeepAliveClient(const KeepAliveClient&) = delete;
-  ~KeepAliveClient() {
-    if (fd_ >= 0) close(fd_);
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return KeepAliveClient(std::move(fd), quick_ack);
   }
 
   // Sends one request and reads its reply (status and body).
@@ -156,7 +135,7 @@ class KeepAliveClient {
     absl::StrAppend(&request, "\r\n", body);
     absl::string_view left = request;
     while (!left.empty()) {
-      const ssize_t sent = send(fd_, left.data(), left.size(), MSG_NOSIGNAL);
+      const ssize_t sent = send(fd_.get(), left.data(), left.size(), MSG_NOSIGNAL);
       if (sent <= 0) return absl::ErrnoToStatus(errno, "send()");
       left.remove_prefix(static_cast<size_t>(sent));
     }
@@ -189,18 +168,18 @@ class KeepAliveClient {
       }
       if (quick_ack_) {
         int one = 1;
-        setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+        setsockopt(fd_.get(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
       }
       char chunk[65536];
-      const ssize_t received = recv(fd_, chunk, sizeof(chunk), 0);
+      const ssize_t received = recv(fd_.get(), chunk, sizeof(chunk), 0);
       if (received <= 0) return absl::ErrnoToStatus(errno, "recv()");
       buffer_.append(chunk, static_cast<size_t>(received));
     }
   }
 
  private:
-  KeepAliveClient(int fd, bool quick_ack) : fd_(fd), quick_ack_(quick_ack) {}
-  int fd_;
+  KeepAliveClient(UniqueFd fd, bool quick_ack) : fd_(std::move(fd)), quick_ack_(quick_ack) {}
+  UniqueFd fd_;
   bool quick_ack_;
   std::string buffer_;
 };
@@ -272,25 +251,10 @@ absl::Status Run(const Flags& flags) {
   std::printf("sampled %zu countries in %.1fs\n", countries.size(),
               absl::ToDoubleSeconds(absl::Now() - sample_start));
 
-  ASSIGN_OR_RETURN(ChildProcess exporter,
-                   ChildProcess::Spawn({flags.exporter, "--connections.source=simulated",
-                                        "--web.listen-address=127.0.0.1:0",
-                                        "--geoip.database=" + flags.database}));
-  uint16_t port = 0;
-  for (const absl::Time deadline = absl::Now() + absl::Seconds(20);
-       port == 0 && absl::Now() < deadline; absl::SleepFor(absl::Milliseconds(20))) {
-    const std::string err = exporter.Stderr();
-    const size_t at = err.find("(port ");
-    int number = 0;
-    if (at != std::string::npos &&
-        absl::SimpleAtoi(err.substr(at + 6, err.find(')', at) - at - 6), &number)) {
-      port = static_cast<uint16_t>(number);
-    }
-    if (exporter.Wait(absl::ZeroDuration()).ok()) {
-      return absl::UnavailableError(absl::StrCat("exporter exited: ", exporter.Stderr()));
-    }
-  }
-  if (port == 0) return absl::DeadlineExceededError("exporter did not start within 20s");
+  ASSIGN_OR_RETURN(ExporterProcess exporter,
+                   ExporterProcess::Start({flags.exporter, "--connections.source=simulated",
+                                           "--geoip.database=" + flags.database}));
+  const uint16_t port = static_cast<uint16_t>(exporter.port());
 
   // A small /metrics first (no series yet): the latency of a reply that
   // fits one segment, over a new connection and over keep-alive.
@@ -347,7 +311,11 @@ absl::Status Run(const Flags& flags) {
       storm_options.count = 100'000'000;
       storm_options.stop = &stop;
       storm_options.timeout = absl::Seconds(120);
-      storm_thread = std::thread([&storm, storm_options] { storm = RunStorm(storm_options); });
+      storm_thread = std::thread([&storm, storm_options] {
+        StormResult result;
+        const absl::Status status = RunStorm(storm_options, &result);
+        storm = status.ok() ? absl::StatusOr<StormResult>(result) : status;
+      });
       absl::SleepFor(absl::Milliseconds(200));
     }
     absl::StatusOr<ScrapeStats> stats = ScrapeRepeatedly(port, flags.scrapes, phase.keep_alive);

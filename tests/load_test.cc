@@ -2,15 +2,13 @@
 // million namespaced world addresses, with many scrapers and live-map
 // streams at once. Bounded in count and time; loopback and the test's own
 // namespace only. Their figures go to stdout for the closing notes.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,14 +16,16 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "bench/storm.h"
+#include "exporter/util/proc_status.h"
+#include "exporter/util/unique_fd.h"
 #include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/netns.h"
+#include "tools/load/socket.h"
+#include "tools/load/storm.h"
 
 namespace geoip {
 namespace {
@@ -39,16 +39,12 @@ constexpr char kSources[] =
     "41.223.0.0/16,3.5.0.0/16,31.29.0.0/16,41.76.0.0/16,41.138.0.0/16,2.148.0.0/16,"
     "2.80.0.0/16,212.105.0.0/16,102.218.0.0/16,31.135.0.0/16";
 
-// Resident memory of a process, from /proc/PID/status.
+// Resident memory of a process, from /proc/PID/status; -1 if unknown.
 double RssBytes(int pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (!absl::StartsWith(line, "VmRSS:")) continue;
-    std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    double kib = 0;
-    if (fields.size() >= 2 && absl::SimpleAtod(fields[1], &kib)) return kib * 1024;
-  }
-  return -1;
+  absl::StatusOr<ProcStatus> status = ProcStatus::Read(pid);
+  if (!status.ok()) return -1;
+  std::optional<uint64_t> kib = status->FirstNumber("VmRSS");
+  return kib ? *kib * 1024.0 : -1;
 }
 
 class LoadTest : public ::testing::Test {
@@ -88,16 +84,17 @@ struct StreamClient {
 };
 
 void FollowStream(int port, const std::atomic<bool>& stop, StreamClient* client) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    client->error = "connect failed";
-    close(fd);
+  absl::StatusOr<UniqueFd> connected =
+      Connect(Endpoint{IpAddress::V4(0x7f000001), static_cast<uint16_t>(port)}, std::nullopt,
+              absl::InfiniteFuture());
+  if (!connected.ok()) {
+    client->error = connected.status().ToString();
+    return;
+  }
+  const int fd = connected->get();
+  // Reads wake every second to check stop.
+  if (absl::Status bounded = BoundBlockingCalls(fd, absl::Seconds(1)); !bounded.ok()) {
+    client->error = bounded.ToString();
     return;
   }
   const std::string request = "GET /api/v1/stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
@@ -127,7 +124,6 @@ void FollowStream(int port, const std::atomic<bool>& stop, StreamClient* client)
       if (absl::StrContains(event, "data: ")) ++client->events;
     }
   }
-  close(fd);
 }
 
 TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
@@ -180,12 +176,13 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
   options.sources = sources_.get();
   options.timeout = absl::Seconds(90);
   options.stop = &storm_stop;
-  absl::StatusOr<StormResult> storm = StormInNamespace(ns_->name(), options);
+  StormResult storm;
+  const absl::Status stormed = StormInNamespace(ns_->name(), options, &storm);
   timer.join();
-  ASSERT_TRUE(storm.ok()) << storm.status();
-  EXPECT_EQ(storm->made, storm->accepted);
+  ASSERT_TRUE(stormed.ok()) << stormed;
+  EXPECT_EQ(storm.made, storm.accepted);
 
-  absl::StatusOr<MetricsText> metrics = CountedScrape(*exporter, "18161", storm->made);
+  absl::StatusOr<MetricsText> metrics = CountedScrape(*exporter, "18161", storm.made);
   const double rss_late = RssBytes(pid);
   stop = true;
   for (std::thread& thread : threads) thread.join();
@@ -195,10 +192,10 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
       metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18161"}});
   std::printf("load: storm made=%llu in %.1f s (%.0f/s), counted=%.0f, scrapes=%d (errors %d), "
               "streams=%zu, rss %.1f -> %.1f MiB\n",
-              static_cast<unsigned long long>(storm->made), storm->seconds,
-              storm->AcceptsPerSecond(), counted, scrapes.load(), scrape_errors.load(),
+              static_cast<unsigned long long>(storm.made), storm.seconds,
+              storm.AcceptsPerSecond(), counted, scrapes.load(), scrape_errors.load(),
               streams.size(), rss_early / (1 << 20), rss_late / (1 << 20));
-  EXPECT_EQ(counted, static_cast<double>(storm->made));  // nothing lost
+  EXPECT_EQ(counted, static_cast<double>(storm.made));  // nothing lost
   EXPECT_EQ(scrape_errors.load(), 0) << first_scrape_error;
   EXPECT_GT(scrapes.load(), 50 * 100);
   int least_events = 1 << 30;
@@ -226,9 +223,10 @@ TEST_F(LoadTest, MillionDistinctPeersStayWithinTheMemoryBound) {
   options.count = kPeers;  // connection i comes from address i: all distinct
   options.sources = sources_.get();
   options.timeout = absl::Seconds(150);
-  absl::StatusOr<StormResult> storm = StormInNamespace(ns_->name(), options);
-  ASSERT_TRUE(storm.ok()) << storm.status();
-  ASSERT_EQ(storm->made, kPeers);
+  StormResult storm;
+  const absl::Status stormed = StormInNamespace(ns_->name(), options, &storm);
+  ASSERT_TRUE(stormed.ok()) << stormed;
+  ASSERT_EQ(storm.made, kPeers);
 
   absl::StatusOr<MetricsText> metrics = CountedScrape(*exporter, "18171", kPeers);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
@@ -241,7 +239,7 @@ TEST_F(LoadTest, MillionDistinctPeersStayWithinTheMemoryBound) {
   const double uniques = metrics->Sum("ebpf_geoip_unique_source_addresses", {{"port", "18171"}});
   std::printf("memory: %llu distinct peers in %.1f s, counted=%.0f overflow=%.0f, "
               "unique estimate=%.0f (%.2f%% off), rss=%.1f MiB\n",
-              static_cast<unsigned long long>(kPeers), storm->seconds, counted, overflow, uniques,
+              static_cast<unsigned long long>(kPeers), storm.seconds, counted, overflow, uniques,
               100.0 * (uniques - (counted - overflow)) / (counted - overflow), rss / (1 << 20));
   EXPECT_EQ(counted, kPeers);
   // Unique addresses: within the documented error (3 standard errors of
