@@ -21,9 +21,8 @@ namespace geoip {
 
 // Accepts counted per listener (by index), and a wait until they reach
 // targets. Counting takes no lock until someone waits, so the accepting
-// threads of a storm do not contend with the connecting one.
-// std::mutex rather than absl::Mutex: Debian's abseil is not built with
-// ThreadSanitizer, which then cannot see absl::Mutex synchronise.
+// threads of a storm do not contend with the connecting one. std::mutex,
+// not absl::Mutex, for ThreadSanitizer (see the top CMakeLists.txt).
 class AcceptTally {
  public:
   explicit AcceptTally(size_t listeners = 1);
