@@ -25,24 +25,23 @@ a Release build, as scripts/run configures it.
 import argparse
 import http.client
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from exporter_process import ExporterProcess  # noqa: E402  tests/support/exporter_process.py
+
 DATABASE = os.path.join(REPO, "data", "geo-whois-asn-country.mmdb")
 # What --bpf.pin-path=auto pins to when it pins.
 PIN_PATH = "/sys/fs/bpf/ebpf_geoip"
-# The exporter's start-up log: listening, then the live map's URL.
-LISTENING_LINE = re.compile(r"^listening on .* \(port (\d+)\)")
-URL_LINE = re.compile(r"^live map: (http://([^/:]+):(\d+)/)$")
+# The line after the start-up line: the live map's URL.
+URL_LINE = re.compile(r"live map: (http://([^/:]+):(\d+)/)")
 # A first build of the whole tree by scripts/run, if ctest runs before one.
 START_TIMEOUT = 900
 STOP_TIMEOUT = 15
@@ -75,73 +74,6 @@ def http_get(host, port, path):
         connection.close()
 
 
-class Session:
-    """A command in a session of its own, as a terminal runs it: Ctrl-C
-    reaches its whole process group. Its output (stdout and stderr) is
-    collected line by line."""
-
-    def __init__(self, argv, env):
-        self.argv = argv
-        self.process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines = []
-        self._queue = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def output(self):
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern, timeout):
-        """The first match of `pattern` in a line of output; fails if the
-        command ends or `timeout` seconds pass first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError("no line matching %r within %d s; output:\n%s"
-                                     % (pattern.pattern, timeout, self.output()))
-            if line is None:
-                raise AssertionError("%s ended (status %s) before a line matching %r; "
-                                     "output:\n%s" % (self.argv[0], self.process.wait(),
-                                                      pattern.pattern, self.output()))
-            match = pattern.search(line)
-            if match:
-                return match
-
-    def interrupt(self):
-        """Ctrl-C: SIGINT to the process group. Returns the exit status."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            status = self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("still running %d s after SIGINT; output:\n%s"
-                                 % (STOP_TIMEOUT, self.output()))
-        self._reader.join(timeout=5)
-        return status
-
-    def group_alive(self):
-        try:
-            os.killpg(self.process.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-    def kill(self):
-        if self.group_alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
 class ProbeTestCase(unittest.TestCase):
     def setUp(self):
         if os.geteuid() != 0:
@@ -155,18 +87,24 @@ class ProbeTestCase(unittest.TestCase):
 
     def tearDown(self):
         if self.session is not None:
-            self.session.kill()
+            self.session.close()
         # Removing the pins detaches a probe a case left behind.
         if os.path.exists(PIN_PATH):
             shutil.rmtree(PIN_PATH)
 
     def start(self, argv, env):
-        """Starts `argv` and waits until the exporter listens; returns its port."""
-        self.session = Session(argv, env)
-        return int(self.session.wait_for(LISTENING_LINE, START_TIMEOUT).group(1))
+        """Starts `argv` in a session of its own, as a terminal runs it (so
+        Ctrl-C reaches its whole process group), and waits for the
+        exporter's start-up line; returns its port."""
+        self.session = ExporterProcess.start(argv, START_TIMEOUT, env=env)
+        return self.session.port
+
+    def interrupt(self):
+        """Ctrl-C: SIGINT to the process group. Returns the exit status."""
+        return self.session.stop(signal.SIGINT, STOP_TIMEOUT)
 
     def assert_stops_leaving_nothing(self, port):
-        status = self.session.interrupt()
+        status = self.interrupt()
         output = self.session.output()
         self.assertEqual(status, 0, output)
         self.assertFalse(self.session.group_alive(), "a process of the session still runs")
@@ -181,7 +119,7 @@ class ProbeTestCase(unittest.TestCase):
                         "no pinned link in %s; output:\n%s" % (PIN_PATH, self.session.output()))
         self.assertIn("--bpf.pin-path=auto: pinning at %s (%s)" % (PIN_PATH, launcher),
                       self.session.output())
-        status = self.session.interrupt()
+        status = self.interrupt()
         output = self.session.output()
         self.assertEqual(status, 0, output)
         self.assertIn("the probe stays pinned at %s" % PIN_PATH, output)
@@ -210,7 +148,7 @@ class RunScriptTest(ProbeTestCase):
                                      "--web.listen-address=127.0.0.1:%d" % port,
                                      "--bpf.drain-interval=100ms"], env), port)
         # The exporter names the URL right after it starts listening.
-        match = self.session.wait_for(URL_LINE, 5)
+        match = self.session.wait_for_line(URL_LINE.fullmatch, 5, "live map URL")
         url, host, url_port = match.group(1), match.group(2), int(match.group(3))
         self.assertEqual(url, "http://127.0.0.1:%d/" % port)
         output = self.session.output()

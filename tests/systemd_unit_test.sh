@@ -113,14 +113,10 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs \
   --bpf.ports="$port" --bpf.drain-interval=100ms --bpf.pin-path="$bpffs/ebpf_geoip" \
   2>"$work/exporter.log" &
 exporter_pid=$!
-metrics_port=
-for _ in $(seq 150); do
-  metrics_port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/exporter.log" | head -1)
-  [ -n "$metrics_port" ] && break
-  kill -0 "$exporter_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$metrics_port" ] || { cat "$work/exporter.log" >&2; echo "the exporter did not start with the unit's capabilities" >&2; exit 1; }
+# Its start-up line (docs/API.md) names the port it bound.
+metrics_port=$(python3 "$repo/tests/support/exporter_process.py" port "$work/exporter.log" \
+  --pid "$exporter_pid" --timeout 15) ||
+  { echo "the exporter did not start with the unit's capabilities" >&2; exit 1; }
 grep '^probe mode:' "$work/exporter.log"
 [ -e "$bpffs/ebpf_geoip/link" ] || { cat "$work/exporter.log" >&2; echo "no pinned link" >&2; exit 1; }
 echo "ok: probe attached and pinned as uid nobody with only $ambient"

@@ -73,14 +73,9 @@ EOF
 "$exporter_bin" --connections.source=simulated --web.listen-address=127.0.0.1:0 \
   --geoip.database="$database" --web.config.file="$work/web.yml" 2>"$work/exporter.log" &
 pids+=($!)
-exporter_port=
-for _ in $(seq 150); do
-  exporter_port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/exporter.log" | head -1)
-  [ -n "$exporter_port" ] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/exporter.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$exporter_port" ] || { echo "exporter did not start:" >&2; cat "$work/exporter.log" >&2; exit 1; }
+# Its start-up line (docs/API.md) names the port it bound.
+exporter_port=$(python3 "$repo/tests/support/exporter_process.py" port "$work/exporter.log" \
+  --pid "${pids[0]}" --timeout 15) || { echo "exporter did not start" >&2; exit 1; }
 echo "exporter on 127.0.0.1:$exporter_port"
 
 curl_tls() {  # curl_tls PORT PATH [curl options...]

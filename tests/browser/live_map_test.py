@@ -23,17 +23,19 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
+from exporter_process import ExporterProcess  # noqa: E402  tests/support/exporter_process.py
+from netns import TestNamespace  # noqa: E402  tests/support/netns.py
 from webdriver import Browser, wait_for  # noqa: E402
 
 ARGS = None  # the command line, parsed in main()
@@ -43,105 +45,20 @@ ARGS = None  # the command line, parsed in main()
 # stream adds 0.1 s. The extra second absorbs a loaded CI machine.
 UPDATE_BOUND = 3.0
 
-# Same name pattern as tests/support/netns.cc ("geoip-test-<pid>-<n>"), so
-# that either side deletes namespaces the other leaked when it died.
-NETNS_PREFIX = "geoip-test-"
-_netns_counter = 0
-
-
-def run(argv, timeout=20):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
-
-
-def delete_stale_namespaces():
-    try:
-        names = os.listdir("/run/netns")
-    except FileNotFoundError:
-        return
-    for name in names:
-        match = re.fullmatch(re.escape(NETNS_PREFIX) + r"(\d+)-\d+", name)
-        if match and not os.path.exists(f"/proc/{match.group(1)}"):
-            Namespace.delete(name)
-
-
-class Namespace:
-    """A private network namespace with lo up and public addresses on it;
-    nothing sent inside can leave. Deleted (with its processes) on close."""
-
-    def __init__(self):
-        global _netns_counter
-        delete_stale_namespaces()
-        self.name = f"{NETNS_PREFIX}{os.getpid()}-{_netns_counter}"
-        _netns_counter += 1
-        run(["ip", "netns", "add", self.name])
-        try:
-            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
-        except BaseException:
-            self.close()
-            raise
-
-    def add_address(self, address):
-        if ":" in address:  # nodad: usable at once, not tentative for ~2 s
-            run(["ip", "-n", self.name, "addr", "add", f"{address}/128", "dev", "lo", "nodad"])
-        else:
-            run(["ip", "-n", self.name, "addr", "add", f"{address}/32", "dev", "lo"])
-
-    def run(self, argv, timeout=30):
-        return subprocess.run(["ip", "netns", "exec", self.name] + argv, capture_output=True,
-                              text=True, timeout=timeout)
-
-    @staticmethod
-    def delete(name):
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
-                              timeout=10).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, timeout=10)
-
-    def close(self):
-        if self.name:
-            Namespace.delete(self.name)
-            self.name = None
-
-
 class Exporter:
     """The exporter binary under test, on a loopback port; stopped on close."""
 
     def __init__(self, name, extra_args, port=0):
         self.log_path = os.path.join(ARGS.out_dir, f"{name}.log")
-        self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
+        self._process = ExporterProcess.start(
             [ARGS.exporter, f"--web.listen-address=127.0.0.1:{port}",
              f"--geoip.database={ARGS.database}"] + extra_args,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            listening = wait_for(f"{name} to listen (see {self.log_path})", self._listening,
-                                 timeout=30)
-        except BaseException:
-            self.close()
-            raise
-        self.port = int(listening.group(1))
+            timeout=30, log_path=self.log_path)
+        self.port = self._process.port
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def _listening(self):
-        if self.process.poll() is not None:
-            with open(self.log_path) as log:
-                raise RuntimeError(f"exporter exited with {self.process.returncode}: {log.read()}")
-        with open(self.log_path) as log:
-            return re.search(r"listening on \S+ \(port (\d+)\)", log.read())
-
     def close(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # detaches the probe cleanly
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
+        self._process.close()  # SIGTERM first: detaches the probe cleanly
 
     def get(self, path):
         """(status, body) of GET path."""
@@ -235,7 +152,7 @@ class ProbeLiveMapTest(unittest.TestCase):
         # exporter would drain counts an earlier one left in the kernel.
         flags = [f"--bpf.ports={ports[0]},{ports[1]}", "--bpf.pin-path="]
         exporter = self.own(Exporter("exporter-probe", flags))
-        namespace = self.own(Namespace())
+        namespace = self.own(TestNamespace())
         addresses = {
             "GB": "81.2.69.142", "DE": "2a01:4f8::1", "JP": "133.11.0.1", "BR": "200.160.2.3",
             "US4": "8.8.8.8", "US6": "2001:4860:4860::8888", "private": "10.1.2.3",
