@@ -20,10 +20,12 @@ DEMO = os.path.join(REPO, "demo")
 DATABASE = os.path.join(REPO, "data", "geo-whois-asn-country.mmdb")
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, DEMO)
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 import traffic  # noqa: E402  demo/traffic.py
+from netns import TestNamespace  # noqa: E402  tests/support/netns.py
 
 
-def MmdbCountry(address):
+def mmdb_country(address):
     """country_code of `address` in the bundled database, or None."""
     result = subprocess.run(["mmdblookup", "--file", DATABASE, "--ip", address, "country_code"],
                             capture_output=True, text=True, timeout=10)
@@ -43,10 +45,10 @@ class WorldAddressesTest(unittest.TestCase):
                 self.assertTrue(ipaddress.ip_address(address).is_private, address)
             elif label == "unknown":
                 self.assertTrue(ipaddress.ip_address(address).is_global, address)
-                self.assertIsNone(MmdbCountry(address), address)
+                self.assertIsNone(mmdb_country(address), address)
             else:
                 self.assertRegex(label, r"^[A-Z]{2}$")
-                self.assertEqual(MmdbCountry(address), label, address)
+                self.assertEqual(mmdb_country(address), label, address)
 
     def test_covers_ten_countries_both_families_and_the_off_map_labels(self):
         countries = collections.defaultdict(set)
@@ -59,31 +61,6 @@ class WorldAddressesTest(unittest.TestCase):
         versions = set().union(*countries.values())
         self.assertEqual(versions, {4, 6})
         self.assertEqual(len(self.entries), len({a for a, _ in self.entries}), "duplicates")
-
-
-class Namespace:
-    """A private network namespace with loopback up; deleted on exit."""
-
-    count = 0
-
-    def __init__(self):
-        Namespace.count += 1
-        self.name = "geoip-bundle-%d-%d" % (os.getpid(), Namespace.count)
-
-    def __enter__(self):
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
-
-    def Popen(self, args, **kwargs):
-        return subprocess.Popen(["ip", "netns", "exec", self.name, *args], **kwargs)
-
-    def Run(self, args, **kwargs):
-        return subprocess.run(["ip", "netns", "exec", self.name, *args], capture_output=True,
-                              text=True, timeout=60, **kwargs)
 
 
 CLIENT = r"""
@@ -113,68 +90,68 @@ class DemoServicesTest(unittest.TestCase):
         if os.geteuid() != 0:
             raise AssertionError("needs root for network namespaces")
 
-    def StartServices(self, ns):
-        services = ns.Popen([sys.executable, os.path.join(DEMO, "services.py"), "8081", "8082", "8083"],
-                            stdout=subprocess.DEVNULL)
+    def start_services(self, ns):
+        services = ns.start([sys.executable, os.path.join(DEMO, "services.py"), "8081", "8082",
+                             "8083"], stdout=subprocess.DEVNULL)
         self.addCleanup(services.wait, 10)
         self.addCleanup(services.terminate)
-        result = ns.Run([sys.executable, "-c",
+        result = ns.run([sys.executable, "-c",
                          "import sys; sys.path.insert(0, %r); import traffic; "
-                         "sys.exit(0 if traffic.WaitListening([8081, 8082, 8083], 10) else 1)" % DEMO])
+                         "sys.exit(0 if traffic.WaitListening([8081, 8082, 8083], 10) else 1)"
+                         % DEMO])
         self.assertEqual(result.returncode, 0, result.stderr)
         return services
 
-    def Get(self, ns, source, target, port, path):
-        result = ns.Run([sys.executable, "-c", CLIENT, source, target, str(port), path])
+    def http_get(self, ns, source, target, port, path):
+        result = ns.run([sys.executable, "-c", CLIENT, source, target, str(port), path])
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout.split("\n", 1)
 
     def test_services_answer_as_in_the_original_demo_over_ipv4_and_ipv6(self):
-        with Namespace() as ns:
-            subprocess.run(["ip", "-n", ns.name, "addr", "add", "81.2.69.142/32", "dev", "lo"], check=True)
-            subprocess.run(["ip", "-n", ns.name, "addr", "add", "2a01:4f8::1/128", "dev", "lo", "nodad"],
-                           check=True)
-            self.StartServices(ns)
+        with TestNamespace() as ns:
+            ns.add_address("81.2.69.142")
+            ns.add_address("2a01:4f8::1")
+            self.start_services(ns)
             for source, target in (("81.2.69.142", "127.0.0.1"), ("2a01:4f8::1", "::1")):
-                self.assertEqual(self.Get(ns, source, target, 8081, "/"),
+                self.assertEqual(self.http_get(ns, source, target, 8081, "/"),
                                  ["HTTP/1.1 200 OK", "Hello World!\n"])
-                self.assertEqual(self.Get(ns, source, target, 8082, "/"),
+                self.assertEqual(self.http_get(ns, source, target, 8082, "/"),
                                  ["HTTP/1.1 200 OK", "eBPF Summit\n"])
-                self.assertEqual(self.Get(ns, source, target, 8083, "/kernel"),
+                self.assertEqual(self.http_get(ns, source, target, 8083, "/kernel"),
                                  ["HTTP/1.1 200 OK", "Submitted word: kernel\n"])
-                self.assertEqual(self.Get(ns, source, target, 8083, "/hello%20world"),
+                self.assertEqual(self.http_get(ns, source, target, 8083, "/hello%20world"),
                                  ["HTTP/1.1 200 OK", "Submitted word: hello world\n"])
-                self.assertEqual(self.Get(ns, source, target, 8083, "/")[0],
+                self.assertEqual(self.http_get(ns, source, target, 8083, "/")[0],
                                  "HTTP/1.1 400 Bad Request")
 
     def test_traffic_connects_from_every_world_address_a_bounded_number_of_times(self):
         entries = traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)
         rounds = 2
         expected = rounds * 3 * sum(1 + i % 3 for i in range(len(entries)))
-        with Namespace() as ns:
-            self.StartServices(ns)
-            result = ns.Run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
+        with TestNamespace() as ns:
+            self.start_services(ns)
+            result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
                              "--rounds", str(rounds), "--interval", "0.1"])
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual(result.stdout.strip(),
                              "traffic: %d connections from %d addresses, 0 failed"
                              % (expected, len(entries)))
-            addresses = ns.Run(["ip", "-o", "addr", "show", "dev", "lo"]).stdout
+            addresses = ns.run(["ip", "-o", "addr", "show", "dev", "lo"]).stdout
             for address, _ in entries:
                 self.assertIn(" %s/" % address, addresses)
 
     def test_traffic_stops_at_its_duration(self):
-        with Namespace() as ns:
-            self.StartServices(ns)
+        with TestNamespace() as ns:
+            self.start_services(ns)
             start = time.monotonic()
-            result = ns.Run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
+            result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
                              "--rounds", "1000000", "--interval", "0.2", "--duration", "1.5"])
             self.assertLess(time.monotonic() - start, 10)
             self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_traffic_fails_when_nothing_listens(self):
-        with Namespace() as ns:
-            result = ns.Run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
+        with TestNamespace() as ns:
+            result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
                              "--wait-listening", "0.3"])
             self.assertEqual(result.returncode, 1)
             self.assertIn("not all listening", result.stderr)
