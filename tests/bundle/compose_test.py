@@ -20,7 +20,7 @@ import yaml  # python3-yaml
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def ComposeConfig():
+def compose_config():
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
     result = subprocess.run(["docker-compose", "-f", os.path.join(REPO, "docker-compose.yml"),
                              "config"], capture_output=True, text=True, cwd=REPO, env=env,
@@ -28,7 +28,7 @@ def ComposeConfig():
     return result
 
 
-def Volume(volume):
+def parse_volume(volume):
     """(source, target, read-only) of a normalised volume: compose 1.29 writes
     "source:target[:ro]", compose 2 a mapping."""
     if isinstance(volume, str):
@@ -37,14 +37,14 @@ def Volume(volume):
     return volume["source"], volume["target"], bool(volume.get("read_only", False))
 
 
-def ThisRelease():
+def this_release():
     """The codename of the Debian release this machine runs, e.g. bookworm."""
     with open("/etc/os-release") as f:
         match = re.search(r"^VERSION_CODENAME=(\S+)", f.read(), re.M)
     return match.group(1).strip('"') if match else ""
 
 
-def DockerfileStages():
+def dockerfile_stages():
     """[(base image, stage name, text of the stage)] in order."""
     with open(os.path.join(REPO, "Dockerfile")) as f:
         text = f.read()
@@ -56,13 +56,13 @@ def DockerfileStages():
     return stages
 
 
-def AptInstalled(stage_text):
+def apt_installed(stage_text):
     """Packages an `apt-get install` line of a stage installs."""
     match = re.search(r"apt-get install -y --no-install-recommends((?:[^&]|\\\n)*)", stage_text)
     return set(re.sub(r"\\\n", " ", match.group(1)).split()) - {"\\"}
 
 
-def DebianDependencies(packages):
+def debian_dependencies(packages):
     """`packages` and everything they depend on, as installed on this machine."""
     seen, todo = set(), list(packages)
     while todo:
@@ -84,7 +84,7 @@ def DebianDependencies(packages):
 class ComposeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        result = ComposeConfig()
+        result = compose_config()
         cls.config_result = result
         cls.config = yaml.safe_load(result.stdout) if result.returncode == 0 else None
 
@@ -101,7 +101,7 @@ class ComposeTest(unittest.TestCase):
         binds = 0
         for name, service in self.services.items():
             for volume in service.get("volumes", []):
-                source = Volume(volume)[0]
+                source = parse_volume(volume)[0]
                 if source.startswith("/"):
                     binds += 1
                     self.assertTrue(source.startswith(REPO + os.sep), "%s mounts %s" % (name, source))
@@ -111,7 +111,7 @@ class ComposeTest(unittest.TestCase):
         self.assertGreaterEqual(binds, 4)
 
     def test_build_targets_are_dockerfile_stages(self):
-        stages = {name for _, name, _ in DockerfileStages()}
+        stages = {name for _, name, _ in dockerfile_stages()}
         for name, service in self.services.items():
             if "build" in service:
                 self.assertEqual(service["build"]["context"], REPO, name)
@@ -161,7 +161,7 @@ class ComposeTest(unittest.TestCase):
         prometheus = self.services["prometheus"]
         self.assertIn("--config.file=/etc/prometheus/prometheus.yml", prometheus["command"])
         self.assertIn((os.path.join(REPO, "prometheus"), "/etc/prometheus", True),
-                      [Volume(volume) for volume in prometheus["volumes"]])
+                      [parse_volume(volume) for volume in prometheus["volumes"]])
 
     def test_grafana_is_anonymous_viewer_with_the_map_as_home(self):
         grafana = self.services["grafana"]
@@ -171,7 +171,7 @@ class ComposeTest(unittest.TestCase):
         home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
         host_path = None
         for volume in grafana["volumes"]:
-            source, target, _ = Volume(volume)
+            source, target, _ = parse_volume(volume)
             if home.startswith(target + "/"):
                 host_path = source + home[len(target):]
         self.assertIsNotNone(host_path, "no mount holds " + home)
@@ -185,8 +185,8 @@ class ComposeTest(unittest.TestCase):
 # libabsl20240722, not libabsl20220623), and neither does an exporter built here.
 IMAGE_RELEASE = "bookworm"
 SAME_RELEASE_AS_IMAGES = unittest.skipUnless(
-    ThisRelease() == IMAGE_RELEASE,
-    "compares the images' Debian 12 packages with this machine's, which runs %s" % ThisRelease())
+    this_release() == IMAGE_RELEASE,
+    "compares the images' Debian 12 packages with this machine's, which runs %s" % this_release())
 
 
 class DockerfileTest(unittest.TestCase):
@@ -194,14 +194,14 @@ class DockerfileTest(unittest.TestCase):
                "libabsl20220623", "libcrypt1"}
 
     def test_stages(self):
-        stages = [(base, name) for base, name, _ in DockerfileStages()]
+        stages = [(base, name) for base, name, _ in dockerfile_stages()]
         self.assertEqual(stages, [("debian:" + IMAGE_RELEASE, "builder"),
                                   ("debian:%s-slim" % IMAGE_RELEASE, "demo"),
                                   ("debian:%s-slim" % IMAGE_RELEASE, "exporter")])
 
     def test_runtime_installs_only_the_runtime_libraries(self):
-        exporter_stage = DockerfileStages()[-1][2]
-        self.assertEqual(AptInstalled(exporter_stage), self.RUNTIME)
+        exporter_stage = dockerfile_stages()[-1][2]
+        self.assertEqual(apt_installed(exporter_stage), self.RUNTIME)
         self.assertIn("COPY data/ ", exporter_stage)
         self.assertIn("COPY --from=builder /build/exporter/ebpf_geoip_exporter", exporter_stage)
 
@@ -209,8 +209,8 @@ class DockerfileTest(unittest.TestCase):
     def test_every_package_named_is_a_debian_12_package(self):
         # Installed here means the name is right: this machine builds natively
         # with the same packages.
-        for _, name, text in DockerfileStages():
-            for package in AptInstalled(text):
+        for _, name, text in dockerfile_stages():
+            for package in apt_installed(text):
                 result = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", package],
                                         capture_output=True, text=True)
                 self.assertEqual(result.stdout, "install ok installed", "%s: %s" % (name, package))
@@ -219,7 +219,7 @@ class DockerfileTest(unittest.TestCase):
         with open(os.path.join(REPO, "scripts", "lib", "setup.sh")) as f:
             match = re.search(r"geoip_run_packages=\(([^)]*)\)", f.read())
         native = set(match.group(1).split()) - {"iproute2"}  # iproute2: demo, not build
-        builder = AptInstalled(DockerfileStages()[0][2])
+        builder = apt_installed(dockerfile_stages()[0][2])
         self.assertEqual(native - builder, set())
         # Files the build reads from Debian packages other than libraries.
         with open(os.path.join(REPO, "exporter", "CMakeLists.txt")) as f:
@@ -238,7 +238,7 @@ class DockerfileTest(unittest.TestCase):
         libraries = re.findall(r"=> (/\S+)", ldd)
         self.assertTrue(libraries)
         # debian:bookworm-slim has libc6 and apt, which needs libstdc++6 and libgcc-s1.
-        available = DebianDependencies(self.RUNTIME | {"libc6", "libstdc++6", "libgcc-s1"})
+        available = debian_dependencies(self.RUNTIME | {"libc6", "libstdc++6", "libgcc-s1"})
         for library in libraries:
             real = os.path.realpath(library)
             owner = None

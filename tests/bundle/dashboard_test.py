@@ -18,12 +18,12 @@ PROVIDERS = os.path.join(REPO, "grafana", "provisioning", "dashboards", "ebpf-ge
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 
-def LoadDashboard():
+def load_dashboard():
     with open(DASHBOARD) as f:
         return json.load(f)
 
 
-def AllPanels(dashboard):
+def all_panels(dashboard):
     """Top-level panels and panels nested in collapsed rows."""
     for panel in dashboard["panels"]:
         yield panel
@@ -33,7 +33,7 @@ def AllPanels(dashboard):
 
 class DashboardTest(unittest.TestCase):
     def setUp(self):
-        self.dashboard = LoadDashboard()
+        self.dashboard = load_dashboard()
         with open(DASHBOARD) as f:
             self.text = f.read()
 
@@ -66,16 +66,16 @@ class DashboardTest(unittest.TestCase):
             self.assertEqual(variable["definition"], variable["query"]["query"])
 
     def test_panel_ids_are_unique_and_layout_fits_the_grid(self):
-        ids = [p["id"] for p in AllPanels(self.dashboard)]
+        ids = [p["id"] for p in all_panels(self.dashboard)]
         self.assertEqual(len(ids), len(set(ids)), ids)
-        for panel in AllPanels(self.dashboard):
+        for panel in all_panels(self.dashboard):
             grid = panel["gridPos"]
             self.assertLessEqual(grid["x"] + grid["w"], 24, panel["title"])
             self.assertGreater(grid["h"], 0, panel["title"])
 
     def test_panels_do_not_overlap(self):
         cells = {}
-        for panel in AllPanels(self.dashboard):
+        for panel in all_panels(self.dashboard):
             g = panel["gridPos"]
             for x in range(g["x"], g["x"] + g["w"]):
                 for y in range(g["y"], g["y"] + g["h"]):
@@ -85,7 +85,7 @@ class DashboardTest(unittest.TestCase):
 
     def test_every_query_panel_uses_the_datasource_variable(self):
         query_panels = 0
-        for panel in AllPanels(self.dashboard):
+        for panel in all_panels(self.dashboard):
             if panel["type"] == "row":
                 self.assertFalse(panel.get("targets"), panel["title"])
                 continue
@@ -100,7 +100,7 @@ class DashboardTest(unittest.TestCase):
         self.assertGreaterEqual(query_panels, 15)
 
     def test_queries_filter_on_the_variables(self):
-        for panel in AllPanels(self.dashboard):
+        for panel in all_panels(self.dashboard):
             for target in panel.get("targets", []):
                 expr = target["expr"]
                 for selector in re.findall(r"\b(?:ebpf_geoip_\w+|process_\w+|scrape_duration_seconds)\{([^}]*)\}", expr):
@@ -110,7 +110,7 @@ class DashboardTest(unittest.TestCase):
                     self.assertIn('port=~"$port"', expr, panel["title"])
 
     def test_geomap_looks_up_country_codes_in_the_countries_gazetteer(self):
-        geomaps = [p for p in AllPanels(self.dashboard) if p["type"] == "geomap"]
+        geomaps = [p for p in all_panels(self.dashboard) if p["type"] == "geomap"]
         self.assertEqual(len(geomaps), 1)
         geomap = geomaps[0]
         (target,) = geomap["targets"]
@@ -132,26 +132,26 @@ class DashboardTest(unittest.TestCase):
 
     def test_has_the_panels_the_product_promises(self):
         exprs = {p["title"]: " ".join(t["expr"] for t in p.get("targets", []))
-                 for p in AllPanels(self.dashboard)}
+                 for p in all_panels(self.dashboard)}
         by_type = {}
-        for panel in AllPanels(self.dashboard):
+        for panel in all_panels(self.dashboard):
             by_type.setdefault(panel["type"], []).append(panel["title"])
 
-        def PanelUsing(fragment):
+        def panel_using(fragment):
             return [t for t, e in exprs.items() if fragment in e]
 
-        self.assertTrue(PanelUsing('country=~"private|unknown|overflow"'), "off-map totals")
-        self.assertTrue([t for t in PanelUsing("sum by (port) (rate(")
+        self.assertTrue(panel_using('country=~"private|unknown|overflow"'), "off-map totals")
+        self.assertTrue([t for t in panel_using("sum by (port) (rate(")
                          if t in by_type["timeseries"]], "connections/s by port")
-        self.assertTrue(PanelUsing("sum by (country) (ebpf_geoip_unique_source_addresses"))
-        self.assertTrue(PanelUsing("sum by (port) (ebpf_geoip_unique_source_addresses"))
-        self.assertTrue([t for t in PanelUsing("topk(10, sum by (country) (increase(")
+        self.assertTrue(panel_using("sum by (country) (ebpf_geoip_unique_source_addresses"))
+        self.assertTrue(panel_using("sum by (port) (ebpf_geoip_unique_source_addresses"))
+        self.assertTrue([t for t in panel_using("topk(10, sum by (country) (increase(")
                          if t in by_type["bargauge"]], "top countries")
         for health in ("ebpf_geoip_probe_info", "ebpf_geoip_events_lost_total",
                        "ebpf_geoip_lookup_failures_total",
                        "time() - ebpf_geoip_database_build_timestamp_seconds",
                        "scrape_duration_seconds"):
-            self.assertTrue(PanelUsing(health), health)
+            self.assertTrue(panel_using(health), health)
 
 
 class ProvisioningTest(unittest.TestCase):

@@ -15,19 +15,19 @@ RULES = sorted(glob.glob(os.path.join(PROMETHEUS, "rules", "*.yml")))
 TESTS = sorted(glob.glob(os.path.join(PROMETHEUS, "tests", "*.yml")))
 
 
-def Promtool(*args):
+def promtool(*args):
     return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=REPO,
                           timeout=120)
 
 
 class PrometheusRulesTest(unittest.TestCase):
-    def assertPromtoolPasses(self, *args):
-        result = Promtool(*args)
+    def assert_promtool_passes(self, *args):
+        result = promtool(*args)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         return result.stdout + result.stderr
 
     def test_config_is_valid_and_loads_every_rule_file(self):
-        output = self.assertPromtoolPasses("check", "config", os.path.join(PROMETHEUS, "prometheus.yml"))
+        output = self.assert_promtool_passes("check", "config", os.path.join(PROMETHEUS, "prometheus.yml"))
         self.assertIn("%d rule files found" % len(RULES), output)
 
     def test_config_scrapes_the_exporter_every_5s(self):
@@ -39,11 +39,11 @@ class PrometheusRulesTest(unittest.TestCase):
 
     def test_rules_are_valid(self):
         self.assertGreaterEqual(len(RULES), 2)
-        self.assertPromtoolPasses("check", "rules", *RULES)
+        self.assert_promtool_passes("check", "rules", *RULES)
 
     def test_rule_unit_tests_pass(self):
         self.assertGreaterEqual(len(TESTS), 2)
-        self.assertPromtoolPasses("test", "rules", *TESTS)
+        self.assert_promtool_passes("test", "rules", *TESTS)
 
     def test_a_broken_rule_fails_the_unit_tests(self):
         # The unit tests must be able to fail: move the staleness threshold.
@@ -61,7 +61,7 @@ class PrometheusRulesTest(unittest.TestCase):
             with open(os.path.join(PROMETHEUS, "tests", "alerts_test.yml")) as f, \
                  open(test_copy, "w") as out:
                 out.write(f.read())
-            result = Promtool("test", "rules", test_copy)
+            result = promtool("test", "rules", test_copy)
             self.assertNotEqual(result.returncode, 0)
             self.assertIn("EbpfGeoipDatabaseStale", result.stdout + result.stderr)
         finally:

@@ -41,13 +41,13 @@ OFF_MAP = {"private", "unknown", "overflow"}
 BUILTINS = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "2s"}
 
 
-def FreePort():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def Wait(what, predicate, seconds):
+def wait_until(what, predicate, seconds):
     """Polls `predicate` until it returns a true value; fails after `seconds`."""
     deadline = time.monotonic() + seconds
     last_error = None
@@ -66,7 +66,7 @@ class Prometheus:
     def __init__(self, address):
         self.base = "http://%s/api/v1/" % address
 
-    def Get(self, endpoint, **params):
+    def get(self, endpoint, **params):
         url = self.base + endpoint + "?" + urllib.parse.urlencode(params, doseq=True)
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -77,21 +77,21 @@ class Prometheus:
             raise ValueError("%s: %s" % (url, body))
         return body["data"]
 
-    def Instant(self, query):
-        return self.Get("query", query=query, time="%.3f" % time.time())
+    def instant(self, query):
+        return self.get("query", query=query, time="%.3f" % time.time())
 
-    def Range(self, query, seconds=300, step=2):
+    def range(self, query, seconds=300, step=2):
         end = time.time()
-        return self.Get("query_range", query=query, start="%.3f" % (end - seconds),
+        return self.get("query_range", query=query, start="%.3f" % (end - seconds),
                         end="%.3f" % end, step=step)
 
-    def LabelValues(self, selector, label):
+    def label_values(self, selector, label):
         """Grafana's label_values(selector, label)."""
-        series = self.Get("series", **{"match[]": selector, "start": "%.3f" % (time.time() - 300)})
+        series = self.get("series", **{"match[]": selector, "start": "%.3f" % (time.time() - 300)})
         return sorted({s[label] for s in series if label in s})
 
 
-def Samples(data):
+def samples_of(data):
     """{labels-as-tuple: [values]} of an instant or range query result."""
     out = {}
     for series in data["result"]:
@@ -101,11 +101,11 @@ def Samples(data):
     return out
 
 
-def ByLabel(data, label):
-    return {dict(k).get(label): v[-1] for k, v in Samples(data).items()}
+def by_label(data, label):
+    return {dict(k).get(label): v[-1] for k, v in samples_of(data).items()}
 
 
-def RegexAll(values):
+def regex_all(values):
     """The value Grafana gives an includeAll variable without allValue: the
     values regex-escaped, with the backslashes doubled for a PromQL string."""
     return "(" + "|".join(re.escape(v).replace("\\", "\\\\") for v in values) + ")"
@@ -119,8 +119,8 @@ class StackTest(unittest.TestCase):
         cls.exporter = os.path.abspath(os.environ.get(
             "GEOIP_EXPORTER", os.path.join(REPO, "build", "exporter", "ebpf_geoip_exporter")))
         assert os.path.isfile(cls.exporter), "no exporter binary at " + cls.exporter
-        cls.exporter_address = "127.0.0.1:%d" % FreePort()
-        cls.prometheus_address = "127.0.0.1:%d" % FreePort()
+        cls.exporter_address = "127.0.0.1:%d" % free_port()
+        cls.prometheus_address = "127.0.0.1:%d" % free_port()
         cls.netns = "geoip-bundle-%d-stack" % os.getpid()
         cls.workdir = tempfile.mkdtemp(prefix="ebpf-geoip-stack-test.")
         cls.demo = subprocess.Popen(
@@ -134,37 +134,41 @@ class StackTest(unittest.TestCase):
             start_new_session=True)
         cls.prometheus = Prometheus(cls.prometheus_address)
 
-        def Alive(predicate):
-            def Check():
+        def alive(predicate):
+            def check():
                 if cls.demo.poll() is not None:
                     raise AssertionError("scripts/demo exited with %d:\n%s"
                                          % (cls.demo.returncode, cls.demo.stdout.read()))
                 return predicate()
-            return Check
+            return check
 
         cls.expected = {label for _, label in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)}
         try:
-            Wait("Prometheus to scrape the exporter",
-                 Alive(lambda: ByLabel(cls.prometheus.Instant('up{job="ebpf_geoip"}'), "instance")
-                 .get(cls.exporter_address) == 1), 90)
+            wait_until(
+                "Prometheus to scrape the exporter",
+                alive(lambda: by_label(cls.prometheus.instant('up{job="ebpf_geoip"}'), "instance")
+                      .get(cls.exporter_address) == 1), 90)
             # Every country of demo/world-addresses.txt has grown between two
             # scrapes, so increase() over the range is positive for each.
             on_map = cls.expected - OFF_MAP
             query = ('sum by (country) (increase(ebpf_geoip_accepted_connections_total'
                      '{instance="%s"}[5m])) > 0' % cls.exporter_address)
-            Wait("connections from every world address",
-                 Alive(lambda: cls.expected <= set(ByLabel(cls.prometheus.Instant(query), "country"))),
-                 90)
+            wait_until(
+                "connections from every world address",
+                alive(lambda: cls.expected <= set(by_label(cls.prometheus.instant(query),
+                                                           "country"))),
+                90)
             # Recording rules evaluate every second; give them one round.
-            Wait("recording rules",
-                 lambda: on_map <= set(ByLabel(cls.prometheus.Instant(
-                     "country:ebpf_geoip_accepted_connections:rate1m"), "country")), 30)
+            wait_until(
+                "recording rules",
+                lambda: on_map <= set(by_label(cls.prometheus.instant(
+                    "country:ebpf_geoip_accepted_connections:rate1m"), "country")), 30)
         except BaseException:
-            cls.StopDemo()
+            cls.stop_demo()
             raise
 
     @classmethod
-    def StopDemo(cls):
+    def stop_demo(cls):
         """Ctrl-C; returns (exit status, output). Kills what is left if that fails."""
         output = ""
         try:
@@ -185,10 +189,10 @@ class StackTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.StopDemo()
+        cls.stop_demo()
         shutil.rmtree(cls.workdir, ignore_errors=True)
 
-    def Variables(self):
+    def variables(self):
         """Template variables as Grafana resolves them with "All" selected."""
         with open(os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")) as f:
             dashboard = json.load(f)
@@ -202,20 +206,20 @@ class StackTest(unittest.TestCase):
                 query = query.replace(name, value)
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
             self.assertIsNotNone(match, query)
-            found = self.prometheus.LabelValues(match.group(1), match.group(2))
+            found = self.prometheus.label_values(match.group(1), match.group(2))
             self.assertTrue(found, "variable %s: %s returned nothing" % (variable["name"], query))
             values[variable["name"]] = found
-            substitutions["$" + variable["name"]] = variable.get("allValue") or RegexAll(found)
+            substitutions["$" + variable["name"]] = variable.get("allValue") or regex_all(found)
         return dashboard, values, substitutions
 
     def test_variables_find_this_exporter_and_the_demo_ports(self):
-        _, values, _ = self.Variables()
+        _, values, _ = self.variables()
         self.assertIn("ebpf_geoip", values["job"])
         self.assertIn(self.exporter_address, values["instance"])
         self.assertEqual(values["port"], ["8081", "8082", "8083"])
 
     def test_every_panel_query_returns_data(self):
-        dashboard, _, substitutions = self.Variables()
+        dashboard, _, substitutions = self.variables()
         # Longest names first, so $__range is not cut short by a $__r... name.
         names = sorted(substitutions, key=len, reverse=True)
         checked = 0
@@ -227,10 +231,10 @@ class StackTest(unittest.TestCase):
                 self.assertNotIn("$", expr, panel["title"])
                 with self.subTest(panel=panel["title"], query=expr):
                     if target.get("instant"):
-                        data = self.prometheus.Instant(expr)
+                        data = self.prometheus.instant(expr)
                     else:
-                        data = self.prometheus.Range(expr)
-                    samples = Samples(data)
+                        data = self.prometheus.range(expr)
+                    samples = samples_of(data)
                     self.assertTrue(samples, "%s: no data for %s" % (panel["title"], expr))
                     for key, series in samples.items():
                         self.assertTrue(all(math.isfinite(v) for v in series),
@@ -238,24 +242,24 @@ class StackTest(unittest.TestCase):
                     checked += 1
         self.assertGreaterEqual(checked, 19)
 
-    def PanelQuery(self, title):
-        dashboard, _, substitutions = self.Variables()
+    def panel_query(self, title):
+        dashboard, _, substitutions = self.variables()
         (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
         (target,) = panel["targets"]
         expr = target["expr"]
         for name in sorted(substitutions, key=len, reverse=True):
             expr = expr.replace(name, substitutions[name])
-        return self.prometheus.Instant(expr)
+        return self.prometheus.instant(expr)
 
     def test_map_shows_every_world_country_and_nothing_off_the_map(self):
-        countries = ByLabel(self.PanelQuery("Connections by country"), "country")
+        countries = by_label(self.panel_query("Connections by country"), "country")
         self.assertTrue(self.expected - OFF_MAP <= set(countries), countries)
         self.assertFalse(OFF_MAP & set(countries))
         for country in self.expected - OFF_MAP:
             self.assertGreater(countries[country], 0, country)
 
     def test_private_and_unknown_are_shown_beside_the_map(self):
-        off = ByLabel(self.PanelQuery("Not on the map"), "country")
+        off = by_label(self.panel_query("Not on the map"), "country")
         self.assertTrue({"private", "unknown"} <= set(off), off)
         self.assertTrue(set(off) <= OFF_MAP, off)
 
@@ -263,35 +267,35 @@ class StackTest(unittest.TestCase):
         per_country = {}
         for address, label in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES):
             per_country[label] = per_country.get(label, 0) + 1
-        unique = ByLabel(self.PanelQuery("Unique source addresses by country"), "country")
+        unique = by_label(self.panel_query("Unique source addresses by country"), "country")
         for country, count in per_country.items():
             # Other processes may connect to the demo ports too; never fewer.
             self.assertGreaterEqual(unique.get(country, 0), count, country)
 
     def test_probe_mode_is_reported(self):
-        modes = ByLabel(self.PanelQuery("Probe mode"), "mode")
+        modes = by_label(self.panel_query("Probe mode"), "mode")
         self.assertEqual(len(modes), 1, modes)
         self.assertIn(next(iter(modes)), {"fexit", "kprobe", "tracepoint"})
 
     def test_recording_rules_produce_series(self):
-        ports = ByLabel(self.prometheus.Instant("port:ebpf_geoip_accepted_connections:rate1m"), "port")
+        ports = by_label(self.prometheus.instant("port:ebpf_geoip_accepted_connections:rate1m"), "port")
         self.assertEqual(set(ports), {"8081", "8082", "8083"})
-        instances = ByLabel(self.prometheus.Instant("instance:ebpf_geoip_accepted_connections:rate1m"),
+        instances = by_label(self.prometheus.instant("instance:ebpf_geoip_accepted_connections:rate1m"),
                             "instance")
         self.assertIn(self.exporter_address, instances)
-        unique = ByLabel(self.prometheus.Instant("country:ebpf_geoip_unique_source_addresses:sum"),
+        unique = by_label(self.prometheus.instant("country:ebpf_geoip_unique_source_addresses:sum"),
                          "country")
         self.assertTrue(self.expected <= set(unique), unique)
 
     def test_rules_load_and_evaluate_without_errors(self):
-        groups = self.prometheus.Get("rules")["groups"]
+        groups = self.prometheus.get("rules")["groups"]
         self.assertEqual({g["name"] for g in groups}, {"ebpf_geoip.recording", "ebpf_geoip.alerts"})
         for group in groups:
             for rule in group["rules"]:
                 self.assertEqual(rule["health"], "ok", rule)
 
     def test_zz_ctrl_c_stops_everything_and_deletes_the_namespace(self):
-        status, output = self.StopDemo()
+        status, output = self.stop_demo()
         self.assertEqual(status, 0, output)
         self.assertIn("ebpf_geoip demo is running", output)
         self.assertIn("http://%s/metrics" % self.exporter_address, output)
