@@ -11,7 +11,6 @@ library the exporter links.
 
 import os
 import re
-import shutil
 import subprocess
 import unittest
 

@@ -9,7 +9,6 @@ import collections
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time

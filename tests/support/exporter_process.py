@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 # ADDRESS has no spaces; N has at most five digits; PATH runs to the end.
 _STARTUP_LINE = re.compile(
