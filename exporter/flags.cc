@@ -35,8 +35,9 @@ struct Flag {
 };
 
 // What abseil's parser accepts for each type. Abseil's own reason is kept
-// when it gives one; for these types (abseil 20220623 and 20240722) it gives
-// none, so this is what the user reads.
+// when it gives one; for these types abseil 20220623 gives none (and its
+// CommandLineFlag::ParseFrom adds only the internal flag name), so this is
+// what the user reads.
 absl::string_view Accepts(const absl::Duration*) { return "a duration such as 500ms, 10s or 1m"; }
 absl::string_view Accepts(const uint32_t*) { return "a whole number"; }
 absl::string_view Accepts(const int*) { return "a whole number"; }
@@ -181,10 +182,10 @@ const std::vector<Flag>& Flags() {
       {"connections.source", "ebpf",
        "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
        "(no probe, no root: loopback clients POST addresses to /api/v1/connections).",
-       SetSource, false, "source"},
-      {"bpf.probe", "auto", ProbeHelp(), SetProbeMode, false, "probe"},
+       SetSource, /*is_bool=*/false, /*old_name=*/"source"},
+      {"bpf.probe", "auto", ProbeHelp(), SetProbeMode, /*is_bool=*/false, /*old_name=*/"probe"},
       {"bpf.ports", "", "Local ports to count, e.g. 8081,8082,9000-9100. Default: every port.",
-       SetPorts, false, "ports"},
+       SetPorts, /*is_bool=*/false, /*old_name=*/"ports"},
       {"bpf.drain-interval", "1s", "How often to move the kernel's counts into the exporter.",
        [](absl::string_view text, Config* config) {
          return SetInRange(text, absl::Milliseconds(10), absl::Minutes(1),
@@ -211,7 +212,7 @@ const std::vector<Flag>& Flags() {
          config->runas = std::string(text);
          return absl::OkStatus();
        },
-       false, "runas"},
+       /*is_bool=*/false, /*old_name=*/"runas"},
   };
   return *flags;
 }
