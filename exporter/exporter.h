@@ -55,13 +55,13 @@ class Exporter {
   ConnectionStats stats_;
   std::unique_ptr<Geolocator> geolocator_;
   std::unique_ptr<ConnectionRecorder> recorder_;
-  std::unique_ptr<AcceptProbe> probe_;  // null with --source=simulated
+  std::unique_ptr<AcceptProbe> probe_;  // null with --connections.source=simulated
   std::unique_ptr<ExporterCollector> collector_;
   absl::Notification stopping_;  // ends live-map streams
   std::unique_ptr<LiveApi> api_;
   std::unique_ptr<SimulatedSource> simulated_;
   std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<ProbeDrainer> drainer_;  // null with --source=simulated
+  std::unique_ptr<ProbeDrainer> drainer_;  // null with --connections.source=simulated
   std::unique_ptr<DatabaseWatcher> watcher_;
 };
 

@@ -145,7 +145,7 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
       "Connections whose return from accept() the fexit or kprobe hook did not see (the "
       "accept() was already blocked when the probe attached, or the kretprobe had no free "
       "instance); each was still counted, when it left ESTABLISHED. Always 0 with "
-      "--probe=tracepoint.",
+      "--bpf.probe=tracepoint.",
       MetricType::Counter, static_cast<double>(health.probe.accept_misses)));
   families.push_back(Single(
       "ebpf_geoip_probe_pending_full_total",

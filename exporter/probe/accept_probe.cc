@@ -369,7 +369,7 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
   return absl::UnavailableError(absl::StrCat(
       "no probe mode could attach (", failures, ")",
       options.mode == ProbeMode::kAuto ? ""
-                                       : "; try --probe=auto to fall back to what this kernel supports"));
+                                       : "; try --bpf.probe=auto to fall back to what this kernel supports"));
 }
 
 std::string DefaultPinPath() {

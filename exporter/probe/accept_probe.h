@@ -31,7 +31,7 @@ namespace geoip {
 // ESTABLISHED (and reported as an accept miss).
 enum class ProbeMode { kAuto, kFexit, kKprobe, kTracepoint };
 
-// What --probe=auto tries, in order: the tracepoint first, because it needs
+// What --bpf.probe=auto tries, in order: the tracepoint first, because it needs
 // no return instance and cannot miss an accept() that was already blocked
 // when the probe attached; it is also the cheapest (docs/PERFORMANCE.md).
 inline constexpr ProbeMode kAutoOrder[] = {ProbeMode::kTracepoint, ProbeMode::kFexit,

@@ -1,6 +1,6 @@
 // The one way a connection enters the statistics: geolocated, then
 // recorded. Both sources feed it: the probe's drain thread and, with
-// --source=simulated, POST /api/v1/connections.
+// --connections.source=simulated, POST /api/v1/connections.
 #ifndef EXPORTER_STATS_RECORDER_H_
 #define EXPORTER_STATS_RECORDER_H_
 

@@ -30,7 +30,7 @@ class LiveApi {
     // The recent-connections feed shows whole addresses instead of their
     // /24 (IPv4) or /48 (IPv6) prefix.
     bool show_full_addresses = false;
-    // --source=simulated: the page says that connections are posted, not
+    // --connections.source=simulated: the page says that connections are posted, not
     // counted by a probe.
     bool simulated = false;
     // Entries in the feed of recent connections.

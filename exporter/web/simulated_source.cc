@@ -138,7 +138,7 @@ HttpRoute SimulatedSource::Route() {
 
 HttpResponse SimulatedSource::Post(const HttpRequest& request) {
   if (!options_.enabled) {
-    return JsonError(404, "POST /api/v1/connections exists only with --source=simulated");
+    return JsonError(404, "POST /api/v1/connections exists only with --connections.source=simulated");
   }
   if (request.method != "POST") {
     HttpResponse response = JsonError(405, "use POST");

@@ -1,4 +1,4 @@
-// --source=simulated: connections posted by loopback clients to
+// --connections.source=simulated: connections posted by loopback clients to
 // POST /api/v1/connections instead of counted by the probe, for demos and
 // CI without root. They go through the same recorder as the probe's.
 // Body formats: docs/API.md.
@@ -18,7 +18,7 @@ namespace geoip {
 class SimulatedSource {
  public:
   struct Options {
-    // False: the route exists and says that it needs --source=simulated.
+    // False: the route exists and says that it needs --connections.source=simulated.
     bool enabled = false;
     // Port recorded for a posted bare address (the original demo's body).
     uint16_t default_port = 8081;

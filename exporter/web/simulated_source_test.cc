@@ -58,7 +58,7 @@ TEST(SimulatedSource, PostIs404UnlessSimulated) {
   const HttpResponse response = f.source.Post(Post("8.8.8.8"));
   EXPECT_EQ(response.status, 404);
   EXPECT_EQ(response.body,
-            "{\"error\":\"POST /api/v1/connections exists only with --source=simulated\"}\n");
+            "{\"error\":\"POST /api/v1/connections exists only with --connections.source=simulated\"}\n");
   EXPECT_EQ(f.stats.Version(), 0u);
 }
 
