@@ -63,7 +63,7 @@ that attaches), and a bpftrace counter on the same tracepoint. Needs root.
 
   --exporter=PATH        exporter binary; omit to skip the exporter rounds
   --geoip.database=PATH  passed to the exporter
-  --probes=LIST          probe modes to try (default fexit,kprobe,tracepoint);
+  --probes=LIST          probe modes to try (default fexit,kretprobe,tracepoint);
                          those that cannot attach here are reported, skipped
   --bpftrace=PATH|none   bpftrace binary (default bpftrace)
   --exporter-flag=FLAG   extra exporter flag, repeatable
@@ -90,7 +90,7 @@ that attaches), and a bpftrace counter on the same tracepoint. Needs root.
 struct Flags {
   std::string exporter;
   std::string database;
-  std::vector<std::string> probes = {"fexit", "kprobe", "tracepoint"};
+  std::vector<std::string> probes = {"fexit", "kretprobe", "tracepoint"};
   std::string bpftrace = "bpftrace";
   std::vector<std::string> exporter_flags;
   absl::Duration drain_interval = absl::Seconds(1);
@@ -279,7 +279,7 @@ absl::Status StopProcess(ChildProcess& process, int signo) {
 struct Scraped {
   double connections = 0;  // summed over countries, overflow included
   double unique = 0;       // summed over countries
-  double events_lost = 0;  // connections counted under country="overflow"
+  double overflow_connections = 0;  // connections counted under country="overflow"
   double series = 0;       // ebpf_geoip_accepted_connections_total series
 };
 
@@ -289,7 +289,7 @@ absl::StatusOr<Scraped> Scrape(ExporterProcess& exporter, uint16_t storm_port) {
   Scraped scraped;
   scraped.connections = metrics.Sum("ebpf_geoip_accepted_connections_total", port);
   scraped.unique = metrics.Sum("ebpf_geoip_unique_source_addresses", port);
-  scraped.events_lost = metrics.Sum("ebpf_geoip_events_lost_total");
+  scraped.overflow_connections = metrics.Sum("ebpf_geoip_overflow_connections_total");
   for (const auto& [series, value] : metrics.series()) {
     if (absl::StartsWith(series, "ebpf_geoip_accepted_connections_total{")) ++scraped.series;
   }
@@ -491,7 +491,7 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair,
     results->cpu_schedstat += after.schedstat_seconds - before.schedstat_seconds;
     absl::StrAppendFormat(&line, " counted=%.0f lost=%.0f overflow=%.0f cpu_s=%.3f cpu_sched_s=%.4f",
                           scraped.connections, storm.made - scraped.connections,
-                          scraped.events_lost, after.stat_seconds - before.stat_seconds,
+                          scraped.overflow_connections, after.stat_seconds - before.stat_seconds,
                           after.schedstat_seconds - before.schedstat_seconds);
     RETURN_IF_ERROR(StopProcess(exporter->process(), SIGTERM));
   }
@@ -672,7 +672,7 @@ int RunOnce(const Flags& flags) {
               "peak=%.0f\n",
               probe.c_str(), static_cast<unsigned long long>(storm.made),
               storm.AcceptsPerSecond(), scraped->connections,
-              scraped->events_lost, scraped->unique, scraped->series,
+              scraped->overflow_connections, scraped->unique, scraped->series,
               after.stat_seconds - before->stat_seconds,
               after.schedstat_seconds - before->schedstat_seconds, idle.rss, memory.rss,
               memory.peak);
@@ -680,7 +680,7 @@ int RunOnce(const Flags& flags) {
   PrintFigure("once_distinct_sources", sources ? std::min<double>(sources->Size(), storm.made) : 1);
   PrintFigure("once_rate", storm.AcceptsPerSecond());
   PrintFigure("once_lost", storm.made - scraped->connections);
-  PrintFigure("once_overflow", scraped->events_lost);
+  PrintFigure("once_overflow", scraped->overflow_connections);
   PrintFigure("once_unique", scraped->unique);
   PrintFigure("once_cpu_per_100k", (after.stat_seconds - before->stat_seconds) / storm.made * 1e5);
   PrintFigure("once_cpu_sched_per_100k",

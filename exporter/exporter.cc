@@ -148,7 +148,7 @@ Exporter::~Exporter() {
 ExporterHealth Exporter::Health() const {
   ExporterHealth health;
   health.probe_mode = probe_ ? std::string(ProbeModeName(probe_->mode())) : "simulated";
-  health.events_lost = recorder_->overflowed();
+  health.overflow_connections = recorder_->overflowed();
   health.drain_errors = drainer_ ? drainer_->errors() : 0;
   if (probe_) health.probe = probe_->Health();
   const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();

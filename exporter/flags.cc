@@ -32,6 +32,10 @@ struct Flag {
   absl::Status (*set)(absl::string_view text, Config* config);
   bool is_bool = false;            // --name alone means --name=true
   const char* old_name = nullptr;  // deprecated; accepted with a warning until removed
+  // A deprecated value and the one that replaces it, accepted with a warning
+  // until removed.
+  const char* old_value = nullptr;
+  const char* new_value = nullptr;
 };
 
 // What abseil's parser accepts for each type. Abseil's own reason is kept
@@ -183,7 +187,8 @@ const std::vector<Flag>& Flags() {
        "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
        "(no probe, no root: loopback clients POST addresses to /api/v1/connections).",
        SetSource, /*is_bool=*/false, /*old_name=*/"source"},
-      {"bpf.probe", "auto", ProbeHelp(), SetProbeMode, /*is_bool=*/false, /*old_name=*/"probe"},
+      {"bpf.probe", "auto", ProbeHelp(), SetProbeMode, /*is_bool=*/false, /*old_name=*/"probe",
+       /*old_value=*/"kprobe", /*new_value=*/"kretprobe"},
       {"bpf.ports", "", "Local ports to count, e.g. 8081,8082,9000-9100. Default: every port.",
        SetPorts, /*is_bool=*/false, /*old_name=*/"ports"},
       {"bpf.drain-interval", "1s", "How often to move the kernel's counts into the exporter.",
@@ -219,6 +224,14 @@ const std::vector<Flag>& Flags() {
 
 absl::Status BadFlag(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", why));
+}
+
+
+// Adds `warning` unless it is there already: each is said once.
+void AddWarning(std::string warning, std::vector<std::string>* warnings) {
+  if (std::find(warnings->begin(), warnings->end(), warning) == warnings->end()) {
+    warnings->push_back(std::move(warning));
+  }
 }
 
 }  // namespace
@@ -262,12 +275,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     }
     const Flag& flag = flags[index];
     if (name != flag.name) {
-      std::string warning = absl::StrCat("--", name, " is deprecated and will be removed in ",
-                                         kDeprecatedNamesRemovedIn, "; use --", flag.name);
-      if (std::find(result.warnings.begin(), result.warnings.end(), warning) ==
-          result.warnings.end()) {
-        result.warnings.push_back(std::move(warning));
-      }
+      AddWarning(absl::StrCat("--", name, " is deprecated and will be removed in ",
+                              kDeprecatedNamesRemovedIn, "; use --", flag.name),
+                 &result.warnings);
     }
     if (!value.has_value()) {
       if (flag.is_bool) {
@@ -278,6 +288,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
         return BadFlag(name, absl::StrCat("needs a value, e.g. --", name, "=",
                                           *flag.default_value ? flag.default_value : "VALUE"));
       }
+    }
+    if (flag.old_value != nullptr && *value == flag.old_value) {
+      AddWarning(absl::StrCat("--", name, "=", flag.old_value, " is deprecated and will be removed in ",
+                              kDeprecatedNamesRemovedIn, "; use --", flag.name, "=", flag.new_value),
+                 &result.warnings);
+      value = flag.new_value;
     }
     given[index] = Given{std::string(name), std::string(*value)};
   }
@@ -312,6 +328,10 @@ std::string HelpText(const std::string& program) {
     if (flag.old_name != nullptr) {
       absl::StrAppendFormat(&deprecated, "  --%-*s  use --%s\n", old_width, flag.old_name,
                             flag.name);
+    }
+    if (flag.old_value != nullptr) {
+      absl::StrAppendFormat(&deprecated, "  --%s=%s  use --%s=%s\n", flag.name, flag.old_value,
+                            flag.name, flag.new_value);
     }
   }
   absl::StrAppend(&text,

@@ -268,6 +268,27 @@ TEST(ParseCommandLine, DeprecatedNamesStillWorkAndWarnOnce) {
   }
 }
 
+TEST(ParseCommandLine, DeprecatedProbeValueStillWorksAndWarnsOnce) {
+  // kprobe named a mode that attaches a kretprobe.
+  absl::StatusOr<CommandLine> old_value =
+      ParseCommandLine({"--bpf.probe=kprobe", "--probe", "kprobe", "--bpf.pin-path="});
+  ASSERT_TRUE(old_value.ok()) << old_value.status();
+  EXPECT_EQ(old_value->config.probe_mode, ProbeMode::kKretprobe);
+  EXPECT_EQ(old_value->warnings,
+            (std::vector<std::string>{
+                "--bpf.probe=kprobe is deprecated and will be removed in 0.3.0; "
+                "use --bpf.probe=kretprobe",
+                "--probe is deprecated and will be removed in 0.3.0; use --bpf.probe",
+                "--probe=kprobe is deprecated and will be removed in 0.3.0; "
+                "use --bpf.probe=kretprobe"}));
+  absl::StatusOr<CommandLine> new_value =
+      ParseCommandLine({"--bpf.probe=kretprobe", "--bpf.pin-path="});
+  ASSERT_TRUE(new_value.ok()) << new_value.status();
+  EXPECT_EQ(new_value->config.probe_mode, ProbeMode::kKretprobe);
+  EXPECT_TRUE(new_value->warnings.empty());
+  EXPECT_TRUE(absl::StrContains(HelpText("x"), "\n  --bpf.probe=kprobe  use --bpf.probe=kretprobe\n"));
+}
+
 TEST(HelpText, ListsTheFlagNamesUsersTypeAndMarksTheOldOnesDeprecated) {
   const std::string help = HelpText("ebpf_geoip_exporter");
   EXPECT_TRUE(absl::StartsWith(help, "usage: ebpf_geoip_exporter [flags]\n")) << help;

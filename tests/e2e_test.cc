@@ -125,7 +125,7 @@ TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
   }
   EXPECT_EQ(watched, total);
   EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18084"}}), 0);
-  EXPECT_EQ(metrics->Value("ebpf_geoip_events_lost_total"), 0);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_overflow_connections_total"), 0);
   // Whatever --bpf.probe=auto should pick on this kernel.
   EXPECT_EQ(metrics->Value("ebpf_geoip_probe_info", {{"mode", ExpectedAutoMode()}}), 1)
       << exporter->process().Stderr();
@@ -466,6 +466,8 @@ TEST_F(EndToEnd, FullAddressMapOverflowsIntoExactPerPortTotals) {
   EXPECT_EQ(tracked + overflow, 240);  // exact per port
   EXPECT_GT(overflow, 0);
   EXPECT_LT(Uniques(*metrics, "GB", "18141"), 120);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_overflow_connections_total"), overflow);
+  // The deprecated name says the same until 0.3.0.
   EXPECT_EQ(metrics->Value("ebpf_geoip_events_lost_total"), overflow);
 }
 
@@ -568,7 +570,7 @@ class EndToEndMode : public EndToEnd, public ::testing::WithParamInterface<std::
     return StartExporter(flags);
   }
 
-  // What the fexit and kprobe hooks did not see; always 0 for the tracepoint.
+  // What the fexit and kretprobe hooks did not see; always 0 for the tracepoint.
   static double AcceptMisses(const MetricsText& metrics) {
     return metrics.Value("ebpf_geoip_probe_accept_misses_total").value_or(-1);
   }
@@ -577,7 +579,7 @@ class EndToEndMode : public EndToEnd, public ::testing::WithParamInterface<std::
 // The hint each mode's refusal names, in the user's terms.
 std::string HintFor(const std::string& mode) {
   if (mode == "fexit") return "fentry/fexit";
-  if (mode == "kprobe") return "kprobe";
+  if (mode == "kretprobe") return "kretprobe";
   return "inet_sock_set_state";
 }
 
@@ -737,10 +739,10 @@ TEST_P(EndToEndMode, PinnedHandOverCountsEveryConnectionOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryMode, EndToEndMode,
-                         ::testing::Values("tracepoint", "fexit", "kprobe"),
+                         ::testing::Values("tracepoint", "fexit", "kretprobe"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(EveryMode, EndToEndMissingMode,
-                         ::testing::Values("tracepoint", "fexit", "kprobe"),
+                         ::testing::Values("tracepoint", "fexit", "kretprobe"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -131,10 +131,15 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
                             "Which kernel hook counts connections; the value is always 1.",
                             MetricType::Gauge, 1, {{"mode", health.probe_mode}}));
   families.push_back(Single(
-      "ebpf_geoip_events_lost_total",
+      "ebpf_geoip_overflow_connections_total",
       "Connections whose peer address the kernel could not record (its map was "
-      "full); they are still counted under country=\"overflow\".",
-      MetricType::Counter, static_cast<double>(health.events_lost)));
+      "full); they are counted under country=\"overflow\", so per-port totals stay exact.",
+      MetricType::Counter, static_cast<double>(health.overflow_connections)));
+  families.push_back(Single(
+      "ebpf_geoip_events_lost_total",
+      "Deprecated, removed in 0.3.0: the same as ebpf_geoip_overflow_connections_total "
+      "(nothing was lost; these connections are counted under country=\"overflow\").",
+      MetricType::Counter, static_cast<double>(health.overflow_connections)));
   families.push_back(Single(
       "ebpf_geoip_probe_recursion_misses_total",
       "Times the kernel skipped the probe because it was already running on that CPU; "
@@ -142,7 +147,7 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
       MetricType::Counter, static_cast<double>(health.probe.recursion_misses)));
   families.push_back(Single(
       "ebpf_geoip_probe_accept_misses_total",
-      "Connections whose return from accept() the fexit or kprobe hook did not see (the "
+      "Connections whose return from accept() the fexit or kretprobe hook did not see (the "
       "accept() was already blocked when the probe attached, or the kretprobe had no free "
       "instance); each was still counted, when it left ESTABLISHED. Always 0 with "
       "--bpf.probe=tracepoint.",
@@ -150,7 +155,7 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
   families.push_back(Single(
       "ebpf_geoip_probe_pending_full_total",
       "Connections counted at the handshake because the kernel's table of connections "
-      "waiting for accept() was full (fexit and kprobe modes).",
+      "waiting for accept() was full (fexit and kretprobe modes).",
       MetricType::Counter, static_cast<double>(health.probe.pending_full)));
   MetricFamily runs = Family("ebpf_geoip_probe_runs_total",
                              "Runs of each probe program; counted by the kernel only while "

@@ -18,7 +18,7 @@ namespace geoip {
 // What the exporter knows about its own health at one moment.
 struct ExporterHealth {
   std::string probe_mode;
-  uint64_t events_lost = 0;
+  uint64_t overflow_connections = 0;  // counted under country="overflow"
   uint64_t drain_errors = 0;
   ProbeHealth probe;
   std::string database_type;

@@ -13,7 +13,7 @@ namespace {
 ExporterHealth TestHealth() {
   ExporterHealth health;
   health.probe_mode = "tracepoint";
-  health.events_lost = 2;
+  health.overflow_connections = 2;
   health.database_type = "GeoLite2-Country";
   health.database_path = "/tmp/test.mmdb";
   health.database_build_epoch = 1700000000;
@@ -56,6 +56,8 @@ TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   EXPECT_TRUE(absl::StrContains(
       text, "ebpf_geoip_build_info{branch=\"main\",revision=\"abc\",version=\"1.2.3\"} 1\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_info{mode=\"tracepoint\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_overflow_connections_total 2\n"));
+  // Deprecated name, same value, until 0.3.0.
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_events_lost_total 2\n"));
   EXPECT_TRUE(absl::StrContains(
       text, "ebpf_geoip_database_info{path=\"/tmp/test.mmdb\",type=\"GeoLite2-Country\"} 1\n"));

@@ -124,7 +124,7 @@ struct bpf_program* ProgramFor(struct accept_probe* skel, ProbeMode mode) {
   switch (mode) {
     case ProbeMode::kFexit:
       return skel->progs.fexit_accept;
-    case ProbeMode::kKprobe:
+    case ProbeMode::kKretprobe:
       return skel->progs.kretprobe_accept;
     case ProbeMode::kTracepoint:
       return skel->progs.raw_tp_set_state;
@@ -139,7 +139,7 @@ std::string Hint(ProbeMode mode, int err) {
   switch (mode) {
     case ProbeMode::kFexit:
       return "the kernel may lack BPF trampolines (fentry/fexit)";
-    case ProbeMode::kKprobe:
+    case ProbeMode::kKretprobe:
       return err == ENOENT || err == EOPNOTSUPP
                  ? "the kernel may lack kprobes (CONFIG_KPROBES)"
                  : "kretprobe on inet_csk_accept unavailable";
@@ -152,7 +152,7 @@ std::string Hint(ProbeMode mode, int err) {
 }
 
 bool UsesAcceptHook(ProbeMode mode) {
-  return mode == ProbeMode::kFexit || mode == ProbeMode::kKprobe;
+  return mode == ProbeMode::kFexit || mode == ProbeMode::kKretprobe;
 }
 
 // Attaches program; the error names the mode and what the kernel may lack.
@@ -220,7 +220,7 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
   }
   // The tracepoint always loads: it counts, or parks handshakes for the hook.
   skel->rodata->accept_hook = UsesAcceptHook(mode);
-  for (ProbeMode other : {ProbeMode::kFexit, ProbeMode::kKprobe, ProbeMode::kTracepoint}) {
+  for (ProbeMode other : {ProbeMode::kFexit, ProbeMode::kKretprobe, ProbeMode::kTracepoint}) {
     bpf_program__set_autoload(ProgramFor(skel.get(), other),
                               other == mode || other == ProbeMode::kTracepoint);
   }
@@ -254,10 +254,10 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
 absl::StatusOr<ProbeMode> ParseProbeMode(absl::string_view text) {
   if (text == "auto") return ProbeMode::kAuto;
   if (text == "fexit") return ProbeMode::kFexit;
-  if (text == "kprobe") return ProbeMode::kKprobe;
+  if (text == "kretprobe") return ProbeMode::kKretprobe;
   if (text == "tracepoint") return ProbeMode::kTracepoint;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown probe mode \"", text, "\": use auto, fexit, kprobe or tracepoint"));
+      "unknown probe mode \"", text, "\": use auto, tracepoint, fexit or kretprobe"));
 }
 
 absl::string_view ProbeModeName(ProbeMode mode) {
@@ -266,8 +266,8 @@ absl::string_view ProbeModeName(ProbeMode mode) {
       return "auto";
     case ProbeMode::kFexit:
       return "fexit";
-    case ProbeMode::kKprobe:
-      return "kprobe";
+    case ProbeMode::kKretprobe:
+      return "kretprobe";
     case ProbeMode::kTracepoint:
       return "tracepoint";
   }

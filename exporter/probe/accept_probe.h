@@ -25,17 +25,18 @@ namespace geoip {
 // Where the probe counts. kAuto tries kAutoOrder until one attaches.
 //   kTracepoint  the handshake completing (raw tracepoint inet_sock_set_state)
 //   kFexit       the return of inet_csk_accept, through a BPF trampoline
-//   kKprobe      the same through a kretprobe
+//   kKretprobe   the same through a kretprobe (--bpf.probe=kretprobe; kprobe
+//                is its deprecated name)
 // The accept hooks count what the tracepoint parked at the handshake, so a
 // return they do not see is still counted when the connection leaves
 // ESTABLISHED (and reported as an accept miss).
-enum class ProbeMode { kAuto, kFexit, kKprobe, kTracepoint };
+enum class ProbeMode { kAuto, kFexit, kKretprobe, kTracepoint };
 
 // What --bpf.probe=auto tries, in order: the tracepoint first, because it needs
 // no return instance and cannot miss an accept() that was already blocked
 // when the probe attached; it is also the cheapest (docs/PERFORMANCE.md).
 inline constexpr ProbeMode kAutoOrder[] = {ProbeMode::kTracepoint, ProbeMode::kFexit,
-                                           ProbeMode::kKprobe};
+                                           ProbeMode::kKretprobe};
 
 absl::StatusOr<ProbeMode> ParseProbeMode(absl::string_view text);
 absl::string_view ProbeModeName(ProbeMode mode);

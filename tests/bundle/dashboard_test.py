@@ -147,7 +147,7 @@ class DashboardTest(unittest.TestCase):
         self.assertTrue(panel_using("sum by (port) (ebpf_geoip_unique_source_addresses"))
         self.assertTrue([t for t in panel_using("topk(10, sum by (country) (increase(")
                          if t in by_type["bargauge"]], "top countries")
-        for health in ("ebpf_geoip_probe_info", "ebpf_geoip_events_lost_total",
+        for health in ("ebpf_geoip_probe_info", "ebpf_geoip_overflow_connections_total",
                        "ebpf_geoip_lookup_failures_total",
                        "time() - ebpf_geoip_database_build_timestamp_seconds",
                        "scrape_duration_seconds"):

@@ -275,7 +275,7 @@ class StackTest(unittest.TestCase):
     def test_probe_mode_is_reported(self):
         modes = by_label(self.panel_query("Probe mode"), "mode")
         self.assertEqual(len(modes), 1, modes)
-        self.assertIn(next(iter(modes)), {"fexit", "kprobe", "tracepoint"})
+        self.assertIn(next(iter(modes)), {"fexit", "kretprobe", "tracepoint"})
 
     def test_recording_rules_produce_series(self):
         ports = by_label(self.prometheus.instant("port:ebpf_geoip_accepted_connections:rate1m"), "port")

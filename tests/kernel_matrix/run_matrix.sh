@@ -19,7 +19,7 @@
 #              check that BTF, tracefs, bpffs and the loopback addresses are there
 # Environment (optional):
 #   KERNEL_MATRIX_KERNELS   kernels to boot (default "6.1 6.12")
-#   KERNEL_MATRIX_MODES     probe modes (default "kprobe fexit tracepoint auto")
+#   KERNEL_MATRIX_MODES     probe modes (default "kretprobe fexit tracepoint auto")
 #   KERNEL_MATRIX_CACHE     kernel cache (default BUILD_DIR/kernel-matrix/kernels)
 #   KERNEL_MATRIX_ACCEL     kvm or tcg (default: kvm on Intel/AMD KVM hosts, else tcg)
 #   KERNEL_MATRIX_TIMEOUT   seconds per boot (default 240)
@@ -27,7 +27,7 @@
 set -euo pipefail
 
 # The mode --bpf.probe=auto must choose on these kernels, whose every mode
-# attaches: the first of the documented order (tracepoint, fexit, kprobe).
+# attaches: the first of the documented order (tracepoint, fexit, kretprobe).
 expected_auto_mode=tracepoint
 
 smoke=0
@@ -48,7 +48,7 @@ source "$script_dir/vm_lib.sh"
 out_dir="$build_dir/kernel-matrix"
 cache_dir=${KERNEL_MATRIX_CACHE:-$out_dir/kernels}
 read -r -a kernels <<<"${KERNEL_MATRIX_KERNELS:-6.1 6.12}"
-read -r -a modes <<<"${KERNEL_MATRIX_MODES:-kprobe fexit tracepoint auto}"
+read -r -a modes <<<"${KERNEL_MATRIX_MODES:-kretprobe fexit tracepoint auto}"
 timeout_s=${KERNEL_MATRIX_TIMEOUT:-240}
 exporter="$build_dir/exporter/ebpf_geoip_exporter"
 traffic="$build_dir/tools/ebpf_geoip_traffic"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The project's own end-to-end tests (tests/e2e_test.cc) inside QEMU on
 # Debian 12's stock 6.1 and 6.12 cloud kernels, which offer every probe mode
-# (fexit, kprobe, tracepoint), unlike this project's CI machines, whose
+# (fexit, kretprobe, tracepoint), unlike this project's CI machines, whose
 # kernel has only the tracepoint. The e2e binary, exporter, traffic tool and database go into a
 # busybox initramfs at the absolute paths the binary was built with, with
 # iproute2's ip (network namespaces) and setpriv from the host, and the test

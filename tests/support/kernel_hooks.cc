@@ -108,13 +108,13 @@ bool KernelOffers(const std::string& mode) {
   bool offered = false;
   if (mode == "tracepoint") offered = RawTracepointAttaches();
   if (mode == "fexit") offered = FexitAttaches();
-  if (mode == "kprobe") offered = KretprobeAttaches();
+  if (mode == "kretprobe") offered = KretprobeAttaches();
   answers[mode] = offered;
   return offered;
 }
 
 const std::vector<std::string>& AutoOrder() {
-  static const std::vector<std::string> order = {"tracepoint", "fexit", "kprobe"};
+  static const std::vector<std::string> order = {"tracepoint", "fexit", "kretprobe"};
   return order;
 }
 

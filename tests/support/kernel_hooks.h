@@ -12,12 +12,12 @@ namespace geoip {
 
 // The probe modes, named as --bpf.probe names them, whose hook attaches here:
 // "tracepoint" (raw tracepoint inet_sock_set_state), "fexit" (fexit on
-// inet_csk_accept) and "kprobe" (kretprobe on inet_csk_accept). Needs the
+// inet_csk_accept) and "kretprobe" (kretprobe on inet_csk_accept). Needs the
 // privileges loading BPF needs; without them nothing attaches.
 bool KernelOffers(const std::string& mode);
 
 // The mode --bpf.probe=auto must choose: the first of its documented order
-// (tracepoint, fexit, kprobe) that the kernel offers; empty if none.
+// (tracepoint, fexit, kretprobe) that the kernel offers; empty if none.
 std::string ExpectedAutoMode();
 
 // The documented order of --bpf.probe=auto.
