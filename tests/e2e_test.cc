@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "exporter/util/proc_status.h"
 #include "tests/support/test_mmdb.h"
 #include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
@@ -331,26 +331,22 @@ TEST_F(EndToEnd, ServesLandingAndHealthPages) {
   EXPECT_EQ(missing->status, 404);
 }
 
-// The Uid and CapEff lines of /proc/PID/status.
-std::pair<std::string, std::string> Credentials(int pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line, uid, caps;
-  while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "Uid:")) uid = line;
-    if (absl::StartsWith(line, "CapEff:")) caps = line;
-  }
-  return {uid, caps};
+// The effective capabilities of process `pid`; all bits set if unreadable.
+uint64_t EffectiveCapabilities(int pid) {
+  absl::StatusOr<ProcStatus> status = ProcStatus::Read(pid);
+  return status.ok() ? status->Capabilities("CapEff").value_or(~uint64_t{0}) : ~uint64_t{0};
 }
 
 TEST_F(EndToEnd, DropsToNobodyWithNoCapabilitiesAndKeepsCounting) {
   absl::StatusOr<ExporterProcess> exporter = StartExporter({"--bpf.ports=18111"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
-  const auto [uid, caps] = Credentials(exporter->process().pid());
-  EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534") << exporter->process().Stderr();
-  // Nothing, or on kernels that need it to read its maps CAP_BPF (39) alone.
-  const std::string kept =
-      MapReadsNeedCapBpf() ? "CapEff:\t0000008000000000" : "CapEff:\t0000000000000000";
-  EXPECT_EQ(caps, kept);
+  absl::StatusOr<ProcStatus> status = ProcStatus::Read(exporter->process().pid());
+  ASSERT_TRUE(status.ok()) << status.status();
+  // Real, effective, saved and filesystem uid all nobody.
+  EXPECT_EQ(status->Field("Uid"), "65534\t65534\t65534\t65534") << exporter->process().Stderr();
+  // Nothing, or on kernels that need it to read its maps CAP_BPF alone.
+  const uint64_t kept = MapReadsNeedCapBpf() ? uint64_t{1} << kCapBpf : 0;
+  EXPECT_EQ(status->Capabilities("CapEff"), kept);
 
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
@@ -367,7 +363,7 @@ TEST_F(EndToEnd, DropsToNobodyWithNoCapabilitiesAndKeepsCounting) {
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     EXPECT_EQ(Connections(*metrics, "GB", "18111"), expected);
     // Still unprivileged while it counts.
-    EXPECT_EQ(Credentials(exporter->process().pid()).second, kept);
+    EXPECT_EQ(EffectiveCapabilities(exporter->process().pid()), kept);
   }
 }
 
