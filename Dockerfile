@@ -4,8 +4,9 @@
 #   docker build -t ebpf-geoip-exporter .                 # the exporter (last stage)
 #   docker build --target demo -t ebpf-geoip-demo .        # demo services + traffic
 #
-# The builder uses the same Debian 12 -dev packages as a native build; the
-# runtime stage installs only the shared libraries the binary links.
+# The builder uses the same Debian 12 -dev packages as a native build of the
+# exporter (scripts/run: no tests, no benchmarks); the runtime stage
+# installs only the shared libraries the binary links.
 
 FROM debian:bookworm AS builder
 # The build packages of scripts/lib/setup.sh, and iso-codes, whose country
@@ -14,7 +15,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config clang llvm bpftool libbpf-dev \
       prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev \
-      libgtest-dev libbenchmark-dev libcrypt-dev iso-codes \
+      libcrypt-dev iso-codes \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,6 +23,7 @@ COPY . .
 #   docker compose build --build-arg REVISION=$(git rev-parse --short=12 HEAD)
 ARG REVISION=unknown
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DGEOIP_REVISION="$REVISION" \
+      -DGEOIP_BUILD_TESTS=OFF -DGEOIP_BUILD_BENCHMARKS=OFF \
  && cmake --build /build --target ebpf_geoip_exporter -j"$(nproc)" \
  && strip /build/exporter/ebpf_geoip_exporter
 

@@ -9,15 +9,17 @@ source "$geoip_repo/scripts/lib/distro.sh"
 
 # Packages needed to build and run the exporter.
 geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
-  prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libgtest-dev
-  libbenchmark-dev libcrypt-dev iso-codes iproute2)
-# Packages the test suite needs on top: test databases, Prometheus and
+  prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libcrypt-dev
+  iso-codes iproute2)
+# Packages the test suite needs on top: GoogleTest and Google Benchmark (the
+# tests and benchmarks build with them), clang-format (the format test), test
+# databases, Prometheus and
 # promtool, compose validation (and the YAML module its test reads the output
 # with), the QEMU kernel matrix, the browser. geoip_distro_test_packages adds
 # those whose names differ between releases (the libFuzzer runtime).
-geoip_test_packages=(libmaxmind-db-writer-perl mmdb-bin prometheus docker-compose
-  python3-yaml qemu-system-x86 busybox-static chromium chromium-driver python3
-  stunnel4 openssl curl systemd)
+geoip_test_packages=(libgtest-dev libbenchmark-dev clang-format libmaxmind-db-writer-perl mmdb-bin
+  prometheus docker-compose python3-yaml qemu-system-x86 busybox-static chromium
+  chromium-driver python3 stunnel4 openssl curl systemd)
 
 geoip_die() { echo "error: $*" >&2; exit 1; }
 
@@ -61,18 +63,34 @@ geoip_mounts() {
   mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 }
 
+# Options every configure passes: warnings become errors when
+# GEOIP_WARNINGS_AS_ERRORS=1 (.ci/run sets it).
+geoip_cmake_options() {
+  echo "-DGEOIP_WARNINGS_AS_ERRORS=$([ "${GEOIP_WARNINGS_AS_ERRORS:-0}" = 1 ] && echo ON || echo OFF)"
+}
+
+# geoip_build run|test: test builds the tests and benchmarks too. run builds
+# only the exporter in a new build directory (no GoogleTest or Google
+# Benchmark needed), and leaves an existing one as it was configured.
 geoip_build() {
-  cmake -S "$geoip_repo" -B "$geoip_build" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+  local options=(-DCMAKE_BUILD_TYPE=Release "$(geoip_cmake_options)")
+  if [ "$1" = test ]; then
+    options+=(-DGEOIP_BUILD_TESTS=ON -DGEOIP_BUILD_BENCHMARKS=ON)
+  elif [ ! -f "$geoip_build/CMakeCache.txt" ]; then
+    options+=(-DGEOIP_BUILD_TESTS=OFF -DGEOIP_BUILD_BENCHMARKS=OFF)
+  fi
+  cmake -S "$geoip_repo" -B "$geoip_build" "${options[@]}" >/dev/null ||
     geoip_die "cmake configure failed"
   cmake --build "$geoip_build" -j"$(nproc)" ||
     geoip_die "build failed"
 }
 
-# geoip_build_sanitized DIR SANITIZERS: a second build of everything with
+# geoip_build_sanitized DIR SANITIZERS: a second build of the tests with
 # sanitizers (e.g. address,undefined or thread), for scripts/test.
 geoip_build_sanitized() {
   cmake -S "$geoip_repo" -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DGEOIP_SANITIZE="$2" >/dev/null || geoip_die "cmake configure ($2) failed"
+    -DGEOIP_SANITIZE="$2" -DGEOIP_BUILD_BENCHMARKS=OFF "$(geoip_cmake_options)" >/dev/null ||
+    geoip_die "cmake configure ($2) failed"
   cmake --build "$1" -j"$(nproc)" || geoip_die "build with $2 sanitizers failed"
 }
 
@@ -87,5 +105,5 @@ geoip_setup() {
     geoip_install "${packages[@]}"
   fi
   geoip_mounts
-  geoip_build
+  geoip_build "$1"
 }

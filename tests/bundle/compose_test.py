@@ -220,6 +220,10 @@ class DockerfileTest(unittest.TestCase):
         native = set(match.group(1).split()) - {"iproute2"}  # iproute2: demo, not build
         builder = apt_installed(dockerfile_stages()[0][2])
         self.assertEqual(native - builder, set())
+        # The exporter builds without the test frameworks, and the image says so.
+        self.assertEqual(builder & {"libgtest-dev", "libbenchmark-dev"}, set())
+        self.assertIn("-DGEOIP_BUILD_TESTS=OFF -DGEOIP_BUILD_BENCHMARKS=OFF",
+                      dockerfile_stages()[0][2])
         # Files the build reads from Debian packages other than libraries.
         with open(os.path.join(REPO, "exporter", "CMakeLists.txt")) as f:
             for path in re.findall(r"(/usr/share/\S+)", f.read()):
