@@ -109,7 +109,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   Flags flags;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(arg, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(arg, absl::MaxSplits('=', 1));
     const absl::string_view name = kv.first, value = kv.second;
     int number = 0;
     if (name == "--exporter") {
@@ -132,8 +133,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
         return absl::InvalidArgumentError("--pairs must be 1-100");
       }
     } else if (name == "--count") {
-      if (!absl::SimpleAtoi(value, &flags.count) || flags.count < 1 ||
-          flags.count > 100'000'000) {
+      if (!absl::SimpleAtoi(value, &flags.count) || flags.count < 1 || flags.count > 100'000'000) {
         return absl::InvalidArgumentError("--count must be 1-100000000");
       }
     } else if (name == "--port") {
@@ -164,7 +164,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError("--once needs --exporter");
   }
   if (flags.port == 0) {
-    flags.port = static_cast<uint16_t>(20000 + (getpid() ^ absl::ToUnixMicros(absl::Now())) % 10000);
+    flags.port =
+        static_cast<uint16_t>(20000 + (getpid() ^ absl::ToUnixMicros(absl::Now())) % 10000);
   }
   if (!flags.sources.empty() && !flags.once) {
     return absl::InvalidArgumentError("--sources only applies to --once");
@@ -243,10 +244,9 @@ Memory ReadMemory(pid_t pid) {
 absl::StatusOr<ExporterProcess> StartExporter(const Flags& flags, const std::string& probe) {
   // No pinning: the probe must detach when the exporter stops, or the
   // next "no probe" round would still run it.
-  std::vector<std::string> argv = {flags.exporter, "--bpf.pin-path=",
-                                   absl::StrCat("--bpf.probe=", probe),
-                                   absl::StrCat("--bpf.drain-interval=",
-                                                absl::FormatDuration(flags.drain_interval))};
+  std::vector<std::string> argv = {
+      flags.exporter, "--bpf.pin-path=", absl::StrCat("--bpf.probe=", probe),
+      absl::StrCat("--bpf.drain-interval=", absl::FormatDuration(flags.drain_interval))};
   if (!flags.database.empty()) argv.push_back("--geoip.database=" + flags.database);
   for (const std::string& extra : flags.exporter_flags) argv.push_back(extra);
   absl::StatusOr<ExporterProcess> exporter = ExporterProcess::Start(argv);
@@ -277,10 +277,10 @@ absl::Status StopProcess(ChildProcess& process, int signo) {
 
 // What the exporter reports for the storm port.
 struct Scraped {
-  double connections = 0;  // summed over countries, overflow included
-  double unique = 0;       // summed over countries
+  double connections = 0;           // summed over countries, overflow included
+  double unique = 0;                // summed over countries
   double overflow_connections = 0;  // connections counted under country="overflow"
-  double series = 0;       // ebpf_geoip_accepted_connections_total series
+  double series = 0;                // ebpf_geoip_accepted_connections_total series
 };
 
 absl::StatusOr<Scraped> Scrape(ExporterProcess& exporter, uint16_t storm_port) {
@@ -376,9 +376,8 @@ std::map<uint32_t, ProgramStats> ReadProgramStats() {
 }
 
 bool IsTracing(const ProgramStats& program) {
-  return program.type == BPF_PROG_TYPE_RAW_TRACEPOINT ||
-         program.type == BPF_PROG_TYPE_TRACEPOINT || program.type == BPF_PROG_TYPE_KPROBE ||
-         program.type == BPF_PROG_TYPE_TRACING;
+  return program.type == BPF_PROG_TYPE_RAW_TRACEPOINT || program.type == BPF_PROG_TYPE_TRACEPOINT ||
+         program.type == BPF_PROG_TYPE_KPROBE || program.type == BPF_PROG_TYPE_TRACING;
 }
 
 // Sets kernel.bpf_stats_enabled for as long as it lives, then restores it.
@@ -419,8 +418,8 @@ struct ConfigResults {
   uint64_t counted = 0;
   double cpu_stat = 0;
   double cpu_schedstat = 0;
-  uint64_t bpf_runs = 0;  // runs of the configuration's own BPF programs
-  uint64_t bpf_ns = 0;    // and their total run time (with --bpf-stats)
+  uint64_t bpf_runs = 0;    // runs of the configuration's own BPF programs
+  uint64_t bpf_ns = 0;      // and their total run time (with --bpf-stats)
   uint64_t bpf_misses = 0;  // and their recursion misses
 };
 
@@ -439,8 +438,7 @@ void PrintFigure(absl::string_view name, double value) {
 }
 
 // One round under `config`: attach, storm, check, detach.
-absl::Status RunRound(const Flags& flags, const Config& config, int pair,
-                      ConfigResults* results) {
+absl::Status RunRound(const Flags& flags, const Config& config, int pair, ConfigResults* results) {
   const std::map<uint32_t, ProgramStats> programs_before = ReadProgramStats();
   std::optional<ExporterProcess> exporter;
   std::optional<ChildProcess> bpftrace;
@@ -489,7 +487,8 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair,
     results->counted += static_cast<uint64_t>(scraped.connections);
     results->cpu_stat += after.stat_seconds - before.stat_seconds;
     results->cpu_schedstat += after.schedstat_seconds - before.schedstat_seconds;
-    absl::StrAppendFormat(&line, " counted=%.0f lost=%.0f overflow=%.0f cpu_s=%.3f cpu_sched_s=%.4f",
+    absl::StrAppendFormat(&line,
+                          " counted=%.0f lost=%.0f overflow=%.0f cpu_s=%.3f cpu_sched_s=%.4f",
                           scraped.connections, storm.made - scraped.connections,
                           scraped.overflow_connections, after.stat_seconds - before.stat_seconds,
                           after.schedstat_seconds - before.schedstat_seconds);
@@ -538,8 +537,8 @@ int RunAB(const Flags& flags) {
       const Config& config = configs[(k + pair) % configs.size()];
       if (absl::Status status = RunRound(flags, config, pair, &results[config.Name()]);
           !status.ok()) {
-        std::fprintf(stderr, "bench_accept_storm: round %d %s: %s\n", pair,
-                     config.Name().c_str(), status.ToString().c_str());
+        std::fprintf(stderr, "bench_accept_storm: round %d %s: %s\n", pair, config.Name().c_str(),
+                     status.ToString().c_str());
         return 1;
       }
     }
@@ -598,16 +597,16 @@ int RunAB(const Flags& flags) {
       if (config.kind == Config::Kind::kNone) continue;
       ConfigResults stats_results;
       if (absl::Status status = RunRound(flags, config, 0, &stats_results); !status.ok()) {
-        std::fprintf(stderr, "bench_accept_storm: bpf-stats round %s: %s\n",
-                     config.Name().c_str(), status.ToString().c_str());
+        std::fprintf(stderr, "bench_accept_storm: bpf-stats round %s: %s\n", config.Name().c_str(),
+                     status.ToString().c_str());
         return 1;
       }
       const double made = static_cast<double>(stats_results.made);
       PrintFigure("bpf_ns_per_connection_" + config.Name(), stats_results.bpf_ns / made);
       PrintFigure("bpf_runs_per_connection_" + config.Name(), stats_results.bpf_runs / made);
-      PrintFigure("bpf_ns_per_run_" + config.Name(),
-                  stats_results.bpf_runs ? double(stats_results.bpf_ns) / stats_results.bpf_runs
-                                         : 0);
+      PrintFigure(
+          "bpf_ns_per_run_" + config.Name(),
+          stats_results.bpf_runs ? double(stats_results.bpf_ns) / stats_results.bpf_runs : 0);
     }
   }
   return 0;
@@ -631,11 +630,11 @@ int RunOnce(const Flags& flags) {
     for (absl::string_view prefix : absl::StrSplit(flags.sources, ',', absl::SkipEmpty())) {
       // A prefix on loopback makes every address in it local: any of them
       // can be bound.
-      absl::StatusOr<CommandResult> added = netns->Run(
-          {"ip", "addr", "add", std::string(prefix), "dev", "lo"}, absl::Seconds(10));
+      absl::StatusOr<CommandResult> added =
+          netns->Run({"ip", "addr", "add", std::string(prefix), "dev", "lo"}, absl::Seconds(10));
       if (!added.ok() || added->exit_code != 0) {
-        return fail("ip addr add", added.ok() ? absl::InternalError(added->stderr_text)
-                                              : added.status());
+        return fail("ip addr add",
+                    added.ok() ? absl::InternalError(added->stderr_text) : added.status());
       }
     }
   }
@@ -667,15 +666,14 @@ int RunOnce(const Flags& flags) {
   absl::StatusOr<Scraped> scraped = AwaitCount(exporter, flags, storm.made, &after);
   if (!scraped.ok()) return fail("scrape", scraped.status());
   const Memory memory = ReadMemory(exporter.process().pid());
-  std::printf("once probe=%s made=%llu accepts_per_second=%.0f counted=%.0f overflow=%.0f "
-              "unique=%.0f series=%.0f cpu_s=%.3f cpu_sched_s=%.3f rss_idle=%.0f rss=%.0f "
-              "peak=%.0f\n",
-              probe.c_str(), static_cast<unsigned long long>(storm.made),
-              storm.AcceptsPerSecond(), scraped->connections,
-              scraped->overflow_connections, scraped->unique, scraped->series,
-              after.stat_seconds - before->stat_seconds,
-              after.schedstat_seconds - before->schedstat_seconds, idle.rss, memory.rss,
-              memory.peak);
+  std::printf(
+      "once probe=%s made=%llu accepts_per_second=%.0f counted=%.0f overflow=%.0f "
+      "unique=%.0f series=%.0f cpu_s=%.3f cpu_sched_s=%.3f rss_idle=%.0f rss=%.0f "
+      "peak=%.0f\n",
+      probe.c_str(), static_cast<unsigned long long>(storm.made), storm.AcceptsPerSecond(),
+      scraped->connections, scraped->overflow_connections, scraped->unique, scraped->series,
+      after.stat_seconds - before->stat_seconds,
+      after.schedstat_seconds - before->schedstat_seconds, idle.rss, memory.rss, memory.peak);
   PrintFigure("once_made", storm.made);
   PrintFigure("once_distinct_sources", sources ? std::min<double>(sources->Size(), storm.made) : 1);
   PrintFigure("once_rate", storm.AcceptsPerSecond());

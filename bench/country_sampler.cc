@@ -7,8 +7,7 @@
 
 namespace geoip {
 
-std::vector<CountryAddress> SampleCountries(const GeoIpDatabase& database,
-                                            size_t max_countries) {
+std::vector<CountryAddress> SampleCountries(const GeoIpDatabase& database, size_t max_countries) {
   absl::flat_hash_map<CountryId, IpAddress> found;
   // Coarse first: most countries hold whole /20s; small ones need /24s.
   for (const int step_bits : {12, 8}) {

@@ -6,9 +6,9 @@
 #include <cstddef>
 #include <vector>
 
-#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
+#include "exporter/net/address.h"
 
 namespace geoip {
 
@@ -20,8 +20,7 @@ struct CountryAddress {
 // Up to max_countries (country, address) pairs, each country once, sorted
 // by country label. Walks the routable IPv4 space at every /20, then every
 // /24 if that found fewer countries than wanted. Deterministic.
-std::vector<CountryAddress> SampleCountries(const GeoIpDatabase& database,
-                                            size_t max_countries);
+std::vector<CountryAddress> SampleCountries(const GeoIpDatabase& database, size_t max_countries);
 
 }  // namespace geoip
 

@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
-#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/geo/geolocator.h"
 #include "exporter/metrics/collector.h"
+#include "exporter/net/address.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/stats/unique_counter.h"
 
@@ -138,7 +138,8 @@ void BM_RecordNewAddresses16kSeries(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     const size_t k = i++;
-    stats.Record(countries[k % kCountries], static_cast<uint16_t>(20000 + (k / kCountries) % kPorts),
+    stats.Record(countries[k % kCountries],
+                 static_cast<uint16_t>(20000 + (k / kCountries) % kPorts),
                  &addresses[k & ((1 << 20) - 1)], 1, now);
   }
 }

@@ -129,8 +129,8 @@ class KeepAliveClient {
                                                       absl::string_view body) {
     std::string request = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     if (!body.empty()) {
-      absl::StrAppend(&request, "Content-Type: application/json\r\nContent-Length: ",
-                      body.size(), "\r\n");
+      absl::StrAppend(&request, "Content-Type: application/json\r\nContent-Length: ", body.size(),
+                      "\r\n");
     }
     absl::StrAppend(&request, "\r\n", body);
     absl::string_view left = request;
@@ -240,8 +240,8 @@ absl::Status Run(const Flags& flags) {
   ASSIGN_OR_RETURN(GeoIpDatabase database, GeoIpDatabase::Open(flags.database));
   const absl::Time sample_start = absl::Now();
   const std::vector<CountryAddress> countries = SampleCountries(
-      database, static_cast<size_t>(flags.list_countries > 0 ? flags.list_countries
-                                                             : flags.countries));
+      database,
+      static_cast<size_t>(flags.list_countries > 0 ? flags.list_countries : flags.countries));
   if (flags.list_countries > 0) {
     for (const CountryAddress& c : countries) {
       std::printf("%s %s\n", c.country.Label().c_str(), FormatIpAddress(c.address).c_str());
@@ -261,8 +261,8 @@ absl::Status Run(const Flags& flags) {
   for (const bool keep_alive : {false, true}) {
     ASSIGN_OR_RETURN(const ScrapeStats small, ScrapeRepeatedly(port, 20, keep_alive));
     const std::string name = keep_alive ? "small_keepalive" : "small";
-    std::printf("scrapes %s n=%zu p50=%.2fms body=%zu\n", name.c_str(),
-                small.milliseconds.size(), Percentile(small.milliseconds, 50), small.body_bytes);
+    std::printf("scrapes %s n=%zu p50=%.2fms body=%zu\n", name.c_str(), small.milliseconds.size(),
+                Percentile(small.milliseconds, 50), small.body_bytes);
     PrintFigure(absl::StrCat("scrape_", name, "_p50_ms"), Percentile(small.milliseconds, 50));
     PrintFigure("scrape_small_body_bytes", small.body_bytes);
   }
@@ -281,7 +281,8 @@ absl::Status Run(const Flags& flags) {
                        client.Request("POST", "/api/v1/connections",
                                       absl::StrCat("{\"address\":\"", FormatIpAddress(c.address),
                                                    "\",\"port\":", flags.first_port + p, "}")));
-      if (reply.first != 200) return absl::InternalError(absl::StrCat("POST answered ", reply.first));
+      if (reply.first != 200)
+        return absl::InternalError(absl::StrCat("POST answered ", reply.first));
       ++posted;
     }
   }
@@ -326,11 +327,13 @@ absl::Status Run(const Flags& flags) {
     }
     RETURN_IF_ERROR(stats.status());
     const std::vector<double>& ms = stats->milliseconds;
-    std::printf("scrapes %s n=%zu p50=%.2fms p99=%.2fms max=%.2fms body=%zu series=%zu%s\n",
-                phase.name.c_str(), ms.size(), Percentile(ms, 50), Percentile(ms, 99),
-                *std::max_element(ms.begin(), ms.end()), stats->body_bytes, stats->series,
-                phase.storm ? absl::StrFormat(" storm_accepts_per_second=%.0f",
-                                              storm->AcceptsPerSecond()).c_str() : "");
+    std::printf(
+        "scrapes %s n=%zu p50=%.2fms p99=%.2fms max=%.2fms body=%zu series=%zu%s\n",
+        phase.name.c_str(), ms.size(), Percentile(ms, 50), Percentile(ms, 99),
+        *std::max_element(ms.begin(), ms.end()), stats->body_bytes, stats->series,
+        phase.storm
+            ? absl::StrFormat(" storm_accepts_per_second=%.0f", storm->AcceptsPerSecond()).c_str()
+            : "");
     PrintFigure(absl::StrCat("scrape_", phase.name, "_p50_ms"), Percentile(ms, 50));
     PrintFigure(absl::StrCat("scrape_", phase.name, "_p99_ms"), Percentile(ms, 99));
     if (phase.storm) {

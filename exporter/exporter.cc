@@ -27,14 +27,13 @@ absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
   if (!flag_value.empty()) return flag_value;
   const std::vector<std::string> candidates = DefaultDatabases();
   if (std::optional<std::string> found = FindDefaultDatabase(candidates)) return *found;
-  return absl::NotFoundError(absl::StrCat(
-      "no GeoIP database found (looked for ", absl::StrJoin(candidates, ", "),
-      "): pass --geoip.database=PATH or run scripts/update-geoip-db"));
+  return absl::NotFoundError(
+      absl::StrCat("no GeoIP database found (looked for ", absl::StrJoin(candidates, ", "),
+                   "): pass --geoip.database=PATH or run scripts/update-geoip-db"));
 }
 
 Exporter::Exporter(const BuildInfo& build) {
-  collector_ = std::make_unique<ExporterCollector>(&stats_, build,
-                                                   [this] { return Health(); });
+  collector_ = std::make_unique<ExporterCollector>(&stats_, build, [this] { return Health(); });
 }
 
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
@@ -50,8 +49,8 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
           absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(database->build_epoch()),
                            absl::UTCTimeZone())
               .c_str());
-  exporter->geolocator_ = std::make_unique<Geolocator>(
-      std::make_shared<const GeoIpDatabase>(*std::move(database)));
+  exporter->geolocator_ =
+      std::make_unique<Geolocator>(std::make_shared<const GeoIpDatabase>(*std::move(database)));
   exporter->recorder_ =
       std::make_unique<ConnectionRecorder>(exporter->geolocator_.get(), &exporter->stats_);
   exporter->watcher_ = std::make_unique<DatabaseWatcher>(exporter->geolocator_.get());
@@ -102,7 +101,9 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
       std::make_unique<SimulatedSource>(simulated_options, exporter->recorder_.get());
   routes.push_back(exporter->simulated_->Route());
   routes.push_back({"/-/healthy",
-                    [](const HttpRequest&) { return HttpResponse{200, "text/plain", "OK\n", {}}; },
+                    [](const HttpRequest&) {
+                      return HttpResponse{200, "text/plain", "OK\n", {}};
+                    },
                     nullptr});
   HttpServer::Options server_options;
   server_options.listen_address = config.listen_address;
@@ -165,8 +166,8 @@ ExporterHealth Exporter::Health() const {
 }
 
 HttpResponse Exporter::ServeMetrics(const HttpRequest&) const {
-  return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                      collector_->CollectText(), {}};
+  return HttpResponse{
+      200, "text/plain; version=0.0.4; charset=utf-8", collector_->CollectText(), {}};
 }
 
 }  // namespace geoip

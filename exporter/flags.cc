@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "exporter/util/auto_pin.h"
 
@@ -145,8 +146,7 @@ const std::vector<Flag>& Flags() {
          config->listen_address = std::string(text);
          return absl::OkStatus();
        }},
-      {"web.telemetry-path", "/metrics", "Path under which to expose metrics.",
-       SetTelemetryPath},
+      {"web.telemetry-path", "/metrics", "Path under which to expose metrics.", SetTelemetryPath},
       {"web.config.file", "",
        "Web config file in the Prometheus exporter-toolkit format: basic_auth_users "
        "(bcrypt hashes) and http_server_config.headers. tls_server_config is refused: "
@@ -193,8 +193,7 @@ const std::vector<Flag>& Flags() {
        SetPorts, /*is_bool=*/false, /*old_name=*/"ports"},
       {"bpf.drain-interval", "1s", "How often to move the kernel's counts into the exporter.",
        [](absl::string_view text, Config* config) {
-         return SetInRange(text, absl::Milliseconds(10), absl::Minutes(1),
-                           &config->drain_interval);
+         return SetInRange(text, absl::Milliseconds(10), absl::Minutes(1), &config->drain_interval);
        }},
       {"bpf.max-addresses", "65536",
        "Distinct (address, port) pairs the kernel tracks per drain interval; "
@@ -225,7 +224,6 @@ const std::vector<Flag>& Flags() {
 absl::Status BadFlag(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", why));
 }
-
 
 // Adds `warning` unless it is there already: each is said once.
 void AddWarning(std::string warning, std::vector<std::string>* warnings) {
@@ -290,9 +288,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       }
     }
     if (flag.old_value != nullptr && *value == flag.old_value) {
-      AddWarning(absl::StrCat("--", name, "=", flag.old_value, " is deprecated and will be removed in ",
-                              kDeprecatedNamesRemovedIn, "; use --", flag.name, "=", flag.new_value),
-                 &result.warnings);
+      AddWarning(
+          absl::StrCat("--", name, "=", flag.old_value, " is deprecated and will be removed in ",
+                       kDeprecatedNamesRemovedIn, "; use --", flag.name, "=", flag.new_value),
+          &result.warnings);
       value = flag.new_value;
     }
     given[index] = Given{std::string(name), std::string(*value)};
@@ -307,6 +306,19 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   }
   return result;
 }
+
+// --help's examples; PROGRAM is replaced by the name the exporter was run as.
+constexpr char kExamples[] =
+    "Examples:\n"
+    "  sudo PROGRAM\n"
+    "      Count every port; metrics on http://HOST:19100/metrics.\n"
+    "  sudo PROGRAM --bpf.ports=8081-8083 --web.listen-address=127.0.0.1:9500\n"
+    "      Count three ports; serve on loopback only.\n"
+    "  sudo PROGRAM --geoip.database=/var/lib/GeoIP/GeoLite2-Country.mmdb\n"
+    "      Use a MaxMind database instead of the bundled one.\n"
+    "  sudo PROGRAM --bpf.pin-path=/sys/fs/bpf/ebpf_geoip\n"
+    "      Keep the probe counting while the exporter is stopped, even when\n"
+    "      started from a shell; `sudo rm -r /sys/fs/bpf/ebpf_geoip` detaches it.\n";
 
 std::string HelpText(const std::string& program) {
   std::string text = absl::StrFormat(
@@ -337,18 +349,9 @@ std::string HelpText(const std::string& program) {
   absl::StrAppend(&text,
                   "  --version\n      Print the version and exit.\n"
                   "  --help\n      Print this text and exit.\n\n"
-                  "Deprecated names, accepted with a warning until ", kDeprecatedNamesRemovedIn,
-                  ":\n", deprecated, "\n"
-                  "Examples:\n"
-                  "  sudo ", program, "\n"
-                  "      Count every port; metrics on http://HOST:19100/metrics.\n"
-                  "  sudo ", program, " --bpf.ports=8081-8083 --web.listen-address=127.0.0.1:9500\n"
-                  "      Count three ports; serve on loopback only.\n"
-                  "  sudo ", program, " --geoip.database=/var/lib/GeoIP/GeoLite2-Country.mmdb\n"
-                  "      Use a MaxMind database instead of the bundled one.\n"
-                  "  sudo ", program, " --bpf.pin-path=/sys/fs/bpf/ebpf_geoip\n"
-                  "      Keep the probe counting while the exporter is stopped, even when\n"
-                  "      started from a shell; `sudo rm -r /sys/fs/bpf/ebpf_geoip` detaches it.\n");
+                  "Deprecated names, accepted with a warning until ",
+                  kDeprecatedNamesRemovedIn, ":\n", deprecated, "\n");
+  absl::StrAppend(&text, absl::StrReplaceAll(kExamples, {{"PROGRAM", program}}));
   return text;
 }
 

@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "exporter/probe/accept_probe.h"
 #include "exporter/net/port_list.h"
+#include "exporter/probe/accept_probe.h"
 #include "exporter/web/web_config.h"
 
 namespace geoip {
@@ -29,9 +29,9 @@ struct Config {
   ProbeMode probe_mode = ProbeMode::kAuto;
   absl::Duration drain_interval;
   uint32_t max_addresses = 0;
-  std::string pin_path;  // empty: no pinning
+  std::string pin_path;      // empty: no pinning
   std::string pin_path_why;  // how --bpf.pin-path=auto decided; empty when a path was given
-  std::string runas;     // empty: keep the identity the exporter started with
+  std::string runas;         // empty: keep the identity the exporter started with
   bool show_full_addresses = false;
   ConnectionSource source = ConnectionSource::kEbpf;
   WebConfig web_config;  // from --web.config.file; empty: no authentication

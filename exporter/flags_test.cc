@@ -20,11 +20,11 @@ namespace {
 // The names users type, in --help's order. A contract: renaming one needs a
 // deprecated alias (README, "Deprecated names").
 const std::vector<std::string> kFlagNames = {
-    "web.listen-address", "web.telemetry-path",      "web.config.file",
-    "web.max-connections", "web.request-timeout",    "web.show-full-addresses",
-    "geoip.database",     "connections.source",      "bpf.probe",
-    "bpf.ports",          "bpf.drain-interval",      "bpf.max-addresses",
-    "bpf.pin-path",       "privileges.runas"};
+    "web.listen-address",  "web.telemetry-path",  "web.config.file",
+    "web.max-connections", "web.request-timeout", "web.show-full-addresses",
+    "geoip.database",      "connections.source",  "bpf.probe",
+    "bpf.ports",           "bpf.drain-interval",  "bpf.max-addresses",
+    "bpf.pin-path",        "privileges.runas"};
 
 // Old name -> new name, accepted with a warning until 0.3.0.
 const std::vector<std::pair<std::string, std::string>> kDeprecated = {
@@ -76,8 +76,8 @@ TEST(ParseCommandLine, WithoutFlagsUsesTheDefaultsHelpShows) {
   const std::string help = HelpText("ebpf_geoip_exporter");
   for (const char* shown :
        {"  --web.listen-address\n", "(default: :19100)", "(default: /metrics)", "(default: 64)",
-        "(default: 10s)", "(default: false)", "(default: ebpf)", "(default: auto)",
-        "(default: 1s)", "(default: 65536)", "(default: nobody)"}) {
+        "(default: 10s)", "(default: false)", "(default: ebpf)", "(default: auto)", "(default: 1s)",
+        "(default: 65536)", "(default: nobody)"}) {
     EXPECT_TRUE(absl::StrContains(help, shown)) << shown;
   }
 }
@@ -93,13 +93,13 @@ TEST(ParseCommandLine, SetsEveryFlag) {
                       "basic_auth_users:\n  alice: "
                       "$2b$04$.KheYHIoOb58VLuNzwqau.DxaMGZNFSQCKgW85mCNVhNv16gzUWFu\n");
   // Both forms: --name=value and --name value.
-  absl::StatusOr<CommandLine> parsed = ParseCommandLine({
-      "--web.listen-address=127.0.0.1:9500", "--web.telemetry-path", "/m",
-      "--web.config.file=" + web_config.path(), "--web.max-connections=16",
-      "--web.request-timeout=100ms", "--web.show-full-addresses", "--geoip.database=/x.mmdb",
-      "--connections.source=simulated", "--bpf.probe=tracepoint", "--bpf.ports=8081,9000-9100",
-      "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304",
-      "--bpf.pin-path=/sys/fs/bpf/test//", "--privileges.runas="});
+  absl::StatusOr<CommandLine> parsed = ParseCommandLine(
+      {"--web.listen-address=127.0.0.1:9500", "--web.telemetry-path", "/m",
+       "--web.config.file=" + web_config.path(), "--web.max-connections=16",
+       "--web.request-timeout=100ms", "--web.show-full-addresses", "--geoip.database=/x.mmdb",
+       "--connections.source=simulated", "--bpf.probe=tracepoint", "--bpf.ports=8081,9000-9100",
+       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304",
+       "--bpf.pin-path=/sys/fs/bpf/test//", "--privileges.runas="});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->warnings.empty());
   const Config& config = parsed->config;
@@ -121,10 +121,10 @@ TEST(ParseCommandLine, SetsEveryFlag) {
 }
 
 TEST(ParseCommandLine, BoolFlagsTakeAnExplicitValueToo) {
-  for (const auto& [arg, want] : std::vector<std::pair<std::string, bool>>{
-           {"--web.show-full-addresses=true", true},
-           {"--web.show-full-addresses=false", false},
-           {"--web.show-full-addresses=0", false}}) {
+  for (const auto& [arg, want] :
+       std::vector<std::pair<std::string, bool>>{{"--web.show-full-addresses=true", true},
+                                                 {"--web.show-full-addresses=false", false},
+                                                 {"--web.show-full-addresses=0", false}}) {
     absl::StatusOr<CommandLine> parsed = ParseCommandLine({arg, "--bpf.pin-path="});
     ASSERT_TRUE(parsed.ok()) << arg << ": " << parsed.status();
     EXPECT_EQ(parsed->config.show_full_addresses, want) << arg;
@@ -164,13 +164,16 @@ TEST(ParseCommandLine, RefusesEveryBadValueNamingTheFlagAndWhatToPass) {
       {{"--web.config.file=" + broken.path()}, "web.config.file", "line 2"},
       {{"--web.max-connections=15"}, "web.max-connections", "between 16 and 1024, not 15"},
       {{"--web.max-connections=1025"}, "web.max-connections", "between 16 and 1024"},
-      {{"--web.max-connections=many"}, "web.max-connections",
+      {{"--web.max-connections=many"},
+       "web.max-connections",
        "bad value \"many\": expected a whole number"},
       {{"--web.request-timeout=99ms"}, "web.request-timeout", "between 100ms and 5m"},
       {{"--web.request-timeout=6m"}, "web.request-timeout", "between 100ms and 5m"},
-      {{"--web.request-timeout=10"}, "web.request-timeout",
+      {{"--web.request-timeout=10"},
+       "web.request-timeout",
        "bad value \"10\": expected a duration such as 500ms"},
-      {{"--web.show-full-addresses=maybe"}, "web.show-full-addresses",
+      {{"--web.show-full-addresses=maybe"},
+       "web.show-full-addresses",
        "bad value \"maybe\": expected true or false"},
       {{"--connections.source=kernel"}, "connections.source", "use ebpf or simulated"},
       {{"--bpf.probe=uprobe"}, "bpf.probe", "use auto"},
@@ -286,7 +289,8 @@ TEST(ParseCommandLine, DeprecatedProbeValueStillWorksAndWarnsOnce) {
   ASSERT_TRUE(new_value.ok()) << new_value.status();
   EXPECT_EQ(new_value->config.probe_mode, ProbeMode::kKretprobe);
   EXPECT_TRUE(new_value->warnings.empty());
-  EXPECT_TRUE(absl::StrContains(HelpText("x"), "\n  --bpf.probe=kprobe  use --bpf.probe=kretprobe\n"));
+  EXPECT_TRUE(
+      absl::StrContains(HelpText("x"), "\n  --bpf.probe=kprobe  use --bpf.probe=kretprobe\n"));
 }
 
 TEST(HelpText, ListsTheFlagNamesUsersTypeAndMarksTheOldOnesDeprecated) {
@@ -318,8 +322,7 @@ TEST(HelpText, ListsTheFlagNamesUsersTypeAndMarksTheOldOnesDeprecated) {
   // The probe's help follows the order auto really tries.
   std::vector<std::string> order;
   for (ProbeMode mode : kAutoOrder) order.emplace_back(ProbeModeName(mode));
-  EXPECT_TRUE(absl::StrContains(help, "auto (tries " + absl::StrJoin(order, ", ")))
-      << help;
+  EXPECT_TRUE(absl::StrContains(help, "auto (tries " + absl::StrJoin(order, ", "))) << help;
 }
 
 }  // namespace

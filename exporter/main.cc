@@ -1,5 +1,6 @@
 // ebpf_geoip_exporter: parses the command line, starts the exporter and runs
-// until SIGINT or SIGTERM; SIGHUP reloads the GeoIP database. The only place a Status becomes an exit code.
+// until SIGINT or SIGTERM; SIGHUP reloads the GeoIP database. The only place a Status becomes an
+// exit code.
 #include <signal.h>
 
 #include <cstdio>
@@ -49,8 +50,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  absl::StatusOr<std::unique_ptr<geoip::Exporter>> exporter =
-      geoip::Exporter::Start(config, build);
+  absl::StatusOr<std::unique_ptr<geoip::Exporter>> exporter = geoip::Exporter::Start(config, build);
   if (!exporter.ok()) return Fail(exporter.status());
 
   int received = 0;

@@ -8,7 +8,9 @@
 
 namespace geoip {
 
-void ProbeDrainer::Start() { thread_ = std::thread([this] { Loop(); }); }
+void ProbeDrainer::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 ProbeDrainer::~ProbeDrainer() {
   stopping_.Notify();

@@ -10,18 +10,20 @@
 #include <cstdlib>
 #include <string>
 
-#include "exporter/net/address.h"
 #include "exporter/geo/geoip_database.h"
+#include "exporter/net/address.h"
 
 namespace {
 
 // Addresses inside the networks of tests/testdata/make_test_mmdb.pl (the
 // seed corpus), and a few outside.
 const char* const kAddresses[] = {
-    "81.2.69.142", "89.160.20.1", "67.43.156.1", "202.196.224.1", "10.1.2.3", "6.6.6.6",
-    "5.5.5.5",     "138.100.1.1", "8.8.8.8",     "1.1.1.1",       "7.7.7.7",  "0.0.0.0",
-    "255.255.255.255", "2001:218::1", "2a02:d300::1", "2c0f:ff00::1", "2001:4860::1",
-    "2a00:1450::1", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:8.8.8.8"};
+    "81.2.69.142",     "89.160.20.1",  "67.43.156.1",  "202.196.224.1",
+    "10.1.2.3",        "6.6.6.6",      "5.5.5.5",      "138.100.1.1",
+    "8.8.8.8",         "1.1.1.1",      "7.7.7.7",      "0.0.0.0",
+    "255.255.255.255", "2001:218::1",  "2a02:d300::1", "2c0f:ff00::1",
+    "2001:4860::1",    "2a00:1450::1", "::",           "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "::ffff:8.8.8.8"};
 
 // One memfd for the whole run, rewritten for each input.
 int DatabaseFd() {

@@ -67,18 +67,18 @@ absl::StatusOr<ExporterProcess> StartExporter(std::vector<std::string> flags) {
 }
 
 std::string Authorization(absl::string_view user, absl::string_view password) {
-  return absl::StrCat("Authorization: Basic ", absl::Base64Escape(absl::StrCat(user, ":", password)),
-                      "\r\n");
+  return absl::StrCat("Authorization: Basic ",
+                      absl::Base64Escape(absl::StrCat(user, ":", password)), "\r\n");
 }
 
 absl::StatusOr<HttpReply> Request(int port, absl::string_view method, absl::string_view path,
                                   absl::string_view headers, absl::string_view body = "") {
-  return HttpExchange("127.0.0.1", port,
-                      absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n", headers,
-                                   body.empty() ? "" : absl::StrCat("Content-Length: ",
-                                                                    body.size(), "\r\n"),
-                                   "\r\n", body),
-                      absl::Seconds(5));
+  return HttpExchange(
+      "127.0.0.1", port,
+      absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n", headers,
+                   body.empty() ? "" : absl::StrCat("Content-Length: ", body.size(), "\r\n"),
+                   "\r\n", body),
+      absl::Seconds(5));
 }
 
 class AuthTest : public ::testing::Test {
@@ -86,14 +86,16 @@ class AuthTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<std::string> hash = BcryptHash(kPassword, 10);
     ASSERT_TRUE(hash.ok()) << hash.status();
-    config_ = std::make_unique<TempFile>(absl::StrCat(
-        "# written by auth_test\n"
-        "basic_auth_users:\n"
-        "  scraper: ", *hash, "\n"
-        "  other: '$2y$10$abcdefghijklmnopqrstuuPp7HPfoAs8I2dCQCQ/fW7zEJv8I8C8e'\n"
-        "http_server_config:\n"
-        "  headers:\n"
-        "    X-Frame-Options: deny\n"));
+    config_ = std::make_unique<TempFile>(
+        absl::StrCat("# written by auth_test\n"
+                     "basic_auth_users:\n"
+                     "  scraper: ",
+                     *hash,
+                     "\n"
+                     "  other: '$2y$10$abcdefghijklmnopqrstuuPp7HPfoAs8I2dCQCQ/fW7zEJv8I8C8e'\n"
+                     "http_server_config:\n"
+                     "  headers:\n"
+                     "    X-Frame-Options: deny\n"));
     absl::StatusOr<ExporterProcess> exporter =
         StartExporter({"--web.config.file=" + config_->path()});
     ASSERT_TRUE(exporter.ok()) << exporter.status();
@@ -117,8 +119,8 @@ TEST_F(AuthTest, RefusesEveryPathButHealthWithoutTheRightCredentials) {
       "Authorization: Basic !!!\r\n",
       "Authorization: Bearer " + absl::Base64Escape(absl::StrCat("scraper:", kPassword)) + "\r\n",
   };
-  for (const char* path : {"/metrics", "/", "/api/v1/countries", "/api/v1/ports",
-                           "/api/v1/stream", "/live_map/live_map.js", "/no/such/page"}) {
+  for (const char* path : {"/metrics", "/", "/api/v1/countries", "/api/v1/ports", "/api/v1/stream",
+                           "/live_map/live_map.js", "/no/such/page"}) {
     for (const std::string& headers : refused) {
       absl::StatusOr<HttpReply> response = Request(port(), "GET", path, headers);
       ASSERT_TRUE(response.ok()) << path << ": " << response.status();
@@ -127,8 +129,8 @@ TEST_F(AuthTest, RefusesEveryPathButHealthWithoutTheRightCredentials) {
       EXPECT_FALSE(absl::StrContains(response->body, "ebpf_geoip")) << path;
     }
   }
-  for (const char* path : {"/metrics", "/", "/api/v1/countries", "/api/v1/ports",
-                           "/live_map/live_map.js"}) {
+  for (const char* path :
+       {"/metrics", "/", "/api/v1/countries", "/api/v1/ports", "/live_map/live_map.js"}) {
     absl::StatusOr<HttpReply> response = Request(port(), "GET", path, right);
     ASSERT_TRUE(response.ok()) << path << ": " << response.status();
     EXPECT_EQ(response->status, 200) << path;
@@ -161,9 +163,9 @@ TEST_F(AuthTest, OnlyAuthenticatedPostsAreCounted) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   // Exactly the one authenticated post: the anonymous one never got in.
   EXPECT_EQ(parsed->Sum("ebpf_geoip_accepted_connections_total"), 1);
-  EXPECT_EQ(parsed->Value("ebpf_geoip_accepted_connections_total",
-                          {{"country", "GB"}, {"port", "8081"}}),
-            1);
+  EXPECT_EQ(
+      parsed->Value("ebpf_geoip_accepted_connections_total", {{"country", "GB"}, {"port", "8081"}}),
+      1);
 }
 
 TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {
@@ -186,8 +188,10 @@ TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {
                    absl::Seconds(10));
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->exit_code, 1);
-    const std::string expected = absl::StrCat("ebpf_geoip_exporter: --web.config.file: web config "
-                                              "file ", config.path(), c.message);
+    const std::string expected = absl::StrCat(
+        "ebpf_geoip_exporter: --web.config.file: web config "
+        "file ",
+        config.path(), c.message);
     EXPECT_TRUE(absl::StartsWith(result->stderr_text, expected)) << result->stderr_text;
     // One line, nothing else.
     EXPECT_EQ(std::count(result->stderr_text.begin(), result->stderr_text.end(), '\n'), 1)

@@ -22,13 +22,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "exporter/util/proc_status.h"
-#include "tests/support/test_mmdb.h"
 #include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/kernel_hooks.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
 #include "tests/support/process.h"
+#include "tests/support/test_mmdb.h"
 
 namespace geoip {
 namespace {
@@ -56,20 +56,18 @@ class EndToEnd : public ::testing::Test {
 
 double Connections(const MetricsText& metrics, const std::string& country,
                    const std::string& port) {
-  return metrics.Value("ebpf_geoip_accepted_connections_total",
-                       {{"country", country}, {"port", port}})
+  return metrics
+      .Value("ebpf_geoip_accepted_connections_total", {{"country", country}, {"port", port}})
       .value_or(-1);
 }
 
 double Uniques(const MetricsText& metrics, const std::string& country, const std::string& port) {
-  return metrics.Value("ebpf_geoip_unique_source_addresses",
-                       {{"country", country}, {"port", port}})
+  return metrics.Value("ebpf_geoip_unique_source_addresses", {{"country", country}, {"port", port}})
       .value_or(-1);
 }
 
 TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
-  absl::StatusOr<ExporterProcess> exporter =
-      StartExporter({"--bpf.ports=18081,18082,18083"});
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({"--bpf.ports=18081,18082,18083"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
 
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
@@ -81,21 +79,16 @@ TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
   // 18081: IPv4 only. 18082 and 18083: dual-stack, hit over IPv6 and over
   // IPv4 (the peer then looks like ::ffff:a.b.c.d). 18084 is not watched.
   const std::vector<std::string> connections = {
-      "81.2.69.142>127.0.0.1:18081*3",
-      "81.2.69.143>127.0.0.1:18081*1",
-      "138.100.31.225>127.0.0.1:18081*2",
-      "127.0.0.1>127.0.0.1:18081*2",
-      "2001:4860:4860::8888>[::1]:18082*4",
-      "2001:12ff::1>[::1]:18082*1",
-      "2c0f:fb50::1>[::1]:18082*2",
-      "81.2.69.142>127.0.0.1:18083*2",
-      "1.0.16.1>127.0.0.1:18083*3",
-      "138.100.31.225>127.0.0.1:18084*5",
+      "81.2.69.142>127.0.0.1:18081*3",      "81.2.69.143>127.0.0.1:18081*1",
+      "138.100.31.225>127.0.0.1:18081*2",   "127.0.0.1>127.0.0.1:18081*2",
+      "2001:4860:4860::8888>[::1]:18082*4", "2001:12ff::1>[::1]:18082*1",
+      "2c0f:fb50::1>[::1]:18082*2",         "81.2.69.142>127.0.0.1:18083*2",
+      "1.0.16.1>127.0.0.1:18083*3",         "138.100.31.225>127.0.0.1:18084*5",
   };
-  absl::StatusOr<CommandResult> traffic = ns->Run(
-      {kTraffic, "--listen=127.0.0.1:18081,[::]:18082,[::]:18083,127.0.0.1:18084",
-       "--connect=" + absl::StrJoin(connections, ","), "--timeout=20"},
-      absl::Seconds(30));
+  absl::StatusOr<CommandResult> traffic =
+      ns->Run({kTraffic, "--listen=127.0.0.1:18081,[::]:18082,[::]:18083,127.0.0.1:18084",
+               "--connect=" + absl::StrJoin(connections, ","), "--timeout=20"},
+              absl::Seconds(30));
   ASSERT_TRUE(traffic.ok()) << traffic.status();
   ASSERT_EQ(traffic->exit_code, 0) << traffic->stdout_text << traffic->stderr_text;
   EXPECT_EQ(traffic->stdout_text, "connections made=25 accepted=25\n");
@@ -106,10 +99,9 @@ TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {
 
   const std::map<std::pair<std::string, std::string>, std::pair<double, double>> expected = {
       // (country, port) -> (connections, unique addresses)
-      {{"GB", "18081"}, {4, 2}},      {{"ES", "18081"}, {2, 1}},
-      {{"private", "18081"}, {2, 1}}, {{"US", "18082"}, {4, 1}},
-      {{"BR", "18082"}, {1, 1}},      {{"unknown", "18082"}, {2, 1}},
-      {{"GB", "18083"}, {2, 1}},      {{"JP", "18083"}, {3, 1}},
+      {{"GB", "18081"}, {4, 2}}, {{"ES", "18081"}, {2, 1}}, {{"private", "18081"}, {2, 1}},
+      {{"US", "18082"}, {4, 1}}, {{"BR", "18082"}, {1, 1}}, {{"unknown", "18082"}, {2, 1}},
+      {{"GB", "18083"}, {2, 1}}, {{"JP", "18083"}, {3, 1}},
   };
   double total = 0;
   for (const auto& [series, counts] : expected) {
@@ -221,23 +213,21 @@ std::string FailingRun(const std::vector<std::string>& argv) { return Refuse(arg
 
 TEST_F(EndToEnd, RefusesToStartWithoutPrivileges) {
   const std::string log =
-      FailingRun({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                  "--inh-caps=-all", kExporter, "--web.listen-address=127.0.0.1:0",
-                  "--geoip.database=" + kDatabase});
+      FailingRun({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                  kExporter, "--web.listen-address=127.0.0.1:0", "--geoip.database=" + kDatabase});
   EXPECT_TRUE(absl::StrContains(log, "CAP_BPF")) << log;
   EXPECT_TRUE(absl::StrContains(log, "sudo")) << log;
 }
 
 TEST_F(EndToEnd, RefusesAMissingOrCorruptDatabase) {
-  std::string log = FailingRun({kExporter, "--geoip.database=/nonexistent/x.mmdb",
-                                "--web.listen-address=127.0.0.1:0"});
+  std::string log = FailingRun(
+      {kExporter, "--geoip.database=/nonexistent/x.mmdb", "--web.listen-address=127.0.0.1:0"});
   EXPECT_TRUE(absl::StrContains(log, "/nonexistent/x.mmdb")) << log;
   EXPECT_TRUE(absl::StrContains(log, "--geoip.database")) << log;
 
   const std::string corrupt = std::string(GEOIP_BINARY_DIR) + "/e2e-corrupt.mmdb";
   ASSERT_EQ(system(("head -c 4096 " + kDatabase + " > " + corrupt).c_str()), 0);
-  log = FailingRun({kExporter, "--geoip.database=" + corrupt,
-                    "--web.listen-address=127.0.0.1:0"});
+  log = FailingRun({kExporter, "--geoip.database=" + corrupt, "--web.listen-address=127.0.0.1:0"});
   EXPECT_TRUE(absl::StrContains(log, corrupt)) << log;
   unlink(corrupt.c_str());
 }
@@ -304,8 +294,7 @@ TEST(CommandLine, HelpAndVersionUseTheFlagNamesUsersType) {
     EXPECT_TRUE(absl::StrContains(help->stdout_text, flag)) << flag;
   }
   EXPECT_FALSE(absl::StrContains(help->stdout_text, "web_listen_address"));
-  absl::StatusOr<CommandResult> version =
-      RunCommand({kExporter, "--version"}, absl::Seconds(5));
+  absl::StatusOr<CommandResult> version = RunCommand({kExporter, "--version"}, absl::Seconds(5));
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(version->exit_code, 0);
   EXPECT_TRUE(absl::StartsWith(version->stdout_text, "ebpf_geoip_exporter, version "))
@@ -320,8 +309,7 @@ TEST_F(EndToEnd, ServesLandingAndHealthPages) {
       HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(5));
   ASSERT_TRUE(health.ok());
   EXPECT_EQ(health->status, 200);
-  absl::StatusOr<HttpReply> landing =
-      HttpGet("127.0.0.1", exporter->port(), "/", absl::Seconds(5));
+  absl::StatusOr<HttpReply> landing = HttpGet("127.0.0.1", exporter->port(), "/", absl::Seconds(5));
   ASSERT_TRUE(landing.ok());
   EXPECT_EQ(landing->status, 200);
   EXPECT_TRUE(absl::StrContains(landing->body, "href=\"/metrics\"")) << landing->body;
@@ -425,10 +413,10 @@ TEST_F(EndToEnd, TwoExportersCannotShareOnePinPath) {
   PinDirectory pins;
   absl::StatusOr<ExporterProcess> first = StartExporter({"--bpf.pin-path=" + pins.path()});
   ASSERT_TRUE(first.ok()) << first.status();
-  absl::StatusOr<CommandResult> second = RunCommand(
-      {kExporter, "--web.listen-address=127.0.0.1:0", "--geoip.database=" + kDatabase,
-       "--bpf.pin-path=" + pins.path()},
-      absl::Seconds(20));
+  absl::StatusOr<CommandResult> second =
+      RunCommand({kExporter, "--web.listen-address=127.0.0.1:0", "--geoip.database=" + kDatabase,
+                  "--bpf.pin-path=" + pins.path()},
+                 absl::Seconds(20));
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->exit_code, 1);
   EXPECT_TRUE(absl::StrContains(second->stderr_text, "another ebpf_geoip_exporter"))
@@ -438,8 +426,8 @@ TEST_F(EndToEnd, TwoExportersCannotShareOnePinPath) {
 TEST_F(EndToEnd, FullAddressMapOverflowsIntoExactPerPortTotals) {
   // Room for 4 peers per drain; 120 distinct peers arrive in a burst that
   // early draining (at half full, checked every 50 ms) cannot keep up with.
-  absl::StatusOr<ExporterProcess> exporter = StartExporter(
-      {"--bpf.ports=18141", "--bpf.max-addresses=4", "--bpf.drain-interval=5s"});
+  absl::StatusOr<ExporterProcess> exporter =
+      StartExporter({"--bpf.ports=18141", "--bpf.max-addresses=4", "--bpf.drain-interval=5s"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
@@ -449,9 +437,9 @@ TEST_F(EndToEnd, FullAddressMapOverflowsIntoExactPerPortTotals) {
     ASSERT_TRUE(ns->AddAddress(address).ok());
     plan.push_back(absl::StrCat(address, ">127.0.0.1:18141*", host % 3 + 1));
   }
-  absl::StatusOr<CommandResult> traffic = ns->Run(
-      {kTraffic, "--listen=127.0.0.1:18141", "--connect=" + absl::StrJoin(plan, ",")},
-      absl::Seconds(30));
+  absl::StatusOr<CommandResult> traffic =
+      ns->Run({kTraffic, "--listen=127.0.0.1:18141", "--connect=" + absl::StrJoin(plan, ",")},
+              absl::Seconds(30));
   ASSERT_TRUE(traffic.ok() && traffic->exit_code == 0);
   EXPECT_EQ(traffic->stdout_text, "connections made=240 accepted=240\n");
 
@@ -491,9 +479,8 @@ TEST_F(EndToEnd, ReloadsTheDatabaseUnderLoadAndRejectsABrokenOne) {
   // the QEMU kernels too (tests/kernel_matrix/run_vm_e2e.sh), where software
   // emulation accepts a few hundred connections a second.
   constexpr int kLoad = 10000;
-  absl::StatusOr<ChildProcess> load = ns->Start(
-      {kTraffic, "--storm=81.2.69.142>127.0.0.1:18152", absl::StrCat("--count=", kLoad),
-       "--timeout=90"});
+  absl::StatusOr<ChildProcess> load = ns->Start({kTraffic, "--storm=81.2.69.142>127.0.0.1:18152",
+                                                 absl::StrCat("--count=", kLoad), "--timeout=90"});
   ASSERT_TRUE(load.ok()) << load.status();
 
   auto wave = [&](int count) {
@@ -505,8 +492,8 @@ TEST_F(EndToEnd, ReloadsTheDatabaseUnderLoadAndRejectsABrokenOne) {
   };
   auto reloads = [&](const char* result) {
     absl::StatusOr<MetricsText> metrics = exporter->Scrape();
-    return metrics.ok() ? metrics->Value("ebpf_geoip_database_reloads_total",
-                                         {{"result", result}}).value_or(-1)
+    return metrics.ok() ? metrics->Value("ebpf_geoip_database_reloads_total", {{"result", result}})
+                              .value_or(-1)
                         : -1;
   };
   auto wait_for_reloads = [&](const char* result, double value) {
@@ -579,18 +566,16 @@ std::string HintFor(const std::string& mode) {
   return "inet_sock_set_state";
 }
 
-class EndToEndMissingMode : public EndToEnd,
-                            public ::testing::WithParamInterface<std::string> {};
+class EndToEndMissingMode : public EndToEnd, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(EndToEndMissingMode, FailsClearlyAndLeavesNoPins) {
   if (KernelOffers(GetParam())) {
     GTEST_SKIP() << "this kernel offers the " << GetParam() << " hook (EndToEndMode covers it)";
   }
   PinDirectory pins;
-  const std::string log = FailingRun({kExporter, "--bpf.probe=" + GetParam(),
-                                      "--web.listen-address=127.0.0.1:0",
-                                      "--geoip.database=" + kDatabase,
-                                      "--bpf.pin-path=" + pins.path()});
+  const std::string log =
+      FailingRun({kExporter, "--bpf.probe=" + GetParam(), "--web.listen-address=127.0.0.1:0",
+                  "--geoip.database=" + kDatabase, "--bpf.pin-path=" + pins.path()});
   EXPECT_TRUE(absl::StrContains(log, "no probe mode could attach")) << log;
   EXPECT_TRUE(absl::StrContains(log, HintFor(GetParam()))) << log;
   EXPECT_TRUE(absl::StrContains(log, "try --bpf.probe=auto")) << log;
@@ -607,12 +592,12 @@ TEST_P(EndToEndMode, CountsExactly) {
   for (const char* address : {"81.2.69.142", "138.100.31.225", "2001:4860:4860::8888"}) {
     ASSERT_TRUE(ns->AddAddress(address).ok()) << address;
   }
-  absl::StatusOr<CommandResult> traffic = ns->Run(
-      {kTraffic, "--listen=127.0.0.1:18161,[::]:18162",
-       "--connect=81.2.69.142>127.0.0.1:18161*4,138.100.31.225>127.0.0.1:18162*3,"
-       "2001:4860:4860::8888>[::1]:18162*5",
-       "--timeout=20"},
-      absl::Seconds(30));
+  absl::StatusOr<CommandResult> traffic =
+      ns->Run({kTraffic, "--listen=127.0.0.1:18161,[::]:18162",
+               "--connect=81.2.69.142>127.0.0.1:18161*4,138.100.31.225>127.0.0.1:18162*3,"
+               "2001:4860:4860::8888>[::1]:18162*5",
+               "--timeout=20"},
+              absl::Seconds(30));
   ASSERT_TRUE(traffic.ok()) << traffic.status();
   ASSERT_EQ(traffic->exit_code, 0) << traffic->stderr_text;
   absl::StatusOr<MetricsText> metrics = exporter->ScrapeWhenCounted({"18161", "18162"}, 12);
@@ -631,9 +616,8 @@ TEST_P(EndToEndMode, CountsExactly) {
 // acceptors on `port` in ns; returns once every one of them is blocked.
 absl::StatusOr<ChildProcess> StartServerFirst(TestNamespace& ns, const std::string& listen,
                                               int threads) {
-  absl::StatusOr<ChildProcess> server =
-      ns.Start({kTraffic, "--listen=" + listen, absl::StrCat("--acceptors=", threads),
-                "--timeout=60"});
+  absl::StatusOr<ChildProcess> server = ns.Start(
+      {kTraffic, "--listen=" + listen, absl::StrCat("--acceptors=", threads), "--timeout=60"});
   if (!server.ok()) return server.status();
   // The traffic tool says "listening" once every acceptor is in accept().
   for (int i = 0; i < 200 && !absl::StrContains(server->Stderr(), "listening"); ++i) {

@@ -56,8 +56,8 @@ class LoadTest : public ::testing::Test {
     ns_ = std::make_unique<TestNamespace>(*std::move(ns));
     // A prefix on loopback makes every address in it local and bindable.
     for (absl::string_view prefix : absl::StrSplit(kSources, ',')) {
-      absl::StatusOr<CommandResult> added = ns_->Run(
-          {"ip", "addr", "add", std::string(prefix), "dev", "lo"}, absl::Seconds(10));
+      absl::StatusOr<CommandResult> added =
+          ns_->Run({"ip", "addr", "add", std::string(prefix), "dev", "lo"}, absl::Seconds(10));
       ASSERT_TRUE(added.ok() && added->exit_code == 0) << prefix;
     }
     absl::StatusOr<SourcePool> sources = SourcePool::Parse(kSources);
@@ -151,8 +151,8 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
         if (!response.ok() || response->status != 200) {
           if (scrape_errors.fetch_add(1) == 0) {
             std::lock_guard<std::mutex> lock(error_mutex);
-            first_scrape_error =
-                response.ok() ? absl::StrCat("status ", response->status) : response.status().ToString();
+            first_scrape_error = response.ok() ? absl::StrCat("status ", response->status)
+                                               : response.status().ToString();
           }
         }
         scrapes.fetch_add(1);
@@ -188,13 +188,13 @@ TEST_F(LoadTest, StormWithFiftyScrapersAndHundredStreamsCountsExactly) {
   for (std::thread& thread : threads) thread.join();
   ASSERT_TRUE(metrics.ok()) << metrics.status();
 
-  const double counted =
-      metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18161"}});
-  std::printf("load: storm made=%llu in %.1f s (%.0f/s), counted=%.0f, scrapes=%d (errors %d), "
-              "streams=%zu, rss %.1f -> %.1f MiB\n",
-              static_cast<unsigned long long>(storm.made), storm.seconds,
-              storm.AcceptsPerSecond(), counted, scrapes.load(), scrape_errors.load(),
-              streams.size(), rss_early / (1 << 20), rss_late / (1 << 20));
+  const double counted = metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18161"}});
+  std::printf(
+      "load: storm made=%llu in %.1f s (%.0f/s), counted=%.0f, scrapes=%d (errors %d), "
+      "streams=%zu, rss %.1f -> %.1f MiB\n",
+      static_cast<unsigned long long>(storm.made), storm.seconds, storm.AcceptsPerSecond(), counted,
+      scrapes.load(), scrape_errors.load(), streams.size(), rss_early / (1 << 20),
+      rss_late / (1 << 20));
   EXPECT_EQ(counted, static_cast<double>(storm.made));  // nothing lost
   EXPECT_EQ(scrape_errors.load(), 0) << first_scrape_error;
   EXPECT_GT(scrapes.load(), 50 * 100);
@@ -231,16 +231,17 @@ TEST_F(LoadTest, MillionDistinctPeersStayWithinTheMemoryBound) {
   absl::StatusOr<MetricsText> metrics = CountedScrape(*exporter, "18171", kPeers);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   const double rss = RssBytes(exporter->process().pid());
-  const double counted =
-      metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18171"}});
-  const double overflow =
-      metrics->Value("ebpf_geoip_accepted_connections_total", {{"country", "overflow"}, {"port", "18171"}})
-          .value_or(0);
+  const double counted = metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "18171"}});
+  const double overflow = metrics
+                              ->Value("ebpf_geoip_accepted_connections_total",
+                                      {{"country", "overflow"}, {"port", "18171"}})
+                              .value_or(0);
   const double uniques = metrics->Sum("ebpf_geoip_unique_source_addresses", {{"port", "18171"}});
-  std::printf("memory: %llu distinct peers in %.1f s, counted=%.0f overflow=%.0f, "
-              "unique estimate=%.0f (%.2f%% off), rss=%.1f MiB\n",
-              static_cast<unsigned long long>(kPeers), storm.seconds, counted, overflow, uniques,
-              100.0 * (uniques - (counted - overflow)) / (counted - overflow), rss / (1 << 20));
+  std::printf(
+      "memory: %llu distinct peers in %.1f s, counted=%.0f overflow=%.0f, "
+      "unique estimate=%.0f (%.2f%% off), rss=%.1f MiB\n",
+      static_cast<unsigned long long>(kPeers), storm.seconds, counted, overflow, uniques,
+      100.0 * (uniques - (counted - overflow)) / (counted - overflow), rss / (1 << 20));
   EXPECT_EQ(counted, kPeers);
   // Unique addresses: within the documented error (3 standard errors of
   // the sketch, 5%) of the peers whose address was recorded.

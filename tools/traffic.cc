@@ -181,8 +181,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       if (options.words.empty()) return absl::InvalidArgumentError("--words is empty");
     } else if (arg == "--timeout") {
       double seconds = 0;
-      if (!absl::SimpleAtod(value, &seconds) || !(seconds > 0) ||
-          seconds > kMaxTimeoutSeconds) {
+      if (!absl::SimpleAtod(value, &seconds) || !(seconds > 0) || seconds > kMaxTimeoutSeconds) {
         return absl::InvalidArgumentError(absl::StrCat("bad --timeout '", value, "'"));
       }
       options.timeout = absl::Seconds(seconds);
@@ -217,8 +216,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   if (acceptors_given && options.listen.empty()) {
     return absl::InvalidArgumentError("--acceptors only applies to --listen");
   }
-  if (!options.help && !options.storm && options.listen.empty() &&
-      options.connect.empty()) {
+  if (!options.help && !options.storm && options.listen.empty() && options.connect.empty()) {
     return absl::InvalidArgumentError("nothing to do: give --listen, --connect or --storm");
   }
   return options;
@@ -286,8 +284,8 @@ struct Listeners {
   std::vector<std::unique_ptr<Listener>> all;
 };
 
-absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(
-    const std::vector<Endpoint>& endpoints, bool http, bool verbose, int acceptors) {
+absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(const std::vector<Endpoint>& endpoints,
+                                                          bool http, bool verbose, int acceptors) {
   auto listeners = std::make_unique<Listeners>();
   listeners->tally = std::make_unique<AcceptTally>(endpoints.size());
   // Bind every listener before any client connects, so none is refused.
@@ -311,8 +309,7 @@ absl::StatusOr<std::unique_ptr<Listeners>> StartListeners(
 
 // Waits until each listener has `acceptors` threads asleep in accept(), so
 // that whoever reads "listening" knows the accepts are already in progress.
-absl::Status AwaitAcceptorsBlocked(const Listeners& listeners, int acceptors,
-                                   absl::Time deadline) {
+absl::Status AwaitAcceptorsBlocked(const Listeners& listeners, int acceptors, absl::Time deadline) {
   absl::Duration pause = absl::Milliseconds(1);
   while (true) {
     ASSIGN_OR_RETURN(auto blocked, BlockedAcceptorsByFd());
@@ -325,9 +322,9 @@ absl::Status AwaitAcceptorsBlocked(const Listeners& listeners, int acceptors,
     }
     if (waiting == nullptr) return absl::OkStatus();
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "only ", blocked[waiting->fd()], " of ", acceptors, " acceptor threads on ",
-          waiting->endpoint().Text(), " are blocked in accept()"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("only ", blocked[waiting->fd()], " of ", acceptors, " acceptor threads on ",
+                       waiting->endpoint().Text(), " are blocked in accept()"));
     }
     absl::SleepFor(pause);
     pause = std::min(pause * 2, absl::Milliseconds(20));
@@ -372,8 +369,8 @@ int RunTraffic(const Options& options) {
       absl::Status status = ConnectOnce(spec, http_word, deadline);
       if (!status.ok()) {
         if (++failed <= kMaxReportedErrors) {
-          std::fprintf(stderr, "ebpf_geoip_traffic: %s #%d: %s\n", spec.Text().c_str(),
-                       i + 1, status.ToString().c_str());
+          std::fprintf(stderr, "ebpf_geoip_traffic: %s #%d: %s\n", spec.Text().c_str(), i + 1,
+                       status.ToString().c_str());
         }
         continue;
       }

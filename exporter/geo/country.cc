@@ -37,8 +37,7 @@ std::string CountryId::Label() const {
     default:
       break;
   }
-  return {static_cast<char>('A' + value_ / 26),
-          static_cast<char>('A' + value_ % 26)};
+  return {static_cast<char>('A' + value_ / 26), static_cast<char>('A' + value_ % 26)};
 }
 
 }  // namespace geoip

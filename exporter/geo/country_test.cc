@@ -25,9 +25,10 @@ TEST(CountryId, ParsesIsoCodesInAnyCase) {
 
 TEST(CountryId, RejectsAnythingButTwoLetters) {
   const std::vector<std::string> cases = {
-      "", "U", "USA", "U1", "1U", "@A", "A[", "`a", "a{", "U ", " U",
-      std::string("U\0", 2), "\xc3\x9c",  // "Ü": two bytes, not letters
-      "private", "unknown",
+      "",         "U",       "USA", "U1", "1U", "@A",
+      "A[",       "`a",      "a{",  "U ", " U", std::string("U\0", 2),
+      "\xc3\x9c",  // "Ü": two bytes, not letters
+      "private",  "unknown",
   };
   for (const std::string& input : cases) {
     SCOPED_TRACE(input);
@@ -61,8 +62,7 @@ TEST(CountryId, IndicesAreDenseAndDistinct) {
       labels.insert(country->Label());
     }
   }
-  for (CountryId special : {CountryId::Private(), CountryId::Unknown(),
-                            CountryId::Overflow()}) {
+  for (CountryId special : {CountryId::Private(), CountryId::Unknown(), CountryId::Overflow()}) {
     ASSERT_GE(special.index(), CountryId::kCountries);
     ASSERT_LT(special.index(), CountryId::kCount);
     EXPECT_EQ(CountryId::FromIndex(special.index()), special);

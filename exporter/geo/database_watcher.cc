@@ -15,7 +15,9 @@
 
 namespace geoip {
 
-void DatabaseWatcher::Start() { thread_ = std::thread([this] { Watch(); }); }
+void DatabaseWatcher::Start() {
+  thread_ = std::thread([this] { Watch(); });
+}
 
 DatabaseWatcher::~DatabaseWatcher() {
   stopping_.Notify();

@@ -39,8 +39,8 @@ class DatabaseWatcherTest : public testing::Test {
     std::filesystem::copy_file(kBundled, path_);
     absl::StatusOr<GeoIpDatabase> database = GeoIpDatabase::Open(path_);
     ASSERT_TRUE(database.ok()) << database.status();
-    geolocator_ = std::make_unique<Geolocator>(
-        std::make_shared<const GeoIpDatabase>(*std::move(database)));
+    geolocator_ =
+        std::make_unique<Geolocator>(std::make_shared<const GeoIpDatabase>(*std::move(database)));
   }
   void TearDown() override { std::filesystem::remove_all(directory_); }
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
+#include "exporter/net/address.h"
 
 struct MMDB_s;
 
@@ -38,8 +38,7 @@ class GeoIpDatabase {
   // the record names no country. Errors mean the lookup itself failed: a
   // corrupt file, a record whose country is malformed, an IPv6 address in
   // an IPv4-only database, or a moved-from object.
-  absl::StatusOr<std::optional<CountryId>> Lookup(
-      const IpAddress& address) const;
+  absl::StatusOr<std::optional<CountryId>> Lookup(const IpAddress& address) const;
 
   // The path the database was opened from.
   const std::string& path() const { return path_; }
@@ -64,8 +63,7 @@ class GeoIpDatabase {
 
 // The first of candidates that exists as a regular file (after following
 // symlinks), or nullopt. Used to pick a default --geoip.database.
-std::optional<std::string> FindDefaultDatabase(
-    const std::vector<std::string>& candidates);
+std::optional<std::string> FindDefaultDatabase(const std::vector<std::string>& candidates);
 
 }  // namespace geoip
 

@@ -75,8 +75,7 @@ TEST_F(GeoIpDatabaseTest, ReadsMetadata) {
 
 TEST_F(GeoIpDatabaseTest, ReadsMaxMindSchema) {
   GeoIpDatabase db = OpenOrDie(directory_->maxmind());
-  IpAddress mapped = IpAddress::V6(
-      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 81, 2, 69, 142});
+  IpAddress mapped = IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 81, 2, 69, 142});
   ExpectCountries(db, {
                           {"81.2.69.142", "GB"},
                           {"89.160.20.5", "SE"},  // country beats registered
@@ -118,19 +117,14 @@ TEST_F(GeoIpDatabaseTest, MalformedRecordsAreErrors) {
     std::string message;
   };
   const std::vector<Bad> cases = {
-      {&maxmind, "6.6.6.6",
-       "country for 6.6.6.6 is not a map (MaxMind DB type 2)"},
-      {&maxmind, "5.5.5.5",
-       "country.iso_code for 5.5.5.5 is not a string (MaxMind DB type 6)"},
-      {&flat, "7.7.7.7",
-       "country_code for 7.7.7.7 is \"USA\", not a two-letter country code"},
-      {&flat, "5.5.5.5",
-       "country_code for 5.5.5.5 is not a string (MaxMind DB type 6)"},
+      {&maxmind, "6.6.6.6", "country for 6.6.6.6 is not a map (MaxMind DB type 2)"},
+      {&maxmind, "5.5.5.5", "country.iso_code for 5.5.5.5 is not a string (MaxMind DB type 6)"},
+      {&flat, "7.7.7.7", "country_code for 7.7.7.7 is \"USA\", not a two-letter country code"},
+      {&flat, "5.5.5.5", "country_code for 5.5.5.5 is not a string (MaxMind DB type 6)"},
   };
   for (const Bad& c : cases) {
     SCOPED_TRACE(c.address);
-    absl::StatusOr<std::optional<CountryId>> country =
-        c.db->Lookup(Ip(c.address));
+    absl::StatusOr<std::optional<CountryId>> country = c.db->Lookup(Ip(c.address));
     ASSERT_FALSE(country.ok());
     EXPECT_EQ(country.status().code(), absl::StatusCode::kDataLoss);
     EXPECT_EQ(country.status().message(), c.message);
@@ -140,8 +134,7 @@ TEST_F(GeoIpDatabaseTest, MalformedRecordsAreErrors) {
 TEST_F(GeoIpDatabaseTest, Ipv6InIpv4DatabaseIsAnError) {
   GeoIpDatabase db = OpenOrDie(directory_->ipv4_only());
   ExpectCountries(db, {{"8.8.8.8", "US"}, {"8.8.4.4", ""}});
-  absl::StatusOr<std::optional<CountryId>> country =
-      db.Lookup(Ip("2001:4860:4860::8888"));
+  absl::StatusOr<std::optional<CountryId>> country = db.Lookup(Ip("2001:4860:4860::8888"));
   ASSERT_FALSE(country.ok());
   EXPECT_EQ(country.status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -158,8 +151,7 @@ TEST_F(GeoIpDatabaseTest, CorruptSearchTreeIsAnError) {
   absl::StatusOr<std::optional<CountryId>> country = db.Lookup(Ip("2001:218::1"));
   ASSERT_FALSE(country.ok());
   EXPECT_EQ(country.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(country.status().message().find("2001:218::1"),
-            absl::string_view::npos)
+  EXPECT_NE(country.status().message().find("2001:218::1"), absl::string_view::npos)
       << country.status();
 }
 
@@ -168,8 +160,7 @@ TEST_F(GeoIpDatabaseTest, MoveTransfersOwnership) {
   GeoIpDatabase moved(std::move(original));
   ExpectCountries(moved, {{"8.8.8.8", "US"}});
   // NOLINTNEXTLINE(bugprone-use-after-move): checking the moved-from state.
-  EXPECT_EQ(original.Lookup(Ip("8.8.8.8")).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(original.Lookup(Ip("8.8.8.8")).status().code(), absl::StatusCode::kFailedPrecondition);
 
   GeoIpDatabase assigned = OpenOrDie(directory_->maxmind());
   assigned = std::move(moved);
@@ -196,10 +187,9 @@ TEST_F(GeoIpDatabaseTest, MissingFileIsNotFoundWithHint) {
   absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(db.status().message(),
-            "GeoIP database " + path +
-                " does not exist: pass --geoip.database=PATH or run "
-                "scripts/update-geoip-db");
+  EXPECT_EQ(db.status().message(), "GeoIP database " + path +
+                                       " does not exist: pass --geoip.database=PATH or run "
+                                       "scripts/update-geoip-db");
 }
 
 TEST_F(GeoIpDatabaseTest, NonDatabasesAreInvalidArgument) {
@@ -222,19 +212,15 @@ TEST_F(GeoIpDatabaseTest, NonDatabasesAreInvalidArgument) {
     WriteFile(path, c.contents);
     absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
     ASSERT_FALSE(db.ok());
-    EXPECT_EQ(db.status().code(), absl::StatusCode::kInvalidArgument)
-        << db.status();
-    EXPECT_EQ(db.status().message().rfind(
-                  path + " is not a valid MaxMind DB file: ", 0),
-              0u)
+    EXPECT_EQ(db.status().code(), absl::StatusCode::kInvalidArgument) << db.status();
+    EXPECT_EQ(db.status().message().rfind(path + " is not a valid MaxMind DB file: ", 0), 0u)
         << db.status();
   }
 
   absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(dir);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(db.status().message(),
-            dir + " is a directory, not a MaxMind DB file");
+  EXPECT_EQ(db.status().message(), dir + " is a directory, not a MaxMind DB file");
 }
 
 TEST_F(GeoIpDatabaseTest, TextFileErrorQuotesLibmaxminddb) {
@@ -242,18 +228,16 @@ TEST_F(GeoIpDatabaseTest, TextFileErrorQuotesLibmaxminddb) {
   WriteFile(path, "hello\n");
   absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
   ASSERT_FALSE(db.ok());
-  EXPECT_EQ(db.status().message(),
-            path + " is not a valid MaxMind DB file: The MaxMind DB file "
-                   "contains invalid metadata");
+  EXPECT_EQ(db.status().message(), path +
+                                       " is not a valid MaxMind DB file: The MaxMind DB file "
+                                       "contains invalid metadata");
 }
 
 // Opens path and reports whether it failed with PermissionDenied naming path.
 bool OpenIsPermissionDenied(const std::string& path) {
   absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(path);
-  return !db.ok() &&
-         db.status().code() == absl::StatusCode::kPermissionDenied &&
-         db.status().message() ==
-             "cannot read GeoIP database " + path + ": Permission denied";
+  return !db.ok() && db.status().code() == absl::StatusCode::kPermissionDenied &&
+         db.status().message() == "cannot read GeoIP database " + path + ": Permission denied";
 }
 
 TEST_F(GeoIpDatabaseTest, UnreadableFileIsPermissionDenied) {
@@ -271,8 +255,7 @@ TEST_F(GeoIpDatabaseTest, UnreadableFileIsPermissionDenied) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     constexpr uid_t kNobody = 65534;
-    if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 ||
-        setuid(kNobody) != 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) {
       _exit(2);
     }
     _exit(OpenIsPermissionDenied(path) ? 0 : 1);
@@ -281,26 +264,22 @@ TEST_F(GeoIpDatabaseTest, UnreadableFileIsPermissionDenied) {
   ASSERT_EQ(waitpid(pid, &wait_status, 0), pid);
   ASSERT_EQ(chmod(directory_->path().c_str(), 0700), 0);
   ASSERT_TRUE(WIFEXITED(wait_status));
-  EXPECT_EQ(WEXITSTATUS(wait_status), 0)
-      << "2: cannot become nobody; 1: wrong error (is " << GEOIP_BINARY_DIR
-      << " reachable by nobody?)";
+  EXPECT_EQ(WEXITSTATUS(wait_status), 0) << "2: cannot become nobody; 1: wrong error (is "
+                                         << GEOIP_BINARY_DIR << " reachable by nobody?)";
 }
 
 TEST_F(GeoIpDatabaseTest, FindDefaultDatabasePicksFirstExistingFile) {
   const std::string dir = directory_->path();
   EXPECT_EQ(FindDefaultDatabase({}), std::nullopt);
-  EXPECT_EQ(FindDefaultDatabase({dir + "/none-1", dir + "/none-2"}),
-            std::nullopt);
-  EXPECT_EQ(FindDefaultDatabase({dir + "/none", dir, directory_->flat(),
-                                 directory_->maxmind()}),
+  EXPECT_EQ(FindDefaultDatabase({dir + "/none-1", dir + "/none-2"}), std::nullopt);
+  EXPECT_EQ(FindDefaultDatabase({dir + "/none", dir, directory_->flat(), directory_->maxmind()}),
             directory_->flat());
   const std::string link = dir + "/link.mmdb";
   std::filesystem::create_symlink(directory_->maxmind(), link);
   EXPECT_EQ(FindDefaultDatabase({link, directory_->flat()}), link);
   const std::string dangling = dir + "/dangling.mmdb";
   std::filesystem::create_symlink(dir + "/none", dangling);
-  EXPECT_EQ(FindDefaultDatabase({dangling, directory_->flat()}),
-            directory_->flat());
+  EXPECT_EQ(FindDefaultDatabase({dangling, directory_->flat()}), directory_->flat());
 }
 
 }  // namespace

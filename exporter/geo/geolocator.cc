@@ -4,8 +4,7 @@
 
 namespace geoip {
 
-Geolocator::Geolocator(std::shared_ptr<const GeoIpDatabase> database,
-                       size_t cache_capacity)
+Geolocator::Geolocator(std::shared_ptr<const GeoIpDatabase> database, size_t cache_capacity)
     : cache_capacity_(cache_capacity), database_(std::move(database)) {}
 
 CountryId Geolocator::Locate(const IpAddress& address) {

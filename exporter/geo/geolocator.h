@@ -10,9 +10,9 @@
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
-#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/geoip_database.h"
+#include "exporter/net/address.h"
 
 namespace geoip {
 

@@ -22,8 +22,8 @@ std::string Label(Geolocator& locator, const std::string& address) {
   return locator.Locate(Ip(address)).Label();
 }
 
-void ExpectStats(const Geolocator& locator, uint64_t lookups, uint64_t hits,
-                 uint64_t misses, uint64_t failures) {
+void ExpectStats(const Geolocator& locator, uint64_t lookups, uint64_t hits, uint64_t misses,
+                 uint64_t failures) {
   const Geolocator::Stats stats = locator.stats();
   EXPECT_EQ(stats.lookups, lookups);
   EXPECT_EQ(stats.cache_hits, hits);
@@ -57,8 +57,8 @@ TEST_F(GeolocatorTest, LocatesCountriesFromDatabase) {
 TEST_F(GeolocatorTest, NonRoutableIsPrivateWithoutTouchingTheDatabase) {
   Geolocator locator(Open(directory_->maxmind()));
   // The test database says FR for 10.0.0.0/8; classification comes first.
-  for (const char* address : {"10.1.2.3", "127.0.0.1", "192.168.1.1",
-                              "100.64.0.1", "::1", "fe80::1", "fd00::1"}) {
+  for (const char* address :
+       {"10.1.2.3", "127.0.0.1", "192.168.1.1", "100.64.0.1", "::1", "fe80::1", "fd00::1"}) {
     EXPECT_EQ(Label(locator, address), "private") << address;
   }
   ExpectStats(locator, 7, 0, 0, 0);
@@ -141,8 +141,8 @@ TEST_F(GeolocatorTest, SwapsAndStatsAreSafeDuringLookups) {
   Geolocator locator(flat, /*cache_capacity=*/3);
   // 81.2.69.142 is GB in both databases; 8.8.8.8 only in flat; 89.160.20.5
   // only in maxmind.
-  const std::vector<IpAddress> addresses = {
-      Ip("81.2.69.142"), Ip("8.8.8.8"), Ip("89.160.20.5"), Ip("10.0.0.1")};
+  const std::vector<IpAddress> addresses = {Ip("81.2.69.142"), Ip("8.8.8.8"), Ip("89.160.20.5"),
+                                            Ip("10.0.0.1")};
   constexpr int kRounds = 20000;
   std::atomic<bool> done{false};
   std::thread swapper([&] {
@@ -159,10 +159,18 @@ TEST_F(GeolocatorTest, SwapsAndStatsAreSafeDuringLookups) {
     const IpAddress& address = addresses[i % addresses.size()];
     const std::string label = locator.Locate(address).Label();
     switch (i % addresses.size()) {
-      case 0: bad += label != "GB"; break;
-      case 1: bad += label != "US" && label != "unknown"; break;
-      case 2: bad += label != "SE" && label != "unknown"; break;
-      case 3: bad += label != "private"; break;
+      case 0:
+        bad += label != "GB";
+        break;
+      case 1:
+        bad += label != "US" && label != "unknown";
+        break;
+      case 2:
+        bad += label != "SE" && label != "unknown";
+        break;
+      case 3:
+        bad += label != "private";
+        break;
     }
   }
   done.store(true);

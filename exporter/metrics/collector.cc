@@ -121,42 +121,39 @@ std::string ExporterCollector::CollectText() const {
 std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
   std::vector<MetricFamily> families;
   const ExporterHealth health = health_();
-  families.push_back(Single("ebpf_geoip_build_info",
-                            "Version of the exporter; the value is always 1.",
-                            MetricType::Gauge, 1,
-                            {{"branch", build_.branch},
-                             {"revision", build_.revision},
-                             {"version", build_.version}}));
+  families.push_back(Single(
+      "ebpf_geoip_build_info", "Version of the exporter; the value is always 1.", MetricType::Gauge,
+      1, {{"branch", build_.branch}, {"revision", build_.revision}, {"version", build_.version}}));
   families.push_back(Single("ebpf_geoip_probe_info",
                             "Which kernel hook counts connections; the value is always 1.",
                             MetricType::Gauge, 1, {{"mode", health.probe_mode}}));
-  families.push_back(Single(
-      "ebpf_geoip_overflow_connections_total",
-      "Connections whose peer address the kernel could not record (its map was "
-      "full); they are counted under country=\"overflow\", so per-port totals stay exact.",
-      MetricType::Counter, static_cast<double>(health.overflow_connections)));
-  families.push_back(Single(
-      "ebpf_geoip_events_lost_total",
-      "Deprecated, removed in 0.3.0: the same as ebpf_geoip_overflow_connections_total "
-      "(nothing was lost; these connections are counted under country=\"overflow\").",
-      MetricType::Counter, static_cast<double>(health.overflow_connections)));
-  families.push_back(Single(
-      "ebpf_geoip_probe_recursion_misses_total",
-      "Times the kernel skipped the probe because it was already running on that CPU; "
-      "each may be an accepted connection not counted.",
-      MetricType::Counter, static_cast<double>(health.probe.recursion_misses)));
-  families.push_back(Single(
-      "ebpf_geoip_probe_accept_misses_total",
-      "Connections whose return from accept() the fexit or kretprobe hook did not see (the "
-      "accept() was already blocked when the probe attached, or the kretprobe had no free "
-      "instance); each was still counted, when it left ESTABLISHED. Always 0 with "
-      "--bpf.probe=tracepoint.",
-      MetricType::Counter, static_cast<double>(health.probe.accept_misses)));
-  families.push_back(Single(
-      "ebpf_geoip_probe_pending_full_total",
-      "Connections counted at the handshake because the kernel's table of connections "
-      "waiting for accept() was full (fexit and kretprobe modes).",
-      MetricType::Counter, static_cast<double>(health.probe.pending_full)));
+  families.push_back(
+      Single("ebpf_geoip_overflow_connections_total",
+             "Connections whose peer address the kernel could not record (its map was "
+             "full); they are counted under country=\"overflow\", so per-port totals stay exact.",
+             MetricType::Counter, static_cast<double>(health.overflow_connections)));
+  families.push_back(
+      Single("ebpf_geoip_events_lost_total",
+             "Deprecated, removed in 0.3.0: the same as ebpf_geoip_overflow_connections_total "
+             "(nothing was lost; these connections are counted under country=\"overflow\").",
+             MetricType::Counter, static_cast<double>(health.overflow_connections)));
+  families.push_back(
+      Single("ebpf_geoip_probe_recursion_misses_total",
+             "Times the kernel skipped the probe because it was already running on that CPU; "
+             "each may be an accepted connection not counted.",
+             MetricType::Counter, static_cast<double>(health.probe.recursion_misses)));
+  families.push_back(
+      Single("ebpf_geoip_probe_accept_misses_total",
+             "Connections whose return from accept() the fexit or kretprobe hook did not see (the "
+             "accept() was already blocked when the probe attached, or the kretprobe had no free "
+             "instance); each was still counted, when it left ESTABLISHED. Always 0 with "
+             "--bpf.probe=tracepoint.",
+             MetricType::Counter, static_cast<double>(health.probe.accept_misses)));
+  families.push_back(
+      Single("ebpf_geoip_probe_pending_full_total",
+             "Connections counted at the handshake because the kernel's table of connections "
+             "waiting for accept() was full (fexit and kretprobe modes).",
+             MetricType::Counter, static_cast<double>(health.probe.pending_full)));
   MetricFamily runs = Family("ebpf_geoip_probe_runs_total",
                              "Runs of each probe program; counted by the kernel only while "
                              "sysctl kernel.bpf_stats_enabled=1.",
@@ -174,17 +171,14 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
     families.push_back(std::move(runs));
     families.push_back(std::move(run_time));
   }
-  families.push_back(Single("ebpf_geoip_drain_errors_total",
-                            "Failed reads of the kernel's counts.", MetricType::Counter,
-                            static_cast<double>(health.drain_errors)));
+  families.push_back(Single("ebpf_geoip_drain_errors_total", "Failed reads of the kernel's counts.",
+                            MetricType::Counter, static_cast<double>(health.drain_errors)));
   families.push_back(Single("ebpf_geoip_database_info",
-                            "The GeoIP database in use; the value is always 1.",
-                            MetricType::Gauge, 1,
-                            {{"path", health.database_path}, {"type", health.database_type}}));
+                            "The GeoIP database in use; the value is always 1.", MetricType::Gauge,
+                            1, {{"path", health.database_path}, {"type", health.database_type}}));
   families.push_back(Single("ebpf_geoip_database_build_timestamp_seconds",
                             "When the GeoIP database in use was built, in Unix time.",
-                            MetricType::Gauge,
-                            static_cast<double>(health.database_build_epoch)));
+                            MetricType::Gauge, static_cast<double>(health.database_build_epoch)));
   MetricFamily reloads = Family("ebpf_geoip_database_reloads_total",
                                 "Attempts to reload the GeoIP database (SIGHUP or file "
                                 "replaced), by result.",
@@ -199,8 +193,7 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
                             "Address lookups answered by the cache.", MetricType::Counter,
                             static_cast<double>(health.lookup_cache_hits)));
   families.push_back(Single("ebpf_geoip_lookup_cache_misses_total",
-                            "Address lookups that went to the database.",
-                            MetricType::Counter,
+                            "Address lookups that went to the database.", MetricType::Counter,
                             static_cast<double>(health.lookup_cache_misses)));
 
   for (MetricFamily& family : CollectProcessMetrics()) families.push_back(std::move(family));
@@ -232,8 +225,8 @@ std::vector<MetricFamily> CollectProcessMetrics() {
     if (line.rfind("btime ", 0) == 0) (void)absl::SimpleAtod(line.substr(6), &boot_time);
   }
   families.push_back(Single("process_cpu_seconds_total",
-                            "Total user and system CPU time spent in seconds.",
-                            MetricType::Counter, (field(14) + field(15)) / ticks));
+                            "Total user and system CPU time spent in seconds.", MetricType::Counter,
+                            (field(14) + field(15)) / ticks));
   families.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.",
                             MetricType::Gauge, field(24) * page));
   families.push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.",

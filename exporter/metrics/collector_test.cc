@@ -43,8 +43,7 @@ TEST(ExporterCollector, ExposesSeriesWithCountryAndPortLabels) {
   EXPECT_TRUE(absl::StrContains(
       text, "ebpf_geoip_accepted_connections_total{country=\"overflow\",port=\"8081\"} 2\n"));
   // Overflowed connections have no address, so no unique count.
-  EXPECT_FALSE(absl::StrContains(
-      text, "ebpf_geoip_unique_source_addresses{country=\"overflow\""));
+  EXPECT_FALSE(absl::StrContains(text, "ebpf_geoip_unique_source_addresses{country=\"overflow\""));
   EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_accepted_connections_total counter"));
   EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_unique_source_addresses gauge"));
 }
@@ -67,7 +66,8 @@ TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_pending_full_total 3\n"));
   EXPECT_TRUE(
       absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"raw_tp_set_state\"} 600\n"));
-  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"fexit_accept\"} 100\n"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"fexit_accept\"} 100\n"));
   EXPECT_TRUE(absl::StrContains(
       text, "ebpf_geoip_probe_run_seconds_total{program=\"raw_tp_set_state\"} 1.5\n"));
   EXPECT_TRUE(absl::StrContains(

@@ -20,13 +20,10 @@ struct Prefix {
 // IPv4 networks that are private, shared, loopback, link-local, reserved,
 // documentation, benchmarking, multicast or broadcast.
 constexpr Prefix kNonRoutableV4[] = {
-    {{0, 0, 0, 0}, 8},        {{10, 0, 0, 0}, 8},
-    {{100, 64, 0, 0}, 10},    {{127, 0, 0, 0}, 8},
-    {{169, 254, 0, 0}, 16},   {{172, 16, 0, 0}, 12},
-    {{192, 0, 0, 0}, 24},     {{192, 0, 2, 0}, 24},
-    {{192, 168, 0, 0}, 16},   {{198, 18, 0, 0}, 15},
-    {{198, 51, 100, 0}, 24},  {{203, 0, 113, 0}, 24},
-    {{224, 0, 0, 0}, 4},      {{240, 0, 0, 0}, 4},  // 240/4 holds 255.255.255.255.
+    {{0, 0, 0, 0}, 8},      {{10, 0, 0, 0}, 8},    {{100, 64, 0, 0}, 10},   {{127, 0, 0, 0}, 8},
+    {{169, 254, 0, 0}, 16}, {{172, 16, 0, 0}, 12}, {{192, 0, 0, 0}, 24},    {{192, 0, 2, 0}, 24},
+    {{192, 168, 0, 0}, 16}, {{198, 18, 0, 0}, 15}, {{198, 51, 100, 0}, 24}, {{203, 0, 113, 0}, 24},
+    {{224, 0, 0, 0}, 4},    {{240, 0, 0, 0}, 4},  // 240/4 holds 255.255.255.255.
 };
 
 // IPv6 unspecified, loopback, unique-local, link-local, multicast,
@@ -34,12 +31,9 @@ constexpr Prefix kNonRoutableV4[] = {
 // routable: the embedded IPv4 address may well be public, and treating the
 // synthesised address as unknown is more honest than guessing.
 constexpr Prefix kNonRoutableV6[] = {
-    {{}, 128},
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},
-    {{0xfc}, 7},
-    {{0xfe, 0x80}, 10},
-    {{0xff}, 8},
-    {{0x20, 0x01, 0x0d, 0xb8}, 32},
+    {{}, 128},          {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},
+    {{0xfc}, 7},        {{0xfe, 0x80}, 10},
+    {{0xff}, 8},        {{0x20, 0x01, 0x0d, 0xb8}, 32},
     {{0x01, 0x00}, 64},
 };
 
@@ -54,8 +48,7 @@ bool InPrefix(const uint8_t* address, const Prefix& prefix) {
 
 // ::ffff:a.b.c.d, the form an IPv4 peer of a dual-stack socket takes.
 bool IsV4Mapped(const uint8_t bytes[16]) {
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0,    0,
-                                                0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   return std::memcmp(bytes, kMappedPrefix, sizeof(kMappedPrefix)) == 0;
 }
 
@@ -70,8 +63,7 @@ IpAddress V4FromBytes(const uint8_t bytes[4]) {
 
 IpAddress IpAddress::V4(uint32_t host_order) {
   const uint8_t bytes[4] = {
-      static_cast<uint8_t>(host_order >> 24),
-      static_cast<uint8_t>(host_order >> 16),
+      static_cast<uint8_t>(host_order >> 24), static_cast<uint8_t>(host_order >> 16),
       static_cast<uint8_t>(host_order >> 8), static_cast<uint8_t>(host_order)};
   return V4FromBytes(bytes);
 }
@@ -104,8 +96,7 @@ absl::StatusOr<IpAddress> ParseIpAddress(std::string_view text) {
       return IpAddress::FromRaw(6, bytes);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("not an IPv4 or IPv6 address: \"", copy, "\""));
+  return absl::InvalidArgumentError(absl::StrCat("not an IPv4 or IPv6 address: \"", copy, "\""));
 }
 
 std::string FormatIpAddress(const IpAddress& address) {

@@ -29,14 +29,12 @@ TEST(IpAddress, FromRawNormalisesMappedIpv6) {
   const uint8_t v4[16] = {81, 2, 69, 142};
   EXPECT_EQ(IpAddress::FromRaw(4, v4), IpAddress::V4(0x5102458E));
 
-  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0,
-                              0, 0, 0xff, 0xff, 81, 2, 69, 142};
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 81, 2, 69, 142};
   IpAddress from_mapped = IpAddress::FromRaw(6, mapped);
   EXPECT_TRUE(from_mapped.is_v4());
   EXPECT_EQ(from_mapped, IpAddress::V4(0x5102458E));
 
-  const uint8_t v6[16] = {0x20, 0x01, 0x48, 0x60, 0x48, 0x60, 0, 0,
-                          0,    0,    0,    0,    0,    0,    0x88, 0x88};
+  const uint8_t v6[16] = {0x20, 0x01, 0x48, 0x60, 0x48, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0x88, 0x88};
   IpAddress from_v6 = IpAddress::FromRaw(6, v6);
   EXPECT_FALSE(from_v6.is_v4());
   EXPECT_EQ(FormatIpAddress(from_v6), "2001:4860:4860::8888");
@@ -71,9 +69,17 @@ TEST(ParseIpAddress, RoundTripsToCanonicalText) {
 
 TEST(ParseIpAddress, RejectsNonAddresses) {
   const std::vector<std::string> cases = {
-      "",          " 8.8.8.8",  "8.8.8.8 ",        "8.8.8",
-      "8.8.8.256", "1.2.3.4.5", "example.com",     "2001:db8::1::2",
-      "::g",       "10.0.0.1/8", std::string("8.8.8.8\0x", 9),
+      "",
+      " 8.8.8.8",
+      "8.8.8.8 ",
+      "8.8.8",
+      "8.8.8.256",
+      "1.2.3.4.5",
+      "example.com",
+      "2001:db8::1::2",
+      "::g",
+      "10.0.0.1/8",
+      std::string("8.8.8.8\0x", 9),
   };
   for (const std::string& input : cases) {
     SCOPED_TRACE(input);
@@ -81,8 +87,7 @@ TEST(ParseIpAddress, RejectsNonAddresses) {
     ASSERT_FALSE(address.ok()) << FormatIpAddress(*address);
     EXPECT_EQ(address.status().code(), absl::StatusCode::kInvalidArgument);
   }
-  EXPECT_EQ(ParseIpAddress("nope").status().message(),
-            "not an IPv4 or IPv6 address: \"nope\"");
+  EXPECT_EQ(ParseIpAddress("nope").status().message(), "not an IPv4 or IPv6 address: \"nope\"");
 }
 
 TEST(IsNonRoutable, ClassifiesSpecialPurposeNetworks) {
@@ -163,8 +168,7 @@ TEST(IsNonRoutable, ClassifiesSpecialPurposeNetworks) {
 }
 
 TEST(IsNonRoutable, ClassifiesMappedIpv6ByItsIpv4Address) {
-  std::array<uint8_t, 16> bytes = {0, 0, 0, 0, 0, 0, 0, 0,
-                                   0, 0, 0xff, 0xff, 10, 0, 0, 1};
+  std::array<uint8_t, 16> bytes = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1};
   EXPECT_TRUE(IsNonRoutable(IpAddress::V6(bytes)));
   bytes[12] = 8;
   bytes[13] = 8;

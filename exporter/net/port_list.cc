@@ -30,10 +30,9 @@ std::optional<uint32_t> ParsePort(absl::string_view text) {
   return value;
 }
 
-absl::Status BadItem(absl::string_view item, absl::string_view text,
-                     absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid port list item \"", item, "\" in \"", text, "\": ", why));
+absl::Status BadItem(absl::string_view item, absl::string_view text, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid port list item \"", item, "\" in \"", text, "\": ", why));
 }
 
 }  // namespace
@@ -71,8 +70,7 @@ std::string PortSet::ToString() const {
     }
     uint32_t last = port;
     while (last < kMaxPort && ports_.test(last + 1)) ++last;
-    items.push_back(last == port ? absl::StrCat(port)
-                                 : absl::StrCat(port, "-", last));
+    items.push_back(last == port ? absl::StrCat(port) : absl::StrCat(port, "-", last));
     port = last + 1;
   }
   return absl::StrJoin(items, ",");
@@ -85,19 +83,16 @@ absl::StatusOr<PortSet> ParsePortList(std::string_view std_text) {
   if (trimmed.empty() || absl::EqualsIgnoreCase(trimmed, "all")) {
     return PortSet();
   }
-  constexpr absl::string_view kExpected =
-      "expected a port 1-65535 or a range like 9000-9100";
+  constexpr absl::string_view kExpected = "expected a port 1-65535 or a range like 9000-9100";
   std::bitset<65536> ports;
   for (absl::string_view raw : absl::StrSplit(trimmed, ',')) {
     absl::string_view item = absl::StripAsciiWhitespace(raw);
     if (item.empty()) return BadItem(raw, text, "empty item");
     std::vector<absl::string_view> bounds = absl::StrSplit(item, '-');
     if (bounds.size() > 2) return BadItem(item, text, kExpected);
-    std::optional<uint32_t> first =
-        ParsePort(absl::StripAsciiWhitespace(bounds[0]));
+    std::optional<uint32_t> first = ParsePort(absl::StripAsciiWhitespace(bounds[0]));
     std::optional<uint32_t> last =
-        bounds.size() == 2 ? ParsePort(absl::StripAsciiWhitespace(bounds[1]))
-                           : first;
+        bounds.size() == 2 ? ParsePort(absl::StripAsciiWhitespace(bounds[1])) : first;
     if (!first || !last) return BadItem(item, text, kExpected);
     if (*first > *last) {
       return BadItem(item, text, "range start is greater than its end");

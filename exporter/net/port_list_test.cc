@@ -33,12 +33,12 @@ TEST(ParsePortList, AcceptsValidLists) {
       {" ALL ", "all", {1, 65535}, {}},
       {"1-65535", "all", {1, 65535}, {}},
       {"80", "80", {80}, {0, 79, 81, 65535}},
-      {"8081,8082,9000-9100", "8081-8082,9000-9100",
-       {8081, 8082, 9000, 9050, 9100}, {8080, 8083, 8999, 9101}},
-      {" 8081 , 8082 ,9000 - 9100 ", "8081-8082,9000-9100", {8081, 9100},
-       {8083}},
-      {"9000,8083,8081-8082", "8081-8083,9000", {8081, 8082, 8083, 9000},
-       {8080, 8084, 8999, 9001}},
+      {"8081,8082,9000-9100",
+       "8081-8082,9000-9100",
+       {8081, 8082, 9000, 9050, 9100},
+       {8080, 8083, 8999, 9101}},
+      {" 8081 , 8082 ,9000 - 9100 ", "8081-8082,9000-9100", {8081, 9100}, {8083}},
+      {"9000,8083,8081-8082", "8081-8083,9000", {8081, 8082, 8083, 9000}, {8080, 8084, 8999, 9001}},
       {"100-200,150-250,250", "100-250", {100, 200, 250}, {99, 251}},
       {"22,22", "22", {22}, {21, 23}},
       {"1", "1", {1}, {0, 2}},
@@ -99,8 +99,7 @@ TEST(ParsePortList, RejectsInvalidItemsNamingThem) {
     absl::StatusOr<PortSet> ports = ParsePortList(c.input);
     ASSERT_FALSE(ports.ok()) << ports->ToString();
     EXPECT_EQ(ports.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(ports.status().message().find("\"" + c.bad_item + "\""),
-              std::string::npos)
+    EXPECT_NE(ports.status().message().find("\"" + c.bad_item + "\""), std::string::npos)
         << ports.status();
   }
 }
@@ -118,10 +117,10 @@ TEST(PortSet, BitmapUsesBpfLayout) {
   ASSERT_TRUE(ports.ok()) << ports.status();
   std::array<uint8_t, PortSet::kBitmapBytes> bitmap = ports->Bitmap();
   ASSERT_EQ(bitmap.size(), 8192u);
-  EXPECT_EQ(bitmap[0], 0x02);             // port 1
-  EXPECT_EQ(bitmap[1], 0x01 | 0x80);      // ports 8 and 15
-  EXPECT_EQ(bitmap[2], 0x01);             // port 16
-  EXPECT_EQ(bitmap[8191], 0x80);          // port 65535
+  EXPECT_EQ(bitmap[0], 0x02);         // port 1
+  EXPECT_EQ(bitmap[1], 0x01 | 0x80);  // ports 8 and 15
+  EXPECT_EQ(bitmap[2], 0x01);         // port 16
+  EXPECT_EQ(bitmap[8191], 0x80);      // port 65535
   int set_bits = 0;
   for (uint8_t byte : bitmap) set_bits += __builtin_popcount(byte);
   EXPECT_EQ(set_bits, 5);

@@ -19,17 +19,17 @@
 #include <fstream>
 #include <sstream>
 
+#include <linux/types.h>
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include <linux/types.h>
 
+#include "accept_probe.skel.h"
 #include "bpf/accept_probe.h"
 #include "exporter/util/proc_status.h"
-#include "accept_probe.skel.h"
 
 namespace geoip {
 namespace {
@@ -39,8 +39,8 @@ constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
-constexpr const char* kPinnedMaps[] = {"counts0", "counts1", "overflow0", "overflow1",
-                                       "pending", "bss"};
+constexpr const char* kPinnedMaps[] = {"counts0",   "counts1", "overflow0",
+                                       "overflow1", "pending", "bss"};
 // The counting hook's link, and in the accept-hook modes the tracepoint
 // that parks handshakes for it.
 constexpr const char* kPinnedLinks[] = {"link", "link_handshake"};
@@ -75,10 +75,10 @@ absl::StatusOr<UniqueFd> LockPinPath(const std::string& pin_path) {
   const size_t slash = pin_path.rfind('/');
   const std::string parent = slash == 0 ? "/" : pin_path.substr(0, slash);
   if (!IsBpfFs(parent)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--bpf.pin-path=", pin_path, ": ", parent,
-        " is not a bpf filesystem; mount one with `mount -t bpf bpf /sys/fs/bpf`, or "
-        "pass --bpf.pin-path= to run without pinning"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--bpf.pin-path=", pin_path, ": ", parent,
+                     " is not a bpf filesystem; mount one with `mount -t bpf bpf /sys/fs/bpf`, or "
+                     "pass --bpf.pin-path= to run without pinning"));
   }
   if (mkdir(pin_path.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", pin_path));
@@ -86,9 +86,9 @@ absl::StatusOr<UniqueFd> LockPinPath(const std::string& pin_path) {
   UniqueFd fd(open(pin_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", pin_path));
   if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another ebpf_geoip_exporter is running with --bpf.pin-path=", pin_path,
-        ": stop it, or give this one another pin path"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another ebpf_geoip_exporter is running with --bpf.pin-path=", pin_path,
+                     ": stop it, or give this one another pin path"));
   }
   return fd;
 }
@@ -96,7 +96,8 @@ absl::StatusOr<UniqueFd> LockPinPath(const std::string& pin_path) {
 uint64_t NewInstanceId() {
   uint64_t id = 0;
   while (id == 0) {
-    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) id = static_cast<uint64_t>(getpid()) << 32 | time(nullptr);
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+      id = static_cast<uint64_t>(getpid()) << 32 | time(nullptr);
   }
   return id;
 }
@@ -105,8 +106,7 @@ uint64_t NewInstanceId() {
 // best why a load failed.
 thread_local std::string* libbpf_log = nullptr;
 
-int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format,
-                       va_list args) {
+int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG || libbpf_log == nullptr) return 0;
   char line[512];
   vsnprintf(line, sizeof(line), format, args);
@@ -140,9 +140,8 @@ std::string Hint(ProbeMode mode, int err) {
     case ProbeMode::kFexit:
       return "the kernel may lack BPF trampolines (fentry/fexit)";
     case ProbeMode::kKretprobe:
-      return err == ENOENT || err == EOPNOTSUPP
-                 ? "the kernel may lack kprobes (CONFIG_KPROBES)"
-                 : "kretprobe on inet_csk_accept unavailable";
+      return err == ENOENT || err == EOPNOTSUPP ? "the kernel may lack kprobes (CONFIG_KPROBES)"
+                                                : "kretprobe on inet_csk_accept unavailable";
     case ProbeMode::kTracepoint:
       return "the kernel may lack the sock:inet_sock_set_state tracepoint";
     case ProbeMode::kAuto:
@@ -161,9 +160,9 @@ absl::StatusOr<Link> AttachProgram(struct bpf_program* program, ProbeMode mode,
   Link link(bpf_program__attach(program));
   if (!link) {
     const int err = errno;
-    return absl::UnavailableError(absl::StrFormat(
-        "attach failed: %s (%s)%s", strerror(err), Hint(mode, err),
-        last_message.empty() ? "" : "; libbpf: " + last_message));
+    return absl::UnavailableError(
+        absl::StrFormat("attach failed: %s (%s)%s", strerror(err), Hint(mode, err),
+                        last_message.empty() ? "" : "; libbpf: " + last_message));
   }
   return link;
 }
@@ -178,8 +177,8 @@ absl::Status MapBssOntoKernelMap(struct accept_probe* skel) {
   if ((bpf_map__map_flags(map) & BPF_F_MMAPABLE) == 0) return absl::OkStatus();
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t size = (bpf_map__value_size(map) + page - 1) / page * page;
-  if (mmap(skel->bss, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, bpf_map__fd(map),
-           0) == MAP_FAILED) {
+  if (mmap(skel->bss, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, bpf_map__fd(map), 0) ==
+      MAP_FAILED) {
     return absl::ErrnoToStatus(errno, "mmap() of the pinned .bss map");
   }
   return absl::OkStatus();
@@ -190,8 +189,7 @@ struct Loaded {
   std::vector<Link> links;  // the counting hook first
 };
 
-absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
-                                uint64_t instance_id) {
+absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uint64_t instance_id) {
   std::string last_message;
   libbpf_log = &last_message;
   struct Reset {
@@ -200,8 +198,7 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
 
   Skeleton skel(accept_probe__open());
   if (!skel) {
-    return absl::InternalError(
-        absl::StrCat("cannot open the BPF object: ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot open the BPF object: ", strerror(errno)));
   }
   if (!options.ports.all()) {
     skel->rodata->filter_ports = true;
@@ -228,9 +225,9 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
   int err = accept_probe__load(skel.get());
   if (err) {
     err = -err;
-    return absl::UnavailableError(absl::StrFormat(
-        "load failed: %s (%s)%s", strerror(err), Hint(mode, err),
-        last_message.empty() ? "" : "; libbpf: " + last_message));
+    return absl::UnavailableError(
+        absl::StrFormat("load failed: %s (%s)%s", strerror(err), Hint(mode, err),
+                        last_message.empty() ? "" : "; libbpf: " + last_message));
   }
   if (!options.pin_path.empty()) {
     absl::Status mapped = MapBssOntoKernelMap(skel.get());
@@ -241,8 +238,8 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode,
   if (!hook.ok()) return hook.status();
   links.push_back(*std::move(hook));
   if (UsesAcceptHook(mode)) {
-    absl::StatusOr<Link> handshake = AttachProgram(
-        ProgramFor(skel.get(), ProbeMode::kTracepoint), ProbeMode::kTracepoint, last_message);
+    absl::StatusOr<Link> handshake = AttachProgram(ProgramFor(skel.get(), ProbeMode::kTracepoint),
+                                                   ProbeMode::kTracepoint, last_message);
     if (!handshake.ok()) return handshake.status();
     links.push_back(*std::move(handshake));
   }
@@ -256,8 +253,8 @@ absl::StatusOr<ProbeMode> ParseProbeMode(absl::string_view text) {
   if (text == "fexit") return ProbeMode::kFexit;
   if (text == "kretprobe") return ProbeMode::kKretprobe;
   if (text == "tracepoint") return ProbeMode::kTracepoint;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown probe mode \"", text, "\": use auto, tracepoint, fexit or kretprobe"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown probe mode \"", text, "\": use auto, tracepoint, fexit or kretprobe"));
 }
 
 absl::string_view ProbeModeName(ProbeMode mode) {
@@ -284,10 +281,10 @@ absl::Status CheckProbePrerequisites() {
         "`setcap cap_bpf,cap_perfmon+ep ebpf_geoip_exporter`");
   }
   if (access(kBtfPath, R_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the kernel exposes no BTF at ", kBtfPath,
-        ", which the probe needs to adapt to this kernel: use a kernel built "
-        "with CONFIG_DEBUG_INFO_BTF=y (Debian's kernels have it since 5.10)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the kernel exposes no BTF at ", kBtfPath,
+                     ", which the probe needs to adapt to this kernel: use a kernel built "
+                     "with CONFIG_DEBUG_INFO_BTF=y (Debian's kernels have it since 5.10)"));
   }
   return absl::OkStatus();
 }
@@ -336,8 +333,7 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
     // earlier exporter stops, and its counts wait in the shared maps.
     __atomic_store_n(&skel->bss->active_instance, instance_id, __ATOMIC_SEQ_CST);
     if (!options.pin_path.empty()) {
-      const bool replaced =
-          access((options.pin_path + "/" + kPinnedLinks[0]).c_str(), F_OK) == 0;
+      const bool replaced = access((options.pin_path + "/" + kPinnedLinks[0]).c_str(), F_OK) == 0;
       // Unpinning detaches the earlier exporter's programs.
       RemovePinnedLinks(options.pin_path);
       for (size_t i = 0; i < loaded->links.size(); ++i) {
@@ -354,9 +350,9 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
         }
       }
     }
-    return std::unique_ptr<AcceptProbe>(new AcceptProbe(
-        std::move(skel), std::move(loaded->links), mode, options.max_addresses,
-        std::move(pin_lock)));
+    return std::unique_ptr<AcceptProbe>(new AcceptProbe(std::move(skel), std::move(loaded->links),
+                                                        mode, options.max_addresses,
+                                                        std::move(pin_lock)));
   }
   if (pin_lock.valid()) {
     // Leave nothing behind from the failed attempts, unless an earlier
@@ -366,10 +362,11 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       rmdir(options.pin_path.c_str());
     }
   }
-  return absl::UnavailableError(absl::StrCat(
-      "no probe mode could attach (", failures, ")",
-      options.mode == ProbeMode::kAuto ? ""
-                                       : "; try --bpf.probe=auto to fall back to what this kernel supports"));
+  return absl::UnavailableError(
+      absl::StrCat("no probe mode could attach (", failures, ")",
+                   options.mode == ProbeMode::kAuto
+                       ? ""
+                       : "; try --bpf.probe=auto to fall back to what this kernel supports"));
 }
 
 std::string DefaultPinPath() {
@@ -382,9 +379,7 @@ void BpfLinkDeleter::operator()(struct bpf_link* link) const {
   bpf_link__destroy(link);
 }
 
-void SkeletonDeleter::operator()(struct accept_probe* skel) const {
-  accept_probe__destroy(skel);
-}
+void SkeletonDeleter::operator()(struct accept_probe* skel) const { accept_probe__destroy(skel); }
 
 AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode,
                          uint32_t max_addresses, UniqueFd pin_lock)
@@ -440,8 +435,8 @@ absl::Status AcceptProbe::AdoptParked(DrainResult* result) {
   std::vector<uint64_t> sockets(GEOIP_PENDING_ENTRIES);
   std::vector<struct accept_key> keys(GEOIP_PENDING_ENTRIES);
   uint32_t count = GEOIP_PENDING_ENTRIES, out_batch = 0;
-  if (bpf_map_lookup_and_delete_batch(fd, nullptr, &out_batch, sockets.data(), keys.data(),
-                                      &count, nullptr) != 0 &&
+  if (bpf_map_lookup_and_delete_batch(fd, nullptr, &out_batch, sockets.data(), keys.data(), &count,
+                                      nullptr) != 0 &&
       errno != ENOENT) {
     return absl::InternalError(absl::StrCat(
         "reading the connections an earlier exporter left waiting for accept() failed: ",
@@ -484,22 +479,21 @@ absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {
   void* in_batch = nullptr;
   for (int round = 0; round < 64; ++round) {
     uint32_t count = max_addresses_;
-    int err = bpf_map_lookup_and_delete_batch(map_fd, in_batch, &out_batch,
-                                              keys_.data(), values_.data(),
-                                              &count, nullptr);
+    int err = bpf_map_lookup_and_delete_batch(map_fd, in_batch, &out_batch, keys_.data(),
+                                              values_.data(), &count, nullptr);
     const int saved_errno = errno;
     const auto* keys = reinterpret_cast<const struct accept_key*>(keys_.data());
     for (uint32_t i = 0; i < count; ++i) {
-      result->counts.push_back(DrainedCount{
-          IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, values_[i]});
+      result->counts.push_back(
+          DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, values_[i]});
     }
     if (err == 0) {
       in_batch = &out_batch;
       continue;
     }
     if (saved_errno == ENOENT) return absl::OkStatus();  // map is empty now
-    return absl::InternalError(absl::StrCat(
-        "reading the kernel's connection counts failed: ", strerror(saved_errno)));
+    return absl::InternalError(
+        absl::StrCat("reading the kernel's connection counts failed: ", strerror(saved_errno)));
   }
   return absl::OkStatus();
 }
@@ -513,8 +507,8 @@ absl::Status AcceptProbe::DrainOverflow(int slot, DrainResult* result) {
   std::vector<uint32_t> ports(kPorts);
   std::vector<uint64_t> counts(kPorts);
   uint32_t count = kPorts, out_batch = 0;
-  if (bpf_map_lookup_batch(fd, nullptr, &out_batch, ports.data(), counts.data(), &count,
-                           nullptr) != 0 &&
+  if (bpf_map_lookup_batch(fd, nullptr, &out_batch, ports.data(), counts.data(), &count, nullptr) !=
+          0 &&
       errno != ENOENT) {
     return absl::InternalError(
         absl::StrCat("reading the kernel's overflow counts failed: ", strerror(errno)));

@@ -6,15 +6,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "exporter/net/address.h"
-#include "exporter/probe/probe_health.h"
 #include "exporter/net/port_list.h"
+#include "exporter/probe/probe_health.h"
 #include "exporter/util/unique_fd.h"
 
 struct accept_probe;
@@ -78,8 +78,8 @@ class AcceptProbe {
  public:
   // Loads and attaches the probe. Each mode tried appends one line to
   // `attempts` saying whether it attached and, if not, why.
-  static absl::StatusOr<std::unique_ptr<AcceptProbe>> Attach(
-      const ProbeOptions& options, std::vector<std::string>* attempts);
+  static absl::StatusOr<std::unique_ptr<AcceptProbe>> Attach(const ProbeOptions& options,
+                                                             std::vector<std::string>* attempts);
 
   AcceptProbe(const AcceptProbe&) = delete;
   AcceptProbe& operator=(const AcceptProbe&) = delete;

@@ -31,9 +31,8 @@ ConnectionStats::ConnectionStats(Options options) : options_(options) {
   recent_.reserve(options_.recent_capacity);
 }
 
-void ConnectionStats::Record(CountryId country, uint16_t port,
-                             const IpAddress* address, uint64_t count,
-                             absl::Time when) {
+void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* address,
+                             uint64_t count, absl::Time when) {
   if (count == 0) return;
   std::unique_lock<std::shared_mutex> lock(mu_);
   const size_t limit = options_.exact_unique_limit;
@@ -47,9 +46,9 @@ void ConnectionStats::Record(CountryId country, uint16_t port,
   }
 
   if (options_.recent_capacity > 0) {
-    RecentConnection recent{when, country, port,
-                            address != nullptr ? *address : IpAddress(),
-                            address != nullptr, count};
+    RecentConnection recent{
+        when, country, port, address != nullptr ? *address : IpAddress(), address != nullptr,
+        count};
     if (recent_.size() < options_.recent_capacity) {
       recent_.push_back(recent);
     } else {
@@ -68,8 +67,7 @@ std::vector<ConnectionStats::Series> ConnectionStats::Snapshot() const {
     std::shared_lock<std::shared_mutex> lock(mu_);
     result.reserve(series_.size());
     for (const auto& [key, counts] : series_) {
-      result.push_back(
-          {key.first, key.second, counts.connections, counts.uniques.Estimate()});
+      result.push_back({key.first, key.second, counts.connections, counts.uniques.Estimate()});
     }
   }
   SortByLabel(result, [](const Series& s) { return s.port; });
@@ -84,8 +82,7 @@ std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
     if (port.has_value()) {
       for (const auto& [key, counts] : series_) {
         if (key.second != *port) continue;
-        result.push_back(
-            {key.first, counts.connections, counts.uniques.Estimate()});
+        result.push_back({key.first, counts.connections, counts.uniques.Estimate()});
       }
     } else {
       result.reserve(countries_.size());
@@ -111,8 +108,7 @@ std::vector<uint16_t> ConnectionStats::Ports() const {
   return ports;
 }
 
-std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(
-    size_t max) const {
+std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(size_t max) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   const size_t n = std::min(max, recent_.size());
   std::vector<RecentConnection> result;
@@ -131,8 +127,7 @@ uint64_t ConnectionStats::Version() const {
   return version_;
 }
 
-bool ConnectionStats::WaitForChange(uint64_t seen_version,
-                                    absl::Duration timeout) const {
+bool ConnectionStats::WaitForChange(uint64_t seen_version, absl::Duration timeout) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
                            [&] { return version_ != seen_version; });
@@ -147,8 +142,7 @@ size_t ConnectionStats::MemoryBytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   // Each map slot holds its key and Counts; the counters' own heap is added
   // on top (UniqueCounter::MemoryBytes includes its inline size).
-  size_t bytes = sizeof(*this) +
-                 series_.capacity() * (sizeof(SeriesKey) + sizeof(Counts) + 1) +
+  size_t bytes = sizeof(*this) + series_.capacity() * (sizeof(SeriesKey) + sizeof(Counts) + 1) +
                  countries_.capacity() * (sizeof(CountryId) + sizeof(Counts) + 1) +
                  recent_.capacity() * sizeof(RecentConnection);
   for (const auto& entry : series_) {

@@ -4,19 +4,19 @@
 #ifndef EXPORTER_STATS_CONNECTION_STATS_H_
 #define EXPORTER_STATS_CONNECTION_STATS_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <utility>
-#include <condition_variable>
 #include <shared_mutex>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "exporter/net/address.h"
 #include "exporter/geo/country.h"
+#include "exporter/net/address.h"
 #include "exporter/stats/unique_counter.h"
 
 namespace geoip {
@@ -71,8 +71,8 @@ class ConnectionStats {
   // Adds `count` connections to the series (country, port) from `address`.
   // address is nullptr when the kernel could not record the peer (overflow);
   // then unique counts are left alone. A count of 0 changes nothing.
-  void Record(CountryId country, uint16_t port, const IpAddress* address,
-              uint64_t count, absl::Time when);
+  void Record(CountryId country, uint16_t port, const IpAddress* address, uint64_t count,
+              absl::Time when);
 
   // Every series, sorted by (country label, port).
   std::vector<Series> Snapshot() const;

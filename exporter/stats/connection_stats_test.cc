@@ -22,18 +22,16 @@ const absl::Time kTime = absl::FromUnixSeconds(1700000000);
 std::vector<std::string> Describe(const std::vector<ConnectionStats::Series>& all) {
   std::vector<std::string> out;
   for (const auto& s : all) {
-    out.push_back(absl::StrCat(s.country.Label(), ":", s.port, " ", s.connections,
-                               "/", s.unique_addresses));
+    out.push_back(
+        absl::StrCat(s.country.Label(), ":", s.port, " ", s.connections, "/", s.unique_addresses));
   }
   return out;
 }
 
-std::vector<std::string> Describe(
-    const std::vector<ConnectionStats::CountryTotal>& all) {
+std::vector<std::string> Describe(const std::vector<ConnectionStats::CountryTotal>& all) {
   std::vector<std::string> out;
   for (const auto& t : all) {
-    out.push_back(
-        absl::StrCat(t.country.Label(), " ", t.connections, "/", t.unique_addresses));
+    out.push_back(absl::StrCat(t.country.Label(), " ", t.connections, "/", t.unique_addresses));
   }
   return out;
 }
@@ -49,15 +47,13 @@ TEST(ConnectionStats, SumsConnectionsPerSeriesSortedByLabelAndPort) {
   stats.Record(CountryId::Private(), 80, &a, 0, kTime);  // count 0: no series
 
   EXPECT_EQ(Describe(stats.Snapshot()),
-            (std::vector<std::string>{"DE:80 4/1", "US:80 5/1", "US:443 1/1",
-                                      "overflow:80 5/0"}));
+            (std::vector<std::string>{"DE:80 4/1", "US:80 5/1", "US:443 1/1", "overflow:80 5/0"}));
   EXPECT_EQ(stats.SeriesCount(), 4u);
 }
 
 TEST(ConnectionStats, CountersOnlyIncrease) {
   ConnectionStats stats;
-  const std::vector<CountryId> countries = {Iso("FR"), Iso("JP"),
-                                            CountryId::Unknown()};
+  const std::vector<CountryId> countries = {Iso("FR"), Iso("JP"), CountryId::Unknown()};
   std::vector<ConnectionStats::Series> previous;
   for (uint32_t i = 0; i < 300; ++i) {
     const IpAddress address = IpAddress::V4(0x05000000 + i);
@@ -84,8 +80,7 @@ TEST(ConnectionStats, CountsUniquesPerSeriesAndDistinctAcrossPorts) {
   ConnectionStats stats;
   const IpAddress a = IpAddress::V4(0x01010101);
   const IpAddress b = IpAddress::V4(0x01010102);
-  const IpAddress c = IpAddress::V6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
-                                     0, 0, 0, 0, 1});
+  const IpAddress c = IpAddress::V6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
   stats.Record(Iso("US"), 80, &a, 2, kTime);
   stats.Record(Iso("US"), 80, &b, 1, kTime);
   stats.Record(Iso("US"), 80, &a, 1, kTime);
@@ -93,11 +88,9 @@ TEST(ConnectionStats, CountsUniquesPerSeriesAndDistinctAcrossPorts) {
   stats.Record(Iso("US"), 443, &c, 1, kTime);
   stats.Record(Iso("US"), 443, nullptr, 7, kTime);
 
-  EXPECT_EQ(Describe(stats.Snapshot()),
-            (std::vector<std::string>{"US:80 4/2", "US:443 9/2"}));
+  EXPECT_EQ(Describe(stats.Snapshot()), (std::vector<std::string>{"US:80 4/2", "US:443 9/2"}));
   // a is on both ports: 3 distinct addresses, not 2 + 2.
-  EXPECT_EQ(Describe(stats.CountryTotals(std::nullopt)),
-            (std::vector<std::string>{"US 13/3"}));
+  EXPECT_EQ(Describe(stats.CountryTotals(std::nullopt)), (std::vector<std::string>{"US 13/3"}));
 }
 
 TEST(ConnectionStats, UniquesPerCountryStayDistinctPastExactLimit) {
@@ -127,8 +120,7 @@ TEST(ConnectionStats, CountryTotalsFiltersByPort) {
   stats.Record(Iso("DE"), 443, &b, 1, kTime);
   stats.Record(Iso("CN"), 22, &b, 9, kTime);
 
-  EXPECT_EQ(Describe(stats.CountryTotals(443)),
-            (std::vector<std::string>{"DE 2/2", "US 3/1"}));
+  EXPECT_EQ(Describe(stats.CountryTotals(443)), (std::vector<std::string>{"DE 2/2", "US 3/1"}));
   EXPECT_EQ(Describe(stats.CountryTotals(80)), (std::vector<std::string>{"US 2/1"}));
   EXPECT_TRUE(stats.CountryTotals(8080).empty());
   EXPECT_EQ(Describe(stats.CountryTotals(std::nullopt)),
@@ -153,8 +145,7 @@ TEST(ConnectionStats, RecentIsNewestFirstAndBounded) {
 
   const IpAddress a = IpAddress::V4(0x04040404);
   for (uint16_t i = 0; i < 5; ++i) {
-    stats.Record(Iso("IT"), 100 + i, i == 4 ? nullptr : &a, i + 1,
-                 kTime + absl::Seconds(i));
+    stats.Record(Iso("IT"), 100 + i, i == 4 ? nullptr : &a, i + 1, kTime + absl::Seconds(i));
   }
   const auto recent = stats.Recent(10);
   ASSERT_EQ(recent.size(), 3u);
@@ -228,8 +219,7 @@ TEST(ConnectionStats, WaitForChangeWakesOnRecord) {
 
 TEST(ConnectionStats, ConcurrentRecordAndSnapshotAreConsistent) {
   ConnectionStats stats;
-  const std::vector<CountryId> countries = {Iso("US"), Iso("DE"), Iso("JP"),
-                                            Iso("BR")};
+  const std::vector<CountryId> countries = {Iso("US"), Iso("DE"), Iso("JP"), Iso("BR")};
   constexpr uint32_t kRecords = 20000;
   std::atomic<bool> done{false};
   std::thread writer([&] {

@@ -55,8 +55,8 @@ void UniqueCounter::AddToSketch(uint64_t hash) {
   const size_t bucket = hash >> (64 - kPrecision);
   const uint64_t rest = hash << kPrecision;
   // Rank of the first 1 bit among the remaining 64 - kPrecision bits.
-  const uint8_t rank = rest == 0 ? 64 - kPrecision + 1
-                                 : static_cast<uint8_t>(__builtin_clzll(rest) + 1);
+  const uint8_t rank =
+      rest == 0 ? 64 - kPrecision + 1 : static_cast<uint8_t>(__builtin_clzll(rest) + 1);
   const uint8_t old = registers_[bucket];
   if (rank <= old) return;
   registers_[bucket] = rank;
@@ -86,8 +86,7 @@ uint64_t UniqueCounter::Estimate() const {
 
 size_t UniqueCounter::MemoryBytes() const {
   // flat_hash_set stores one slot and one control byte per capacity entry.
-  return sizeof(*this) + exact_.capacity() * (sizeof(IpAddress) + 1) +
-         registers_.capacity();
+  return sizeof(*this) + exact_.capacity() * (sizeof(IpAddress) + 1) + registers_.capacity();
 }
 
 }  // namespace geoip

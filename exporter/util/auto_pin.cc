@@ -39,8 +39,7 @@ AutoPinPath ChooseAutoPinPath(const LaunchFacts& facts, absl::string_view bpffs_
   const Launcher launcher = DetectLauncher(facts);
   const absl::string_view who = LauncherDescription(launcher);
   if (launcher == Launcher::kShell) {
-    return {"", absl::StrCat("no pinning (", who,
-                             "): stopping the exporter detaches the probe")};
+    return {"", absl::StrCat("no pinning (", who, "): stopping the exporter detaches the probe")};
   }
   if (bpffs_default.empty()) {
     return {"", absl::StrCat("no pinning (", who, ", but no bpffs is mounted at /sys/fs/bpf)")};

@@ -19,9 +19,9 @@ struct LaunchFacts {
 
 // Who started the exporter.
 enum class Launcher {
-  kShell,           // a terminal, a script or a test: anything not below
-  kSystemd,         // systemd, as a unit's ExecStart= process
-  kContainerInit,   // PID 1 of its PID namespace: a container's entrypoint
+  kShell,          // a terminal, a script or a test: anything not below
+  kSystemd,        // systemd, as a unit's ExecStart= process
+  kContainerInit,  // PID 1 of its PID namespace: a container's entrypoint
 };
 
 // Decides who started the process. systemd passes INVOCATION_ID to every

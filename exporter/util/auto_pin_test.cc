@@ -27,7 +27,8 @@ TEST(DetectLauncher, TellsServicesFromShells) {
       {"unreadable SYSTEMD_EXEC_PID proves nothing", {4242, kInvocation, "42x"}, Launcher::kShell},
       {"SYSTEMD_EXEC_PID without INVOCATION_ID", {4242, "", "4242"}, Launcher::kShell},
       {"container entrypoint", {1, "", ""}, Launcher::kContainerInit},
-      {"container entrypoint with leaked variables", {1, kInvocation, "1000"},
+      {"container entrypoint with leaked variables",
+       {1, kInvocation, "1000"},
        Launcher::kContainerInit},
       {"systemd-nspawn container's unit", {1, kInvocation, "1"}, Launcher::kSystemd},
   };
@@ -46,6 +47,8 @@ struct PinCase {
 
 TEST(ChooseAutoPinPath, PinsOnlyServicesAndOnlyOnBpffs) {
   const std::string pins = "/sys/fs/bpf/ebpf_geoip";
+  // One case a row.
+  // clang-format off
   const std::vector<PinCase> cases = {
       {"shell", {4242, "", ""}, pins, "",
        "no pinning (started from a shell): stopping the exporter detaches the probe"},
@@ -63,6 +66,7 @@ TEST(ChooseAutoPinPath, PinsOnlyServicesAndOnlyOnBpffs) {
       {"container without bpffs", {1, "", ""}, "", "",
        "no pinning (PID 1, a container's entrypoint, but no bpffs is mounted at /sys/fs/bpf)"},
   };
+  // clang-format on
   for (const PinCase& c : cases) {
     const AutoPinPath got = ChooseAutoPinPath(c.facts, c.bpffs_default);
     EXPECT_EQ(got.path, c.want_path) << c.name;

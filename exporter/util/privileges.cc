@@ -52,9 +52,9 @@ absl::Status DropPrivileges(const std::string& user, bool keep_cap_bpf) {
     errno = 0;
     const struct passwd* account = getpwnam(user.c_str());
     if (account == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "--privileges.runas: there is no user \"", user,
-          "\"; name an existing one, or pass --privileges.runas= to stay root"));
+      return absl::NotFoundError(
+          absl::StrCat("--privileges.runas: there is no user \"", user,
+                       "\"; name an existing one, or pass --privileges.runas= to stay root"));
     }
     if (account->pw_uid == 0) return absl::OkStatus();
     // Keeps the permitted set across setuid(), for CAP_BPF on old kernels.

@@ -49,8 +49,8 @@ std::optional<uint64_t> ProcStatus::Capabilities(absl::string_view name) const {
 std::optional<uint64_t> ProcStatus::FirstNumber(absl::string_view name) const {
   std::optional<std::string> value = Field(name);
   if (!value) return std::nullopt;
-  std::vector<absl::string_view> words = absl::StrSplit(*value, absl::ByAnyChar(" \t"),
-                                                        absl::SkipEmpty());
+  std::vector<absl::string_view> words =
+      absl::StrSplit(*value, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   uint64_t number = 0;
   if (words.empty() || !absl::SimpleAtoi(words[0], &number)) return std::nullopt;
   return number;

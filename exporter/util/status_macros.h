@@ -13,9 +13,9 @@
 
 // Evaluates expr (an absl::Status) once and returns it from the enclosing
 // function if it is not OK.
-#define RETURN_IF_ERROR(expr)                                              \
-  do {                                                                     \
-    ::absl::Status geoip_status_macro_status_ = (expr);                    \
+#define RETURN_IF_ERROR(expr)                                                \
+  do {                                                                       \
+    ::absl::Status geoip_status_macro_status_ = (expr);                      \
     if (!geoip_status_macro_status_.ok()) return geoip_status_macro_status_; \
   } while (false)
 
@@ -24,11 +24,10 @@
 // ("auto x") or an existing variable. Expands to two statements, so do not
 // use it as the sole body of an unbraced if/else.
 #define ASSIGN_OR_RETURN(lhs, expr) \
-  GEOIP_ASSIGN_OR_RETURN_IMPL_(     \
-      GEOIP_STATUS_CONCAT_(geoip_statusor_, __COUNTER__), lhs, expr)
+  GEOIP_ASSIGN_OR_RETURN_IMPL_(GEOIP_STATUS_CONCAT_(geoip_statusor_, __COUNTER__), lhs, expr)
 
-#define GEOIP_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define GEOIP_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

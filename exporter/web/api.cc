@@ -84,8 +84,7 @@ HttpResponse NotGet() {
 
 }  // namespace
 
-LiveApi::LiveApi(Options options, const ConnectionStats* stats,
-                 const absl::Notification* stopping)
+LiveApi::LiveApi(Options options, const ConnectionStats* stats, const absl::Notification* stopping)
     : options_(std::move(options)), stats_(stats), stopping_(stopping) {}
 
 std::vector<HttpRoute> LiveApi::Routes() {
@@ -112,20 +111,19 @@ std::vector<HttpRoute> LiveApi::Routes() {
 HttpResponse LiveApi::Page(const HttpRequest& request) const {
   if (!IsGet(request)) return NotGet();
   std::string page = absl::StrReplaceAll(
-      FindFile("index.html"),
-      {{"{{METRICS_PATH}}", HtmlEscape(options_.metrics_path)},
-       {"{{SOURCE}}", options_.simulated ? "simulated" : "ebpf"}});
+      FindFile("index.html"), {{"{{METRICS_PATH}}", HtmlEscape(options_.metrics_path)},
+                               {"{{SOURCE}}", options_.simulated ? "simulated" : "ebpf"}});
   return HttpResponse{200, ContentType("index.html"), std::move(page), {}};
 }
 
 std::string LiveApi::CountriesJson(std::optional<uint16_t> port) const {
   std::vector<ConnectionStats::CountryTotal> totals = stats_->CountryTotals(port);
   // Most connections first, as a top-countries table wants; ties by label.
-  std::stable_sort(totals.begin(), totals.end(),
-                   [](const ConnectionStats::CountryTotal& a,
-                      const ConnectionStats::CountryTotal& b) {
-                     return a.connections > b.connections;
-                   });
+  std::stable_sort(
+      totals.begin(), totals.end(),
+      [](const ConnectionStats::CountryTotal& a, const ConnectionStats::CountryTotal& b) {
+        return a.connections > b.connections;
+      });
   uint64_t all = 0;
   for (const auto& total : totals) all += total.connections;
   std::string json = "[";
@@ -170,9 +168,9 @@ std::string LiveApi::RecentJson(std::optional<uint16_t> port) const {
     if (json.size() > 1) json += ",";
     absl::StrAppend(
         &json, "{\"time\":",
-        JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", recent.time, absl::UTCTimeZone())),
-        ",", CountryFields(recent.country), ",\"port\":", recent.port,
-        ",\"address\":", address, ",\"connections\":", recent.count, "}");
+        JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", recent.time, absl::UTCTimeZone())), ",",
+        CountryFields(recent.country), ",\"port\":", recent.port, ",\"address\":", address,
+        ",\"connections\":", recent.count, "}");
   }
   return json + "]";
 }

@@ -34,8 +34,8 @@ struct Fixture {
   void Record(const char* country, uint16_t port, const char* address, uint64_t count,
               absl::Time when = kTime) {
     const IpAddress ip = Address(address);
-    const CountryId id = absl::string_view(country) == "private" ? CountryId::Private()
-                                                                 : Iso(country);
+    const CountryId id =
+        absl::string_view(country) == "private" ? CountryId::Private() : Iso(country);
     stats.Record(id, port, &ip, count, when);
   }
 
@@ -116,16 +116,15 @@ TEST(LiveApi, BadPortIs400WithAClearMessage) {
   const struct {
     const char* query;
     const char* shown;
-  } cases[] = {{"port=abc", "abc"}, {"port=0", "0"},   {"port=65536", "65536"},
-               {"port=", ""},       {"port=-1", "-1"}, {"port=+80", "+80"},
-               {"port=80&port=x", "x"}};
+  } cases[] = {{"port=abc", "abc"}, {"port=0", "0"},     {"port=65536", "65536"}, {"port=", ""},
+               {"port=-1", "-1"},   {"port=+80", "+80"}, {"port=80&port=x", "x"}};
   for (const auto& c : cases) {
     const HttpResponse response = f.api->Countries(Get(c.query));
     EXPECT_EQ(response.status, 400) << c.query;
     EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
     EXPECT_EQ(response.body,
-              absl::StrCat("{\"error\":\"port must be a number from 1 to 65535, got \\\"",
-                           c.shown, "\\\"\"}\n"))
+              absl::StrCat("{\"error\":\"port must be a number from 1 to 65535, got \\\"", c.shown,
+                           "\\\"\"}\n"))
         << c.query;
   }
 }
@@ -146,8 +145,9 @@ TEST(LiveApi, StateIsWhatAStreamMessageCarries) {
   HttpResponse response = f.api->State(Get("port=8081"));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, f.api->StateJson(8081) + "\n");
-  EXPECT_TRUE(absl::StartsWith(response.body, "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
-                                              "\"connections\":4,\"unique_addresses\":3,"))
+  EXPECT_TRUE(absl::StartsWith(response.body,
+                               "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
+                               "\"connections\":4,\"unique_addresses\":3,"))
       << response.body;
   response = f.api->State(Get("port=x"));
   EXPECT_EQ(response.status, 400);
@@ -242,11 +242,10 @@ TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
       EXPECT_TRUE(absl::StartsWith(map.body, "{\"type\":\"Topology\""));
     }
   }
-  EXPECT_EQ(paths, (std::vector<std::string>{
-                       "/", "/live_map/live_map.css", "/live_map/live_map.js",
-                       "/live_map/countries-110m.json", "/live_map/centroids.json",
-                       "/api/v1/countries", "/api/v1/ports", "/api/v1/state",
-                       "/api/v1/stream"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{"/", "/live_map/live_map.css", "/live_map/live_map.js",
+                                             "/live_map/countries-110m.json",
+                                             "/live_map/centroids.json", "/api/v1/countries",
+                                             "/api/v1/ports", "/api/v1/state", "/api/v1/stream"}));
 }
 
 TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {

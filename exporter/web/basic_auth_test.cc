@@ -45,13 +45,13 @@ TEST(BasicAuth, RejectsMalformedHeaders) {
   for (const std::string& header : std::vector<std::string>{
            "", "Basic", "Basic ", "Bearer " + absl::Base64Escape("alice:secret"),
            "Basicx" + absl::Base64Escape("alice:secret"),
-           "Basic " + absl::Base64Escape("alice"),           // no colon
-           "Basic " + absl::Base64Escape(":secret"),         // no user
+           "Basic " + absl::Base64Escape("alice"),    // no colon
+           "Basic " + absl::Base64Escape(":secret"),  // no user
            "Basic " + absl::Base64Escape(std::string("al\0ce:x", 8)),
            "Basic " + absl::Base64Escape(std::string("alice:x\0y", 9)),
            "Basic " + absl::Base64Escape("al\nce:x"),
-           "Basic YWxp Y2U6c2VjcmV0",                         // space inside
-           "Basic YWxpY2U6c2VjcmV0!",                         // not base64
+           "Basic YWxp Y2U6c2VjcmV0",  // space inside
+           "Basic YWxpY2U6c2VjcmV0!",  // not base64
            "Basic " + absl::Base64Escape(std::string(kMaxUserBytes + 1, 'u') + ":x"),
            "Basic " + absl::Base64Escape("u:" + std::string(kMaxPasswordBytes + 1, 'p')),
            "Basic " + std::string(2000, 'A')}) {

@@ -1,11 +1,11 @@
 #include "exporter/web/http_server.h"
 
 #include <arpa/inet.h>
+#include <civetweb.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <civetweb.h>
 
 #include <algorithm>
 #include <cstring>
@@ -61,8 +61,7 @@ void SendResponse(struct mg_connection* connection, const HttpResponse& response
   std::string head = absl::StrFormat(
       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
       "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
-      response.status, ReasonPhrase(response.status), response.content_type,
-      response.body.size());
+      response.status, ReasonPhrase(response.status), response.content_type, response.body.size());
   if (response.status >= 400) {
     // An error may leave an unread body (or unparsed headers) behind: never
     // read the rest of this connection as a next request, and never wait
@@ -113,33 +112,33 @@ int LogMessage(const struct mg_connection*, const char* message) {
 absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address) {
   const size_t colon = listen_address.rfind(':');
   if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address \"", listen_address,
-        "\" has no port: use HOST:PORT or :PORT, e.g. :19100 or 127.0.0.1:19100"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", listen_address,
+                     "\" has no port: use HOST:PORT or :PORT, e.g. :19100 or 127.0.0.1:19100"));
   }
   absl::string_view host = listen_address.substr(0, colon);
   absl::string_view port_text = listen_address.substr(colon + 1);
   int port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535 ||
-      port_text.empty() || !absl::ascii_isdigit(port_text[0])) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address \"", listen_address, "\" has a bad port \"", port_text,
-        "\": use a number from 0 to 65535"));
+  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535 || port_text.empty() ||
+      !absl::ascii_isdigit(port_text[0])) {
+    return absl::InvalidArgumentError(absl::StrCat("listen address \"", listen_address,
+                                                   "\" has a bad port \"", port_text,
+                                                   "\": use a number from 0 to 65535"));
   }
   if (host.empty() || host == "0.0.0.0") return absl::StrCat(port);
   if (host == "localhost") host = "127.0.0.1";
   if (absl::StartsWith(host, "[")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address \"", listen_address,
-        "\" is IPv6, which this build's civetweb does not support: listen on "
-        "an IPv4 address such as :PORT or 127.0.0.1:PORT"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", listen_address,
+                     "\" is IPv6, which this build's civetweb does not support: listen on "
+                     "an IPv4 address such as :PORT or 127.0.0.1:PORT"));
   }
   in_addr v4{};
   const std::string host_string(host);
   if (inet_pton(AF_INET, host_string.c_str(), &v4) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address \"", listen_address,
-        "\" must name an IPv4 address (or localhost), e.g. 127.0.0.1:19100"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", listen_address,
+                     "\" must name an IPv4 address (or localhost), e.g. 127.0.0.1:19100"));
   }
   return absl::StrCat(host_string, ":", port);
 }
@@ -178,22 +177,21 @@ absl::Status CheckCanListen(absl::string_view listen_address) {
   close(fd);
   if (result == 0) return absl::OkStatus();
   if (error == EADDRINUSE) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen_address,
-        ": the address is already in use; stop the other process or choose another "
-        "--web.listen-address"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen_address,
+                     ": the address is already in use; stop the other process or choose another "
+                     "--web.listen-address"));
   }
   if (error == EADDRNOTAVAIL) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", listen_address,
-        ": no interface of this host has that address; use :PORT or 127.0.0.1:PORT"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen_address,
+                     ": no interface of this host has that address; use :PORT or 127.0.0.1:PORT"));
   }
   return absl::UnavailableError(
       absl::StrCat("cannot listen on ", listen_address, ": ", strerror(error)));
 }
 
-HttpServer::HttpServer(const Options& options, std::vector<HttpRoute> routes)
-    : options_(options) {
+HttpServer::HttpServer(const Options& options, std::vector<HttpRoute> routes) : options_(options) {
   for (HttpRoute& route : routes) {
     std::string path = route.path;
     routes_.emplace(std::move(path), std::move(route));
@@ -201,7 +199,7 @@ HttpServer::HttpServer(const Options& options, std::vector<HttpRoute> routes)
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
-                                                               std::vector<HttpRoute> routes) {
+                                                              std::vector<HttpRoute> routes) {
   absl::StatusOr<std::string> listen = ToCivetwebListen(options.listen_address);
   if (!listen.ok()) return listen.status();
 
@@ -211,17 +209,13 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
   const std::string keep_alive =
       absl::StrCat(absl::ToInt64Milliseconds(options.keep_alive_timeout));
   const std::string max_header = absl::StrCat(options.max_header_bytes);
-  const char* config[] = {"listening_ports", listen->c_str(),
-                          "num_threads", threads.c_str(),
-                          "request_timeout_ms", timeout.c_str(),
-                          "enable_keep_alive", "yes",
+  const char* config[] = {"listening_ports", listen->c_str(), "num_threads", threads.c_str(),
+                          "request_timeout_ms", timeout.c_str(), "enable_keep_alive", "yes",
                           // Head and body go out in two writes; without this
                           // a keep-alive reply's body waits for the client's
                           // delayed ACK (about 40 ms).
-                          "tcp_nodelay", "1",
-                          "keep_alive_timeout_ms", keep_alive.c_str(),
-                          "max_request_size", max_header.c_str(),
-                          nullptr};
+                          "tcp_nodelay", "1", "keep_alive_timeout_ms", keep_alive.c_str(),
+                          "max_request_size", max_header.c_str(), nullptr};
   struct mg_callbacks callbacks;
   memset(&callbacks, 0, sizeof(callbacks));
   callbacks.log_message = LogMessage;
@@ -241,9 +235,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
                            ? ": the address is already in use; stop the other "
                              "process or choose another --web.listen-address"
                            : "";
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
-                                               hint, failure.empty() ? "" : " (",
-                                               failure, failure.empty() ? "" : ")"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address, hint,
+                                               failure.empty() ? "" : " (", failure,
+                                               failure.empty() ? "" : ")"));
   }
   mg_set_request_handler(server->context_, "/", HandleRequest, server.get());
 
@@ -269,8 +263,10 @@ int HttpServer::Dispatch(struct mg_connection* connection) {
   // unread, Content-Length or Authorization among them: refuse instead.
   if (info->num_headers >= MG_MAX_HEADERS) {
     SendResponse(connection,
-                 {431, "text/plain; charset=utf-8",
-                  absl::StrFormat("more than %d header fields\n", MG_MAX_HEADERS - 1), {}},
+                 {431,
+                  "text/plain; charset=utf-8",
+                  absl::StrFormat("more than %d header fields\n", MG_MAX_HEADERS - 1),
+                  {}},
                  options_.response_headers);
     return 431;
   }
@@ -284,22 +280,27 @@ int HttpServer::Dispatch(struct mg_connection* connection) {
   if (options_.authorize && !options_.open_paths.contains(request.path) &&
       !options_.authorize(request)) {
     SendResponse(connection,
-                 {401, "text/plain; charset=utf-8", "401 Unauthorized\n",
+                 {401,
+                  "text/plain; charset=utf-8",
+                  "401 Unauthorized\n",
                   {{"WWW-Authenticate", absl::StrCat("Basic realm=\"", options_.realm, "\"")}}},
                  options_.response_headers);
     return 401;
   }
   auto route = routes_.find(request.path);
   if (route == routes_.end()) {
-    SendResponse(connection, {404, "text/plain; charset=utf-8",
-                              absl::StrCat("no such page: ", request.path, "\n"), {}},
-                 options_.response_headers);
+    SendResponse(
+        connection,
+        {404, "text/plain; charset=utf-8", absl::StrCat("no such page: ", request.path, "\n"), {}},
+        options_.response_headers);
     return 404;
   }
   if (info->content_length > static_cast<long long>(options_.max_body_bytes)) {
-    SendResponse(connection, {413, "text/plain; charset=utf-8",
-                              absl::StrFormat("request body over %d bytes\n",
-                                              options_.max_body_bytes), {}},
+    SendResponse(connection,
+                 {413,
+                  "text/plain; charset=utf-8",
+                  absl::StrFormat("request body over %d bytes\n", options_.max_body_bytes),
+                  {}},
                  options_.response_headers);
     return 413;
   }
@@ -315,10 +316,10 @@ int HttpServer::Dispatch(struct mg_connection* connection) {
   }
 
   if (route->second.stream) {
-    std::string head = absl::StrCat(
-        "HTTP/1.1 200 OK\r\nContent-Type: ", route->second.stream_content_type,
-        "\r\nCache-Control: no-store\r\nConnection: close\r\n"
-        "X-Content-Type-Options: nosniff\r\n");
+    std::string head =
+        absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: ", route->second.stream_content_type,
+                     "\r\nCache-Control: no-store\r\nConnection: close\r\n"
+                     "X-Content-Type-Options: nosniff\r\n");
     for (const auto& [name, value] : options_.response_headers) {
       absl::StrAppend(&head, name, ": ", value, "\r\n");
     }

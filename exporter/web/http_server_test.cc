@@ -80,13 +80,13 @@ TEST(HttpServer, AsksForCredentialsOnEveryPathButTheOpenOnes) {
     EXPECT_EQ(response->headers["x-frame-options"], "deny");
     EXPECT_EQ(response->body, "401 Unauthorized\n");
   }
-  ReplyOr wrong = Send(*server,
-                          "GET /metrics HTTP/1.0\r\nAuthorization: Basic YWxpY2U6d3Jvbmc=\r\n\r\n");
+  ReplyOr wrong =
+      Send(*server, "GET /metrics HTTP/1.0\r\nAuthorization: Basic YWxpY2U6d3Jvbmc=\r\n\r\n");
   ASSERT_TRUE(wrong.ok()) << wrong.status();
   EXPECT_EQ(wrong->status, 401);
 
-  ReplyOr right = Send(
-      *server, "GET /metrics HTTP/1.0\r\nauthorization: Basic YWxpY2U6c2VjcmV0\r\n\r\n");
+  ReplyOr right =
+      Send(*server, "GET /metrics HTTP/1.0\r\nauthorization: Basic YWxpY2U6c2VjcmV0\r\n\r\n");
   ASSERT_TRUE(right.ok()) << right.status();
   EXPECT_EQ(right->status, 200);
   EXPECT_EQ(right->body, "up 1\n");
@@ -150,7 +150,8 @@ TEST(HttpServer, NeverReadsTheRestOfARefusedRequestAsAnotherRequest) {
   ASSERT_NE(server, nullptr);
   const std::string inner = "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\ninner!";
   ReplyOr reply = Send(*server, absl::StrCat("POST /metrics HTTP/1.1\r\nHost: x\r\n"
-                                             "Content-Length: ", inner.size(), "\r\n\r\n", inner));
+                                             "Content-Length: ",
+                                             inner.size(), "\r\n\r\n", inner));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->status, 401);
   EXPECT_EQ(reply->headers["connection"], "close");
@@ -185,8 +186,8 @@ TEST(HttpServer, StalledClientsDoNotBlockAScrapeAndAreClosedAfterTheTimeout) {
   const absl::Time wait_start = absl::Now();
   int closed = 0;
   for (int fd : stalled) closed += ClosedByServer(fd, absl::Seconds(6)) ? 1 : 0;
-  std::cout << closed << " of " << stalled.size() << " closed after "
-            << (absl::Now() - start) << "\n";
+  std::cout << closed << " of " << stalled.size() << " closed after " << (absl::Now() - start)
+            << "\n";
   EXPECT_EQ(closed, static_cast<int>(stalled.size()));
   EXPECT_GE(absl::Now() - wait_start, absl::Seconds(2));
   for (int fd : stalled) close(fd);

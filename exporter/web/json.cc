@@ -46,5 +46,4 @@ std::string CountryFields(CountryId country) {
                       ",\"name\":", JsonString(CountryName(country)));
 }
 
-
 }  // namespace geoip

@@ -63,8 +63,7 @@ class BodyReader {
     }
     absl::StatusOr<IpAddress> parsed = ParseIpAddress(*address);
     if (!parsed.ok()) {
-      return Error(absl::StrCat("\"", address->substr(0, 64),
-                                "\" is not an IPv4 or IPv6 address"));
+      return Error(absl::StrCat("\"", address->substr(0, 64), "\" is not an IPv4 or IPv6 address"));
     }
     return PostedConnection{*parsed, port ? static_cast<uint16_t>(*port) : default_port};
   }
@@ -138,7 +137,8 @@ HttpRoute SimulatedSource::Route() {
 
 HttpResponse SimulatedSource::Post(const HttpRequest& request) {
   if (!options_.enabled) {
-    return JsonError(404, "POST /api/v1/connections exists only with --connections.source=simulated");
+    return JsonError(404,
+                     "POST /api/v1/connections exists only with --connections.source=simulated");
   }
   if (request.method != "POST") {
     HttpResponse response = JsonError(405, "use POST");
@@ -151,12 +151,11 @@ HttpResponse SimulatedSource::Post(const HttpRequest& request) {
   if (request.body.size() > options_.max_body_bytes) {
     return JsonError(413, absl::StrCat("body over ", options_.max_body_bytes, " bytes"));
   }
-  absl::StatusOr<PostedConnection> posted =
-      ParsePostBody(request.body, options_.default_port);
+  absl::StatusOr<PostedConnection> posted = ParsePostBody(request.body, options_.default_port);
   if (!posted.ok()) return JsonError(400, posted.status().message());
   const CountryId country = recorder_->Record(posted->address, posted->port, 1, absl::Now());
-  return JsonResponse(200, absl::StrCat("{", CountryFields(country), ",\"port\":", posted->port,
-                                        "}"));
+  return JsonResponse(200,
+                      absl::StrCat("{", CountryFields(country), ",\"port\":", posted->port, "}"));
 }
 
 }  // namespace geoip

@@ -57,8 +57,9 @@ TEST(SimulatedSource, PostIs404UnlessSimulated) {
   Fixture f(/*enabled=*/false);
   const HttpResponse response = f.source.Post(Post("8.8.8.8"));
   EXPECT_EQ(response.status, 404);
-  EXPECT_EQ(response.body,
-            "{\"error\":\"POST /api/v1/connections exists only with --connections.source=simulated\"}\n");
+  EXPECT_EQ(
+      response.body,
+      "{\"error\":\"POST /api/v1/connections exists only with --connections.source=simulated\"}\n");
   EXPECT_EQ(f.stats.Version(), 0u);
 }
 
@@ -100,14 +101,18 @@ TEST(SimulatedSource, BadPostBodiesAre400AndChangeNothing) {
     const char* body;
     const char* error;
   } cases[] = {
-      {"", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
-           "or a bare address"},
-      {"  \n", "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
-                "or a bare address"},
-      {"8.8.8", "\\\"8.8.8\\\" is not an IPv4 or IPv6 address; send "
-                "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
-      {"address=8.8.8.8", "\\\"address=8.8.8.8\\\" is not an IPv4 or IPv6 address; send "
-                          "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+      {"",
+       "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
+       "or a bare address"},
+      {"  \n",
+       "empty body: send {\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} "
+       "or a bare address"},
+      {"8.8.8",
+       "\\\"8.8.8\\\" is not an IPv4 or IPv6 address; send "
+       "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+      {"address=8.8.8.8",
+       "\\\"address=8.8.8.8\\\" is not an IPv4 or IPv6 address; send "
+       "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
       {"{}", "missing \\\"address\\\""},
       {"{\"address\":\"8.8.8.8\"", "expected ',' or '}'"},
       {"{\"address\":\"8.8.8.8\"}x", "unexpected text after the JSON object"},
@@ -124,8 +129,9 @@ TEST(SimulatedSource, BadPostBodiesAre400AndChangeNothing) {
       {"{\"address\":\"8.8.8.8\",\"country\":\"US\"}",
        "unknown field \\\"country\\\": the fields are \\\"address\\\" and \\\"port\\\""},
       {"{\"addr\\\"ess\":\"8.8.8.8\"}", "unterminated string, or one with a backslash"},
-      {"[\"8.8.8.8\"]", "\\\"[\\\"8.8.8.8\\\"]\\\" is not an IPv4 or IPv6 address; send "
-                        "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
+      {"[\"8.8.8.8\"]",
+       "\\\"[\\\"8.8.8.8\\\"]\\\" is not an IPv4 or IPv6 address; send "
+       "{\\\"address\\\":\\\"8.8.8.8\\\",\\\"port\\\":8081} or a bare address"},
   };
   for (const auto& c : cases) {
     const HttpResponse response = f.source.Post(Post(c.body));

@@ -140,8 +140,8 @@ absl::StatusOr<Node> ParseLine(absl::string_view text, int line) {
       return LineError(line, "lists are not supported here");
     }
     if (IsIndicator(text[0])) {
-      return LineError(line, absl::StrCat("unsupported YAML (line starts with '",
-                                          text.substr(0, 1), "')"));
+      return LineError(
+          line, absl::StrCat("unsupported YAML (line starts with '", text.substr(0, 1), "')"));
     }
     // The key ends at the first colon followed by a space or the line's end.
     colon = absl::string_view::npos;
@@ -226,11 +226,13 @@ absl::StatusOr<std::vector<Node>> ParseTree(absl::string_view text) {
 
 absl::Status ParseUsers(const Node& node, WebConfig* config) {
   if (node.value.has_value()) {
-    return LineError(node.line, "basic_auth_users must be a mapping of user names to bcrypt hashes");
+    return LineError(node.line,
+                     "basic_auth_users must be a mapping of user names to bcrypt hashes");
   }
   for (const Node& user : node.children) {
     if (!user.children.empty() || !user.value.has_value()) {
-      return LineError(user.line, absl::StrCat("user \"", user.key, "\" needs a bcrypt hash as its value"));
+      return LineError(user.line,
+                       absl::StrCat("user \"", user.key, "\" needs a bcrypt hash as its value"));
     }
     if (user.key.empty() || absl::StrContains(user.key, ':')) {
       return LineError(user.line, "a user name must be non-empty and contain no colon");
@@ -266,7 +268,8 @@ absl::Status ParseHeaders(const Node& node, WebConfig* config) {
     const std::string& value = *header.value;
     if (header.key == "X-Content-Type-Options") {
       // Every response already says nosniff; nothing else is valid.
-      if (value != "nosniff") return LineError(header.line, "X-Content-Type-Options must be nosniff");
+      if (value != "nosniff")
+        return LineError(header.line, "X-Content-Type-Options must be nosniff");
       continue;
     }
     if (header.key == "X-Frame-Options" && !absl::EqualsIgnoreCase(value, "deny") &&

@@ -28,10 +28,16 @@ TEST(WebConfig, ParsesUsersQuotedAndUnquotedWithComments) {
       "# Who may scrape.\n"
       "\n"
       "basic_auth_users:   # bcrypt only\n"
-      "  alice: ", kHash, "\n"
+      "  alice: ",
+      kHash,
+      "\n"
       "  # bob is quoted twice over\n"
-      "  \"bob\": \"", kHash, "\"   # trailing comment\r\n"
-      "  'carol o''neil': '", kHash, "'\n"
+      "  \"bob\": \"",
+      kHash,
+      "\"   # trailing comment\r\n"
+      "  'carol o''neil': '",
+      kHash,
+      "'\n"
       "tls_server_config: {}\n"
       "http_server_config:\n"
       "    http2: false\n"
@@ -63,7 +69,9 @@ TEST(WebConfig, EmptyFileAndEmptySectionsMeanNoAuthentication) {
 TEST(WebConfig, RejectsTlsServerConfigPointingToTheProxy) {
   const std::string error = ErrorOf(
       "basic_auth_users:\n"
-      "  alice: " + std::string(kHash) + "\n"
+      "  alice: " +
+      std::string(kHash) +
+      "\n"
       "tls_server_config:\n"
       "  cert_file: server.crt\n"
       "  key_file: server.key\n");
@@ -85,8 +93,9 @@ TEST(WebConfig, RejectsWhatItDoesNotSupportNamingTheLine) {
       {"\n\nrate_limit:\n  interval: 1s\n", "line 3: unknown key \"rate_limit\""},
       {"basic_auth_users:\n\t alice: x\n", "line 2: tab character"},
       {"basic_auth_users:\n" + user + "  bob " + kHash + "\n", "line 3: expected \"key: value\""},
-      {"basic_auth_users:\n  alice: secret\n", "line 2: the password of user \"alice\" is not a "
-                                               "bcrypt hash"},
+      {"basic_auth_users:\n  alice: secret\n",
+       "line 2: the password of user \"alice\" is not a "
+       "bcrypt hash"},
       {"basic_auth_users:\n  alice: $2b$03$.KheYHIoOb58VLuNzwqau.DxaMGZNFSQCKgW85mCNVhNv16gzUWFu\n",
        "line 2: the password of user \"alice\""},
       {"basic_auth_users:\n  alice: $6$salt$hash\n", "line 2: the password of user \"alice\""},
@@ -108,8 +117,9 @@ TEST(WebConfig, RejectsWhatItDoesNotSupportNamingTheLine) {
       {"basic_auth_users:\n  alice: \"a\\nb\"\n", "line 2: unsupported escape"},
       {"basic_auth_users:\n  alice: 'x' y\n", "line 2: unexpected text after the closing quote"},
       {"basic_auth_users:alice\n", "line 1: expected \"key: value\""},
-      {"http_server_config:\n  headers:\n    Set-Cookie: x\n", "line 3: header \"Set-Cookie\" "
-                                                              "cannot be set"},
+      {"http_server_config:\n  headers:\n    Set-Cookie: x\n",
+       "line 3: header \"Set-Cookie\" "
+       "cannot be set"},
       {"http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
        "line 3: X-Frame-Options must be deny or sameorigin"},
       {"http_server_config:\n  headers:\n    X-Content-Type-Options: off\n",
@@ -162,9 +172,9 @@ TEST(WebConfig, AppliesAuthenticationAndHeadersToServerOptions) {
   ApplyWebConfig(WebConfig{}, &options);
   EXPECT_FALSE(options.authorize);
 
-  absl::StatusOr<WebConfig> config = ParseWebConfig(absl::StrCat(
-      "basic_auth_users:\n  alice: ", kHash,
-      "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"));
+  absl::StatusOr<WebConfig> config = ParseWebConfig(
+      absl::StrCat("basic_auth_users:\n  alice: ", kHash,
+                   "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"));
   ASSERT_TRUE(config.ok()) << config.status();
   ApplyWebConfig(*config, &options);
   ASSERT_TRUE(options.authorize);

@@ -51,8 +51,7 @@ class ExporterProcess {
                                                 double total);
 
  private:
-  ExporterProcess(ChildProcess process, int port)
-      : process_(std::move(process)), port_(port) {}
+  ExporterProcess(ChildProcess process, int port) : process_(std::move(process)), port_(port) {}
 
   ChildProcess process_;
   int port_;

@@ -76,11 +76,10 @@ absl::StatusOr<HttpReply> ParseReply(absl::string_view raw) {
 
 }  // namespace
 
-absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port,
-                                  absl::string_view path, absl::Duration timeout) {
+absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port, absl::string_view path,
+                                  absl::Duration timeout) {
   return HttpExchange(host, port,
-                      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n"),
-                      timeout);
+                      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host, "\r\n\r\n"), timeout);
 }
 
 absl::StatusOr<HttpReply> HttpExchange(absl::string_view host, uint16_t port,

@@ -26,8 +26,8 @@ struct HttpReply {
 // server closes. host must be a loopback literal (127.0.0.0/8 or ::1): tests
 // send traffic nowhere else. Connect, send and receive together take at most
 // timeout.
-absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port,
-                                  absl::string_view path, absl::Duration timeout);
+absl::StatusOr<HttpReply> HttpGet(absl::string_view host, uint16_t port, absl::string_view path,
+                                  absl::Duration timeout);
 
 // Sends request as given (request line, headers, body: e.g. with an
 // Authorization header, or malformed on purpose) to host:port and reads

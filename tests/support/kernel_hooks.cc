@@ -46,8 +46,8 @@ class Fds {
 
 bool RawTracepointAttaches() {
   Fds fds;
-  const int prog = fds.Add(bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr, "GPL",
-                                         kReturnZero, kReturnZeroLength, nullptr));
+  const int prog = fds.Add(bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr, "GPL", kReturnZero,
+                                         kReturnZeroLength, nullptr));
   return prog >= 0 && fds.Add(bpf_raw_tracepoint_open("inet_sock_set_state", prog)) >= 0;
 }
 
@@ -90,11 +90,11 @@ bool KretprobeAttaches() {
   attr.config = uint64_t{1} << retprobe_bit;
   attr.config1 = reinterpret_cast<uint64_t>(kAcceptFunction);
   Fds fds;
-  const int event = fds.Add(static_cast<int>(
-      syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  const int event = fds.Add(
+      static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
   if (event < 0) return false;
-  const int prog = fds.Add(bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", kReturnZero,
-                                         kReturnZeroLength, nullptr));
+  const int prog = fds.Add(
+      bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", kReturnZero, kReturnZeroLength, nullptr));
   return prog >= 0 && ioctl(event, PERF_EVENT_IOC_SET_BPF, prog) == 0;
 }
 

@@ -79,8 +79,7 @@ std::string SeriesKey(absl::string_view name, MetricLabels labels) {
   std::sort(labels.begin(), labels.end());
   std::string key = absl::StrCat(name, "{");
   for (size_t i = 0; i < labels.size(); ++i) {
-    absl::StrAppend(&key, i > 0 ? "," : "", labels[i].first, "=\"", Escape(labels[i].second),
-                    "\"");
+    absl::StrAppend(&key, i > 0 ? "," : "", labels[i].first, "=\"", Escape(labels[i].second), "\"");
   }
   key += "}";
   return key;
@@ -135,8 +134,7 @@ absl::StatusOr<MetricsText> MetricsText::Parse(absl::string_view text) {
   return metrics;
 }
 
-std::optional<double> MetricsText::Value(absl::string_view name,
-                                         const MetricLabels& labels) const {
+std::optional<double> MetricsText::Value(absl::string_view name, const MetricLabels& labels) const {
   auto it = series_.find(SeriesKey(name, labels));
   if (it == series_.end()) return std::nullopt;
   return it->second;

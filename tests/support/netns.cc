@@ -120,8 +120,7 @@ void TestNamespace::Delete() {
 
 absl::Status TestNamespace::AddAddress(absl::string_view address) {
   if (absl::StrContains(address, ':')) {
-    return RunIp({"-n", name_, "addr", "add", absl::StrCat(address, "/128"), "dev", "lo",
-                  "nodad"});
+    return RunIp({"-n", name_, "addr", "add", absl::StrCat(address, "/128"), "dev", "lo", "nodad"});
   }
   return RunIp({"-n", name_, "addr", "add", absl::StrCat(address, "/32"), "dev", "lo"});
 }

@@ -39,8 +39,7 @@ class TestNamespace {
   // Runs argv inside the namespace and waits for it. On timeout the command
   // (with its process group) is killed and DeadlineExceeded returned, with
   // what it wrote so far in the message.
-  absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv,
-                                    absl::Duration timeout);
+  absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv, absl::Duration timeout);
 
   // Starts argv inside the namespace in the background; the returned handle
   // kills it when destroyed.

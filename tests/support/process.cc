@@ -189,9 +189,9 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   if (!exit_code.ok()) {
     child.Kill();
     if (!absl::IsDeadlineExceeded(exit_code.status())) return exit_code.status();
-    return absl::DeadlineExceededError(absl::StrCat(
-        absl::StrJoin(argv, " "), ": killed after ", absl::FormatDuration(timeout),
-        "; stdout: '", child.Stdout(), "'; stderr: '", child.Stderr(), "'"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(absl::StrJoin(argv, " "), ": killed after ", absl::FormatDuration(timeout),
+                     "; stdout: '", child.Stdout(), "'; stderr: '", child.Stderr(), "'"));
   }
   return CommandResult{*exit_code, child.Stdout(), child.Stderr()};
 }

@@ -51,7 +51,7 @@ class ChildProcess {
 
   pid_t pid_ = -1;
   bool reaped_ = false;
-  int exit_status_ = 0;  // valid once reaped_
+  int exit_status_ = 0;    // valid once reaped_
   std::string directory_;  // holds the "stdout" and "stderr" files
 };
 

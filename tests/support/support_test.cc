@@ -35,7 +35,7 @@ namespace {
 
 constexpr char kTraffic[] = GEOIP_TRAFFIC_BINARY;
 
-#define SKIP_UNLESS_ROOT()                                          \
+#define SKIP_UNLESS_ROOT() \
   if (geteuid() != 0) GTEST_SKIP() << "needs root for namespaces"
 
 // True once pid has ended: gone, or a zombie nobody has reaped yet.
@@ -143,9 +143,9 @@ TEST(RunCommand, KillsLeftoversWhenTheLeaderExits) {
 }
 
 TEST(Traffic, RejectsBadFlagsWithExitCode2) {
-  for (const char* flag : {"--connect=::1:80", "--listen=127.0.0.1", "--bogus",
-                           "--connect=81.2.69.142>[::1]:80", "--count=5", "--timeout=0",
-                           "--acceptors=0", "--acceptors=257"}) {
+  for (const char* flag :
+       {"--connect=::1:80", "--listen=127.0.0.1", "--bogus", "--connect=81.2.69.142>[::1]:80",
+        "--count=5", "--timeout=0", "--acceptors=0", "--acceptors=257"}) {
     absl::StatusOr<CommandResult> result = RunCommand({kTraffic, flag}, absl::Seconds(10));
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->exit_code, 2) << flag;
@@ -161,26 +161,25 @@ TEST(TestNamespace, RunsTrafficFromWorldAddresses) {
   ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
   ASSERT_TRUE(ns->AddAddress("2001:4860:4860::8888").ok());
   // A fresh namespace has every port free, so fixed ports are safe.
-  absl::StatusOr<CommandResult> result = ns->Run(
-      {kTraffic, "--listen=127.0.0.1:8081,[::]:8083", "--verbose",
-       "--connect=81.2.69.142>127.0.0.1:8081*3,2001:4860:4860::8888>[::1]:8083*2,"
-       "81.2.69.142>127.0.0.1:8083*2"},
-      absl::Seconds(20));
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081,[::]:8083", "--verbose",
+               "--connect=81.2.69.142>127.0.0.1:8081*3,2001:4860:4860::8888>[::1]:8083*2,"
+               "81.2.69.142>127.0.0.1:8083*2"},
+              absl::Seconds(20));
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   EXPECT_EQ(result->stdout_text, "connections made=7 accepted=7\n");
   // The peers are the namespace's world addresses; IPv4 on the dual-stack
   // listener is IPv4-mapped.
-  EXPECT_EQ(SortedLines(result->stderr_text),
-            (std::vector<std::string>{
-                "accepted 2001:4860:4860::8888 on [::]:8083",
-                "accepted 2001:4860:4860::8888 on [::]:8083",
-                "accepted 81.2.69.142 on 127.0.0.1:8081",
-                "accepted 81.2.69.142 on 127.0.0.1:8081",
-                "accepted 81.2.69.142 on 127.0.0.1:8081",
-                "accepted ::ffff:81.2.69.142 on [::]:8083",
-                "accepted ::ffff:81.2.69.142 on [::]:8083",
-            }));
+  EXPECT_EQ(SortedLines(result->stderr_text), (std::vector<std::string>{
+                                                  "accepted 2001:4860:4860::8888 on [::]:8083",
+                                                  "accepted 2001:4860:4860::8888 on [::]:8083",
+                                                  "accepted 81.2.69.142 on 127.0.0.1:8081",
+                                                  "accepted 81.2.69.142 on 127.0.0.1:8081",
+                                                  "accepted 81.2.69.142 on 127.0.0.1:8081",
+                                                  "accepted ::ffff:81.2.69.142 on [::]:8083",
+                                                  "accepted ::ffff:81.2.69.142 on [::]:8083",
+                                              }));
 }
 
 TEST(TestNamespace, TrafficExchangesHttp) {
@@ -270,10 +269,10 @@ TEST(TestNamespace, PreforkServerSaysListeningOnceEveryAcceptorIsInAccept) {
   ASSERT_EQ(server->Stderr(), "listening\n");
   // No waiting here: the line itself promises all 128 are already blocked.
   EXPECT_EQ(BlockedAcceptors(server->pid()), 128);
-  absl::StatusOr<CommandResult> client = ns->Run(
-      {kTraffic, "--http",
-       "--connect=81.2.69.142>127.0.0.1:8081*100,81.2.69.142>127.0.0.1:8083*50"},
-      absl::Seconds(20));
+  absl::StatusOr<CommandResult> client =
+      ns->Run({kTraffic, "--http",
+               "--connect=81.2.69.142>127.0.0.1:8081*100,81.2.69.142>127.0.0.1:8083*50"},
+              absl::Seconds(20));
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ(client->stdout_text, "connections made=150 accepted=0\n");
   ASSERT_TRUE(server->Signal(SIGTERM).ok());
@@ -303,8 +302,7 @@ TEST(TestNamespace, StormCountsEveryAccept) {
   ASSERT_TRUE(ns.ok()) << ns.status();
   ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
   absl::StatusOr<CommandResult> result =
-      ns->Run({kTraffic, "--storm=81.2.69.142>127.0.0.1:8081", "--count=2000"},
-              absl::Seconds(30));
+      ns->Run({kTraffic, "--storm=81.2.69.142>127.0.0.1:8081", "--count=2000"}, absl::Seconds(30));
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   EXPECT_TRUE(absl::StartsWith(result->stdout_text, "storm connections=2000 accepted=2000 "))
@@ -427,8 +425,7 @@ TEST(HttpGet, ReturnsErrorStatusesAsResponses) {
 
 TEST(HttpGet, RejectsTruncatedBody) {
   OneShotServer server("HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nshort");
-  absl::StatusOr<HttpReply> response =
-      HttpGet("127.0.0.1", server.port(), "/", absl::Seconds(10));
+  absl::StatusOr<HttpReply> response = HttpGet("127.0.0.1", server.port(), "/", absl::Seconds(10));
   EXPECT_TRUE(absl::IsDataLoss(response.status())) << response.status();
 }
 
@@ -531,9 +528,9 @@ TEST(MetricsText, ParsesSeriesWithSortedLabels) {
 }
 
 TEST(MetricsText, RejectsMalformedText) {
-  for (const char* text : {"no_value\n", "bad{x=\"1\"} abc\n", "bad{x=\"1} 1\n",
-                           "bad{x=1} 1\n", "twice 1\ntwice 2\n", "{x=\"1\"} 1\n",
-                           "bad{x=\"1\",x=\"2\"} 1\n", "bad 1 2 3\n"}) {
+  for (const char* text :
+       {"no_value\n", "bad{x=\"1\"} abc\n", "bad{x=\"1} 1\n", "bad{x=1} 1\n", "twice 1\ntwice 2\n",
+        "{x=\"1\"} 1\n", "bad{x=\"1\",x=\"2\"} 1\n", "bad 1 2 3\n"}) {
     EXPECT_FALSE(MetricsText::Parse(text).ok()) << text;
   }
 }

@@ -36,11 +36,11 @@ class TestMmdbDirectory {
     if (const char* generated = getenv("GEOIP_TEST_MMDB_DIR"); generated && *generated) {
       for (const char* name : {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb"}) {
         std::error_code error;
-        std::filesystem::copy_file(std::string(generated) + "/" + name,
-                                   pattern + "/" + name, error);
+        std::filesystem::copy_file(std::string(generated) + "/" + name, pattern + "/" + name,
+                                   error);
         if (error) {
-          return absl::InternalError(absl::StrCat("copying ", name, " from GEOIP_TEST_MMDB_DIR=",
-                                                  generated, ": ", error.message()));
+          return absl::InternalError(absl::StrCat(
+              "copying ", name, " from GEOIP_TEST_MMDB_DIR=", generated, ": ", error.message()));
         }
       }
       return directory;
@@ -49,22 +49,19 @@ class TestMmdbDirectory {
     std::string script = GEOIP_SOURCE_DIR "/tests/testdata/make_test_mmdb.pl";
     char* argv[] = {perl.data(), script.data(), pattern.data(), nullptr};
     pid_t pid;
-    const int error =
-        posix_spawnp(&pid, argv[0], nullptr, nullptr, argv, environ);
+    const int error = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv, environ);
     if (error != 0) return absl::ErrnoToStatus(error, "spawning perl");
     int wait_status = 0;
     if (waitpid(pid, &wait_status, 0) != pid) {
       return absl::ErrnoToStatus(errno, "waitpid");
     }
     if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
-      return absl::InternalError(
-          absl::StrCat(script, " failed, wait status ", wait_status));
+      return absl::InternalError(absl::StrCat(script, " failed, wait status ", wait_status));
     }
     return directory;
   }
 
-  TestMmdbDirectory(TestMmdbDirectory&& other) noexcept
-      : path_(std::move(other.path_)) {
+  TestMmdbDirectory(TestMmdbDirectory&& other) noexcept : path_(std::move(other.path_)) {
     other.path_.clear();
   }
   TestMmdbDirectory& operator=(TestMmdbDirectory&&) = delete;

@@ -35,8 +35,8 @@ TEST(ParseEndpoint, ReadsAddressAndPort) {
 
 TEST(ParseEndpoint, RejectsWhatIsNotAddressColonPort) {
   for (const char* text :
-       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:http",
-        "::1:80", "[::1:80", "[::1]", "localhost:80", "300.0.0.1:80", "127.0.0.1:80x"}) {
+       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:http", "::1:80",
+        "[::1:80", "[::1]", "localhost:80", "300.0.0.1:80", "127.0.0.1:80x"}) {
     EXPECT_FALSE(ParseEndpoint(text).ok()) << text;
   }
 }

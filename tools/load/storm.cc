@@ -49,8 +49,8 @@ absl::StatusOr<SourcePool> SourcePool::Parse(const std::string& text) {
     int length = 0;
     absl::StatusOr<IpAddress> base =
         ParseIpAddress(std::string_view(parts.first.data(), parts.first.size()));
-    if (!base.ok() || !base->is_v4() || !absl::SimpleAtoi(parts.second, &length) ||
-        length < 8 || length > 30) {
+    if (!base.ok() || !base->is_v4() || !absl::SimpleAtoi(parts.second, &length) || length < 8 ||
+        length > 30) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad source prefix '", item, "': want A.B.C.D/LEN, LEN 8-30"));
     }
@@ -107,8 +107,7 @@ absl::Status RunStorm(const StormOptions& options, StormResult* result) {
     }
     std::optional<IpAddress> source;
     if (options.sources != nullptr) source = options.sources->Address(i);
-    absl::StatusOr<UniqueFd> client =
-        Connect(listener->endpoint(), source, absl::InfiniteFuture());
+    absl::StatusOr<UniqueFd> client = Connect(listener->endpoint(), source, absl::InfiniteFuture());
     if (!client.ok()) {
       failure = client.status();
       break;
@@ -126,12 +125,12 @@ absl::Status RunStorm(const StormOptions& options, StormResult* result) {
   std::move(stop_acceptor).Invoke();
   result->accepted = tally.Total();
   if (!failure.ok()) {
-    return absl::Status(failure.code(), absl::StrCat("connection ", result->made + 1, ": ",
-                                                     failure.message()));
+    return absl::Status(failure.code(),
+                        absl::StrCat("connection ", result->made + 1, ": ", failure.message()));
   }
   if (!all_accepted || result->accepted != result->made) {
-    return absl::DataLossError(absl::StrCat("made ", result->made, " connections but accepted ",
-                                            result->accepted));
+    return absl::DataLossError(
+        absl::StrCat("made ", result->made, " connections but accepted ", result->accepted));
   }
   return absl::OkStatus();
 }

@@ -54,7 +54,7 @@ class SourcePool {
 
 struct StormOptions {
   IpAddress listen_address = IpAddress::V4(0x7f000001);  // 127.0.0.1
-  uint16_t port = 0;  // 0: a free one
+  uint16_t port = 0;                                     // 0: a free one
   // Connections to make; the storm stops earlier if *stop becomes true.
   uint64_t count = 10000;
   StormClose close = StormClose::kReset;

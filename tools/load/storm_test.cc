@@ -72,15 +72,15 @@ TEST(Listener, CountsAndHandsOverEveryConnection) {
   const Endpoint endpoint = (*listener)->endpoint();
   EXPECT_NE(endpoint.port, 0);
   EXPECT_TRUE((*listener)->Receives(endpoint));
-  EXPECT_FALSE((*listener)->Receives(Endpoint{kLoopback, static_cast<uint16_t>(endpoint.port + 1)}));
+  EXPECT_FALSE(
+      (*listener)->Receives(Endpoint{kLoopback, static_cast<uint16_t>(endpoint.port + 1)}));
   AcceptTally tally;
   std::atomic<int> loopback_peers{0};
   (*listener)->Start(4, &tally, 0, [&](int, const Endpoint& peer) {
     if (peer.address == kLoopback) ++loopback_peers;
   });
   for (int i = 0; i < 50; ++i) {
-    absl::StatusOr<UniqueFd> client =
-        Connect(endpoint, kLoopback, absl::Now() + absl::Seconds(10));
+    absl::StatusOr<UniqueFd> client = Connect(endpoint, kLoopback, absl::Now() + absl::Seconds(10));
     ASSERT_TRUE(client.ok()) << client.status();
   }
   EXPECT_TRUE(tally.AwaitAtLeast({50}, absl::Now() + absl::Seconds(10)));
@@ -99,8 +99,8 @@ TEST(Listener, DualStackReceivesIpv4) {
 }
 
 TEST(Connect, SaysWhichSourceCannotBeBound) {
-  absl::StatusOr<UniqueFd> client = Connect(Endpoint{kLoopback, 9}, *ParseIpAddress("192.0.2.1"),
-                                            absl::Now() + absl::Seconds(5));
+  absl::StatusOr<UniqueFd> client =
+      Connect(Endpoint{kLoopback, 9}, *ParseIpAddress("192.0.2.1"), absl::Now() + absl::Seconds(5));
   ASSERT_FALSE(client.ok());
   EXPECT_NE(client.status().message().find("bind(192.0.2.1)"), absl::string_view::npos)
       << client.status();
