@@ -44,6 +44,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/figures.h"
 #include "exporter/util/proc_status.h"
 #include "exporter/util/status_macros.h"
 #include "tests/support/exporter_process.h"
@@ -197,16 +198,9 @@ struct CpuTime {
 
 absl::StatusOr<CpuTime> ReadCpuTime(pid_t pid) {
   CpuTime cpu;
-  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return absl::NotFoundError(absl::StrCat("no process ", pid));
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
-  double utime = 0, stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
-      !absl::SimpleAtod(fields[12], &stime)) {
-    return absl::InternalError("cannot parse /proc/PID/stat");
-  }
+  absl::StatusOr<ProcStat> stat = ProcStat::Read(pid);
+  if (!stat.ok()) return stat.status();
+  const double utime = stat->Field(14), stime = stat->Field(15);
   cpu.stat_seconds = (utime + stime) / sysconf(_SC_CLK_TCK);
   // Threads that already ended are only in stat's totals; the exporter's
   // threads live as long as it does.
@@ -431,10 +425,6 @@ StormOptions MakeStormOptions(const Flags& flags) {
   storm.one_thread = flags.one_thread;
   storm.timeout = absl::Seconds(120);
   return storm;
-}
-
-void PrintFigure(absl::string_view name, double value) {
-  std::printf("figure %s %.10g\n", std::string(name).c_str(), value);
 }
 
 // One round under `config`: attach, storm, check, detach.
@@ -696,12 +686,7 @@ int RunOnce(const Flags& flags) {
 }  // namespace geoip
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::fputs(geoip::kUsage, stdout);
-      return 0;
-    }
-  }
+  if (geoip::PrintUsageIfAsked(argc, argv, geoip::kUsage)) return 0;
   absl::StatusOr<geoip::Flags> flags = geoip::ParseFlags(argc, argv);
   if (!flags.ok()) {
     std::fprintf(stderr, "bench_accept_storm: %s\n(see --help)\n",

@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/country_sampler.h"
+#include "bench/figures.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/util/status_macros.h"
 #include "exporter/util/unique_fd.h"
@@ -190,10 +191,6 @@ double Percentile(std::vector<double> values, double p) {
   // Nearest rank.
   const size_t rank = static_cast<size_t>(std::ceil(p / 100 * values.size()));
   return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-void PrintFigure(absl::string_view name, double value) {
-  std::printf("figure %s %.10g\n", std::string(name).c_str(), value);
 }
 
 struct ScrapeStats {
@@ -354,12 +351,7 @@ absl::Status Run(const Flags& flags) {
 }  // namespace geoip
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::fputs(geoip::kUsage, stdout);
-      return 0;
-    }
-  }
+  if (geoip::PrintUsageIfAsked(argc, argv, geoip::kUsage)) return 0;
   absl::StatusOr<geoip::Flags> flags = geoip::ParseFlags(argc, argv);
   if (!flags.ok()) {
     std::fprintf(stderr, "bench_scrape_load: %s\n(see --help)\n",

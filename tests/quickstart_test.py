@@ -35,7 +35,7 @@ import unittest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
-from exporter_process import ExporterProcess  # noqa: E402  tests/support/exporter_process.py
+from exporter_process import ExporterProcess, free_port  # noqa: E402  tests/support/exporter_process.py
 
 DATABASE = os.path.join(REPO, "data", "geo-whois-asn-country.mmdb")
 # What --bpf.pin-path=auto pins to when it pins.
@@ -47,12 +47,6 @@ START_TIMEOUT = 900
 STOP_TIMEOUT = 15
 
 ARGS = None  # the command line, parsed in main()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def shell_environment():

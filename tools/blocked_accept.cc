@@ -39,9 +39,11 @@ std::optional<int> BlockedAcceptFd(absl::string_view syscall_text) {
   return static_cast<int>(fd);
 }
 
-absl::StatusOr<std::map<int, int>> BlockedAcceptorsByFd() {
-  DIR* tasks = opendir("/proc/self/task");
-  if (tasks == nullptr) return absl::ErrnoToStatus(errno, "opendir(/proc/self/task)");
+absl::StatusOr<std::map<int, int>> BlockedAcceptorsByFd(int pid) {
+  const std::string task_dir =
+      pid == 0 ? std::string("/proc/self/task") : absl::StrCat("/proc/", pid, "/task");
+  DIR* tasks = opendir(task_dir.c_str());
+  if (tasks == nullptr) return absl::ErrnoToStatus(errno, "opendir(" + task_dir + ")");
   std::vector<std::string> tids;
   while (dirent* entry = readdir(tasks)) {
     if (entry->d_name[0] != '.') tids.push_back(entry->d_name);
@@ -49,7 +51,7 @@ absl::StatusOr<std::map<int, int>> BlockedAcceptorsByFd() {
   closedir(tasks);
   std::map<int, int> blocked;
   for (const std::string& tid : tids) {
-    std::ifstream file(absl::StrCat("/proc/self/task/", tid, "/syscall"));
+    std::ifstream file(absl::StrCat(task_dir, "/", tid, "/syscall"));
     if (!file) continue;  // the thread has exited
     std::stringstream text;
     text << file.rdbuf();

@@ -18,9 +18,10 @@ namespace geoip {
 // nothing for any other syscall, "running", or a thread not in a syscall.
 std::optional<int> BlockedAcceptFd(absl::string_view syscall_text);
 
-// Counts, per listening fd, the threads of this process blocked in accept()
-// or accept4(). Threads that exit while being read are skipped.
-absl::StatusOr<std::map<int, int>> BlockedAcceptorsByFd();
+// Counts, per listening fd, the threads of process `pid` (0: this one)
+// blocked in accept() or accept4(). Threads that exit while being read are
+// skipped.
+absl::StatusOr<std::map<int, int>> BlockedAcceptorsByFd(int pid = 0);
 
 }  // namespace geoip
 

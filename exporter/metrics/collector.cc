@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "exporter/util/proc_status.h"
 
 namespace geoip {
 namespace {
@@ -202,21 +203,9 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
 
 std::vector<MetricFamily> CollectProcessMetrics() {
   std::vector<MetricFamily> families;
-  std::ifstream stat_file("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const size_t end_of_name = stat.rfind(')');
-  if (end_of_name == std::string::npos) return families;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(stat).substr(end_of_name + 2), ' ');
-  // fields[0] is field 3 (state) of proc(5).
-  auto field = [&fields](int number) -> double {
-    double value = 0;
-    if (number - 3 < static_cast<int>(fields.size())) {
-      (void)absl::SimpleAtod(fields[number - 3], &value);
-    }
-    return value;
-  };
+  absl::StatusOr<ProcStat> stat = ProcStat::Read();
+  if (!stat.ok()) return families;
+  auto field = [&stat](int number) { return stat->Field(number); };
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   double boot_time = 0;

@@ -56,6 +56,39 @@ std::optional<uint64_t> ProcStatus::FirstNumber(absl::string_view name) const {
   return number;
 }
 
+std::optional<ProcStat> ProcStat::Parse(absl::string_view text) {
+  // The command name is in parentheses and may hold spaces and ')', so the
+  // fields start after the last ')'.
+  const size_t end_of_name = text.rfind(')');
+  if (end_of_name == absl::string_view::npos) return std::nullopt;
+  ProcStat stat;
+  stat.fields_ = absl::StrSplit(absl::StripAsciiWhitespace(text.substr(end_of_name + 1)), ' ',
+                                absl::SkipEmpty());
+  return stat;
+}
+
+absl::StatusOr<ProcStat> ProcStat::Read(pid_t pid) {
+  const std::string path =
+      pid == 0 ? std::string("/proc/self/stat") : absl::StrCat("/proc/", pid, "/stat");
+  std::ifstream file(path);
+  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  std::optional<ProcStat> stat = Parse(text.str());
+  if (!stat) return absl::InternalError(absl::StrCat("cannot parse ", path));
+  return *std::move(stat);
+}
+
+double ProcStat::Field(int number) const {
+  const int index = number - 3;
+  double value = 0;
+  if (index < 0 || index >= static_cast<int>(fields_.size()) ||
+      !absl::SimpleAtod(fields_[index], &value)) {
+    return 0;
+  }
+  return value;
+}
+
 bool HasEffectiveCapability(int cap) {
   absl::StatusOr<ProcStatus> status = ProcStatus::Read();
   if (!status.ok()) return false;

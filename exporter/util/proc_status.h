@@ -1,6 +1,7 @@
-// /proc/PID/status, the kernel's "Name:\tvalue" view of a process: the one
-// parser of it, for the capabilities the exporter checks and the identity
-// and memory that tests and benchmarks read.
+// What the kernel says of a process in /proc/PID/status ("Name:\tvalue"
+// lines) and /proc/PID/stat (one line of numbered fields): the one parser of
+// each, for the capabilities and CPU time the exporter reads and the
+// identity, state and memory that tests and benchmarks read.
 #ifndef EXPORTER_UTIL_PROC_STATUS_H_
 #define EXPORTER_UTIL_PROC_STATUS_H_
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -39,6 +41,24 @@ class ProcStatus {
 
  private:
   absl::flat_hash_map<std::string, std::string> fields_;
+};
+
+class ProcStat {
+ public:
+  // Parses the file's line; nullopt if it has no "(command)" field.
+  static std::optional<ProcStat> Parse(absl::string_view text);
+  // Reads /proc/PID/stat (pid 0: this process).
+  static absl::StatusOr<ProcStat> Read(pid_t pid = 0);
+
+  // Field `number` as proc(5) numbers them, from 3 (the state) on: 14 and
+  // 15 are user and system time in clock ticks, 22 the start time, 23 the
+  // virtual size, 24 the resident pages. 0 if absent or not a number.
+  double Field(int number) const;
+  // The state letter: R, S, D, Z, ...
+  char state() const { return fields_.empty() || fields_[0].empty() ? '?' : fields_[0][0]; }
+
+ private:
+  std::vector<std::string> fields_;  // fields_[0] is field 3
 };
 
 // True if this process's effective set has capability `cap`.

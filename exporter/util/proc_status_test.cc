@@ -45,5 +45,33 @@ TEST(ProcStatus, ReadsThisProcess) {
   EXPECT_FALSE(ProcStatus::Read(-5).ok());
 }
 
+// As Linux writes it for a process whose command is "a) (b" (abridged after
+// field 24).
+constexpr char kStat[] =
+    "4242 (a) (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 "
+    "987654 123456789 5000 18446744073709551615\n";
+
+TEST(ProcStat, ReadsNumberedFieldsAfterACommandWithParentheses) {
+  const std::optional<ProcStat> stat = ProcStat::Parse(kStat);
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->state(), 'S');
+  EXPECT_EQ(stat->Field(14), 250);  // utime
+  EXPECT_EQ(stat->Field(15), 50);   // stime
+  EXPECT_EQ(stat->Field(22), 987654);
+  EXPECT_EQ(stat->Field(23), 123456789);
+  EXPECT_EQ(stat->Field(24), 5000);
+  EXPECT_EQ(stat->Field(2), 0);   // the command is not a number
+  EXPECT_EQ(stat->Field(99), 0);  // absent
+}
+
+TEST(ProcStat, RefusesTextWithoutACommandAndReadsThisProcess) {
+  EXPECT_FALSE(ProcStat::Parse("4242 S 1").has_value());
+  absl::StatusOr<ProcStat> self = ProcStat::Read();
+  ASSERT_TRUE(self.ok()) << self.status();
+  EXPECT_EQ(self->state(), 'R');  // reading its own stat, it runs
+  EXPECT_GT(self->Field(22), 0);
+  EXPECT_FALSE(ProcStat::Read(-5).ok());
+}
+
 }  // namespace
 }  // namespace geoip

@@ -9,12 +9,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from exporter_process import free_port  # noqa: E402  tests/support/exporter_process.py
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -32,14 +35,6 @@ COMMAND_TIMEOUT = 60
 
 class WebDriverError(Exception):
     pass
-
-
-def free_port():
-    """A loopback port nobody listens on now (chromedriver cannot report
-    the port it picked, so one is chosen for it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what, predicate, timeout, interval=0.1):

@@ -34,17 +34,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(REPO, "demo"))
 import traffic  # noqa: E402  demo/traffic.py
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from exporter_process import free_port  # noqa: E402  tests/support/exporter_process.py
 
 OFF_MAP = {"private", "unknown", "overflow"}
 # What Grafana would put in place of its built-in variables. The test runs
 # for less than the range, so $__range covers every sample.
 BUILTINS = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "2s"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(what, predicate, seconds):

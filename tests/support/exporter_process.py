@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,15 @@ _STARTUP_LINE = re.compile(
     r"listening on (?P<address>\S+) \(port (?P<port>[0-9]{1,5})\), metrics at (?P<path>.+)")
 # How often a log is read again while waiting.
 _POLL_INTERVAL = 0.05
+
+
+def free_port():
+    """A loopback port nobody listens on now, for a program that cannot
+    report the port it bound (chromedriver, Prometheus, scripts/run). Another
+    process may take it before it is used; callers bind it at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class StartupLine(NamedTuple):

@@ -1,6 +1,5 @@
 // Tests of the end-to-end test helpers, and of ebpf_geoip_traffic run the
 // way the end-to-end tests run it: inside a namespace with world addresses.
-#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -22,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "exporter/util/proc_status.h"
 #include "gtest/gtest.h"
 #include "tests/support/exporter_process.h"
 #include "tests/support/http_get.h"
@@ -40,11 +40,8 @@ constexpr char kTraffic[] = GEOIP_TRAFFIC_BINARY;
 
 // True once pid has ended: gone, or a zombie nobody has reaped yet.
 bool HasEnded(int pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  size_t paren = line.rfind(')');
-  return paren != std::string::npos && line.size() > paren + 2 && line[paren + 2] == 'Z';
+  absl::StatusOr<ProcStat> stat = ProcStat::Read(pid);
+  return !stat.ok() || stat->state() == 'Z';
 }
 
 // Waits (bounded) for pid to end; SIGKILL takes a moment to land.
@@ -239,18 +236,12 @@ TEST(TestNamespace, StartedServerAnswersUntilSignalled) {
   EXPECT_EQ(server->Stdout(), "connections made=0 accepted=3\n");
 }
 
-// Threads of pid asleep in accept() or accept4(), from /proc/PID/task.
+// Threads of pid asleep in accept() or accept4(), over all its listeners.
 int BlockedAcceptors(int pid) {
-  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
-  DIR* dir = opendir(tasks.c_str());
-  if (dir == nullptr) return -1;
+  absl::StatusOr<std::map<int, int>> by_fd = BlockedAcceptorsByFd(pid);
+  if (!by_fd.ok()) return -1;
   int blocked = 0;
-  while (dirent* entry = readdir(dir)) {
-    std::ifstream file(absl::StrCat(tasks, "/", entry->d_name, "/syscall"));
-    std::string text;
-    if (std::getline(file, text) && BlockedAcceptFd(text).has_value()) ++blocked;
-  }
-  closedir(dir);
+  for (const auto& [fd, threads] : *by_fd) blocked += threads;
   return blocked;
 }
 
