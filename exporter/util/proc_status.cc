@@ -11,6 +11,26 @@
 #include "absl/strings/str_split.h"
 
 namespace geoip {
+namespace {
+
+// /proc/PID/NAME (pid 0: /proc/self/NAME) and its text.
+struct ProcFile {
+  std::string path;
+  std::string text;
+};
+
+absl::StatusOr<ProcFile> ReadProcFile(pid_t pid, absl::string_view name) {
+  ProcFile file;
+  file.path = pid == 0 ? absl::StrCat("/proc/self/", name) : absl::StrCat("/proc/", pid, "/", name);
+  std::ifstream in(file.path);
+  if (!in) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", file.path));
+  std::stringstream text;
+  text << in.rdbuf();
+  file.text = text.str();
+  return file;
+}
+
+}  // namespace
 
 ProcStatus ProcStatus::Parse(absl::string_view text) {
   ProcStatus status;
@@ -24,13 +44,9 @@ ProcStatus ProcStatus::Parse(absl::string_view text) {
 }
 
 absl::StatusOr<ProcStatus> ProcStatus::Read(pid_t pid) {
-  const std::string path =
-      pid == 0 ? std::string("/proc/self/status") : absl::StrCat("/proc/", pid, "/status");
-  std::ifstream file(path);
-  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << file.rdbuf();
-  return Parse(text.str());
+  absl::StatusOr<ProcFile> file = ReadProcFile(pid, "status");
+  if (!file.ok()) return file.status();
+  return Parse(file->text);
 }
 
 std::optional<std::string> ProcStatus::Field(absl::string_view name) const {
@@ -68,14 +84,10 @@ std::optional<ProcStat> ProcStat::Parse(absl::string_view text) {
 }
 
 absl::StatusOr<ProcStat> ProcStat::Read(pid_t pid) {
-  const std::string path =
-      pid == 0 ? std::string("/proc/self/stat") : absl::StrCat("/proc/", pid, "/stat");
-  std::ifstream file(path);
-  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << file.rdbuf();
-  std::optional<ProcStat> stat = Parse(text.str());
-  if (!stat) return absl::InternalError(absl::StrCat("cannot parse ", path));
+  absl::StatusOr<ProcFile> file = ReadProcFile(pid, "stat");
+  if (!file.ok()) return file.status();
+  std::optional<ProcStat> stat = Parse(file->text);
+  if (!stat) return absl::InternalError(absl::StrCat("cannot parse ", file->path));
   return *std::move(stat);
 }
 
