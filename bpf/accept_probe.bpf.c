@@ -70,6 +70,8 @@ __u64 accept_misses = 0;
 /* Connections counted at the handshake because `pending` was full. Only
  * increases. */
 __u64 pending_full = 0;
+/* Updates of `listeners`: user space reads the map again when this moves. */
+__u64 listeners_changed = 0;
 
 struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,6 +101,18 @@ struct {
 	__type(key, __u64);
 	__type(value, struct accept_key);
 } pending SEC(".maps");
+
+/*
+ * Who listens where: written when a socket enters TCP_LISTEN, in the
+ * context of the process that called listen(), and read by user space to
+ * name the service each connection reached.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GEOIP_LISTENER_ENTRIES);
+	__type(key, struct listener_key);
+	__type(value, struct listener_value);
+} listeners SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -189,7 +203,27 @@ static __always_inline bool make_key(const struct sock *sk, struct accept_key *k
 		return false;
 	}
 	key->port = port;
+	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	return true;
+}
+
+/* A socket entered TCP_LISTEN: remember who listens on it. */
+static __always_inline void listening(const struct sock *sk)
+{
+	struct listener_key key = {};
+	struct listener_value value = {};
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port_wanted(key.port))
+		return;
+	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	value.cgroup_id = bpf_get_current_cgroup_id();
+	value.tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(value.comm, sizeof(value.comm));
+	bpf_map_update_elem(&listeners, &key, &value, BPF_ANY);
+	__sync_fetch_and_add(&listeners_changed, 1);
 }
 
 /* Adds one connection for key to the maps of the current generation. */
@@ -325,6 +359,11 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 	 * take on another CPU would look like a miss. A mark left here (a
 	 * socket that was established before the probe attached) goes.
 	 */
+	/* listen(): in the listening process's context. Rare. */
+	if ((int)ctx->args[2] == TCP_LISTEN) {
+		listening(sk);
+		return 0;
+	}
 	if (accept_hook && oldstate == TCP_ESTABLISHED && active()) {
 		struct accept_key found;
 		bool accepted = BPF_CORE_READ(sk, sk_socket) != NULL;

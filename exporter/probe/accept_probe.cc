@@ -39,8 +39,8 @@ constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
-constexpr const char* kPinnedMaps[] = {"counts0",   "counts1", "overflow0",
-                                       "overflow1", "pending", "bss"};
+constexpr const char* kPinnedMaps[] = {"counts0", "counts1",   "overflow0", "overflow1",
+                                       "pending", "listeners", "bss"};
 // The counting hook's link, and in the accept-hook modes the tracepoint
 // that parks handshakes for it.
 constexpr const char* kPinnedLinks[] = {"link", "link_handshake"};
@@ -51,6 +51,7 @@ struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "overflow0") return skel->maps.overflow0;
   if (name == "overflow1") return skel->maps.overflow1;
   if (name == "pending") return skel->maps.pending;
+  if (name == "listeners") return skel->maps.listeners;
   return skel->maps.bss;
 }
 
@@ -446,7 +447,7 @@ absl::Status AcceptProbe::AdoptParked(DrainResult* result) {
     // af 0: the hook's mark for a socket whose handshake this probe counts.
     if (keys[i].af == 0) continue;
     result->counts.push_back(
-        DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, 1});
+        DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, keys[i].netns, 1});
   }
   return absl::OkStatus();
 }
@@ -454,6 +455,37 @@ absl::Status AcceptProbe::AdoptParked(DrainResult* result) {
 bool AcceptProbe::ShouldDrainEarly() const {
   const int slot = __atomic_load_n(&skel_->bss->generation, __ATOMIC_RELAXED) & 1;
   return __atomic_load_n(&skel_->bss->inserted[slot], __ATOMIC_RELAXED) >= max_addresses_ / 2;
+}
+
+uint64_t AcceptProbe::ListenersChanged() const {
+  return __atomic_load_n(&skel_->bss->listeners_changed, __ATOMIC_ACQUIRE);
+}
+
+std::vector<ListeningSocket> AcceptProbe::Listeners() const {
+  // The map changes while this reads it (LRU eviction, new listeners): a
+  // key that vanished between get_next_key and lookup is skipped, and a
+  // walk that lost its place starts over, at most a few times.
+  std::vector<ListeningSocket> listeners;
+  const int fd = bpf_map__fd(skel_->maps.listeners);
+  struct listener_key key {
+  }, next{};
+  struct listener_key* previous = nullptr;
+  for (int visited = 0; visited < 4 * GEOIP_LISTENER_ENTRIES; ++visited) {
+    if (bpf_map_get_next_key(fd, previous, &next) != 0) break;
+    struct listener_value value {};
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0) {
+      ListeningSocket listener;
+      listener.netns = next.netns;
+      listener.port = next.port;
+      listener.pid = value.tgid;
+      listener.cgroup_id = value.cgroup_id;
+      listener.comm.assign(value.comm, strnlen(value.comm, sizeof(value.comm)));
+      listeners.push_back(std::move(listener));
+    }
+    key = next;
+    previous = &key;
+  }
+  return listeners;
 }
 
 ProbeHealth AcceptProbe::Health() const {
@@ -484,8 +516,8 @@ absl::Status AcceptProbe::DrainMap(int map_fd, DrainResult* result) {
     const int saved_errno = errno;
     const auto* keys = reinterpret_cast<const struct accept_key*>(keys_.data());
     for (uint32_t i = 0; i < count; ++i) {
-      result->counts.push_back(
-          DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr), keys[i].port, values_[i]});
+      result->counts.push_back(DrainedCount{IpAddress::FromRaw(keys[i].af, keys[i].addr),
+                                            keys[i].port, keys[i].netns, values_[i]});
     }
     if (err == 0) {
       in_batch = &out_batch;

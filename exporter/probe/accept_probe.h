@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "exporter/net/address.h"
+#include "exporter/net/listening_socket.h"
 #include "exporter/net/port_list.h"
 #include "exporter/probe/probe_health.h"
 #include "exporter/util/unique_fd.h"
@@ -56,6 +57,7 @@ struct ProbeOptions {
 struct DrainedCount {
   IpAddress address;
   uint16_t port = 0;
+  uint32_t netns = 0;  // inode of the listener's network namespace
   uint64_t count = 0;
 };
 
@@ -95,6 +97,15 @@ class AcceptProbe {
   // True once the map being filled is half full: draining it now, before
   // the interval ends, keeps new peers from overflowing. A memory read.
   bool ShouldDrainEarly() const;
+
+  // Every socket that entered TCP_LISTEN while the probe was loaded (at
+  // most GEOIP_LISTENER_ENTRIES, the most recent), and who listens on it.
+  // Any thread.
+  std::vector<ListeningSocket> Listeners() const;
+
+  // Moves whenever the kernel records a listener: Listeners() need be read
+  // again only then. A memory read.
+  uint64_t ListenersChanged() const;
 
   // What the kernel says about the probe's programs and misses.
   ProbeHealth Health() const;
