@@ -188,9 +188,16 @@ BENCHMARK(BM_UniqueEstimateSketch);
 
 // --- /metrics with 16,000 series ------------------------------------------
 
+// One service per port, as a host with one listener per port has them.
+ServiceNames* BenchServices() {
+  static auto* names = new ServiceNames(kPorts);
+  return names;
+}
+
 // 250 countries x 64 ports, each series with `addresses_per_series`
-// distinct addresses (past 256 its unique counter is a sketch). Built once
-// per argument: Google Benchmark calls a benchmark several times.
+// distinct addresses (past 256 its unique counter is a sketch), each port
+// its own service. Built once per argument: Google Benchmark calls a
+// benchmark several times.
 const ConnectionStats* FilledStats(int addresses_per_series) {
   static auto* built = new std::map<int, std::unique_ptr<ConnectionStats>>();
   std::unique_ptr<ConnectionStats>& stats = (*built)[addresses_per_series];
@@ -203,7 +210,8 @@ const ConnectionStats* FilledStats(int addresses_per_series) {
     for (int p = 0; p < kPorts; ++p) {
       for (int a = 0; a < addresses_per_series; ++a) {
         const IpAddress address = IpAddress::V4(next++);
-        stats->Record(country, static_cast<uint16_t>(20000 + p), &address, 1, now);
+        stats->Record(country, static_cast<uint16_t>(20000 + p), &address, 1, now,
+                      BenchServices()->Intern(absl::StrCat("service-", p)));
       }
     }
   }
@@ -222,7 +230,7 @@ ExporterHealth FixedHealth() {
 // series) and building prometheus-cpp MetricFamily objects.
 void BM_Collect16k(benchmark::State& state) {
   const ConnectionStats* stats = FilledStats(static_cast<int>(state.range(0)));
-  ExporterCollector collector(stats, {"0", "bench", "bench"}, FixedHealth);
+  ExporterCollector collector(stats, BenchServices(), {"0", "bench", "bench"}, FixedHealth);
   for (auto _ : state) benchmark::DoNotOptimize(collector.Collect());
   state.counters["series"] = static_cast<double>(stats->SeriesCount());
 }
@@ -233,7 +241,7 @@ BENCHMARK(BM_Collect16k)->Arg(1)->Arg(300)->Unit(benchmark::kMillisecond);
 // it replaced prometheus-cpp's TextSerializer, which took 12 ms here).
 void BM_SerializeText16k(benchmark::State& state) {
   const ConnectionStats* stats = FilledStats(1);
-  ExporterCollector collector(stats, {"0", "bench", "bench"}, FixedHealth);
+  ExporterCollector collector(stats, BenchServices(), {"0", "bench", "bench"}, FixedHealth);
   const std::vector<prometheus::MetricFamily> families = collector.Collect();
   size_t bytes = 0;
   for (auto _ : state) {
@@ -248,7 +256,7 @@ BENCHMARK(BM_SerializeText16k)->Unit(benchmark::kMillisecond);
 // CollectText().
 void BM_CollectAndSerialize16k(benchmark::State& state) {
   const ConnectionStats* stats = FilledStats(1);
-  ExporterCollector collector(stats, {"0", "bench", "bench"}, FixedHealth);
+  ExporterCollector collector(stats, BenchServices(), {"0", "bench", "bench"}, FixedHealth);
   for (auto _ : state) benchmark::DoNotOptimize(SerializeText(collector.Collect()));
 }
 BENCHMARK(BM_CollectAndSerialize16k)->Unit(benchmark::kMillisecond);
@@ -257,7 +265,7 @@ BENCHMARK(BM_CollectAndSerialize16k)->Unit(benchmark::kMillisecond);
 // straight from Snapshot() plus the health families.
 void BM_CollectText16k(benchmark::State& state) {
   const ConnectionStats* stats = FilledStats(static_cast<int>(state.range(0)));
-  ExporterCollector collector(stats, {"0", "bench", "bench"}, FixedHealth);
+  ExporterCollector collector(stats, BenchServices(), {"0", "bench", "bench"}, FixedHealth);
   size_t bytes = 0;
   for (auto _ : state) {
     // Not const: benchmark 1.8 (Debian 13) deprecates DoNotOptimize(const T&).

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 #include <vector>
@@ -11,10 +12,15 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "exporter/geo/geoip_database.h"
+#include "exporter/services/proc_listeners.h"
 #include "exporter/util/privileges.h"
 
 namespace geoip {
 namespace {
+
+// (network namespace, port) pairs whose listener the exporter remembers;
+// older ones are forgotten (their series stay).
+constexpr size_t kMaxListeners = 4096;
 
 std::vector<std::string> DefaultDatabases() {
   return {"/usr/share/GeoIP/GeoLite2-Country.mmdb", "/var/lib/GeoIP/GeoLite2-Country.mmdb",
@@ -32,13 +38,14 @@ absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
                    "): pass --geoip.database=PATH or run scripts/update-geoip-db"));
 }
 
-Exporter::Exporter(const BuildInfo& build) {
-  collector_ = std::make_unique<ExporterCollector>(&stats_, build, [this] { return Health(); });
+Exporter::Exporter(const BuildInfo& build, size_t max_services) : service_names_(max_services) {
+  collector_ = std::make_unique<ExporterCollector>(&stats_, &service_names_, build,
+                                                   [this] { return Health(); });
 }
 
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                                                           const BuildInfo& build) {
-  std::unique_ptr<Exporter> exporter(new Exporter(build));
+  std::unique_ptr<Exporter> exporter(new Exporter(build, config.max_services));
 
   absl::StatusOr<std::string> path = ChooseDatabasePath(config.database_path);
   if (!path.ok()) return path.status();
@@ -75,8 +82,24 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     for (const std::string& attempt : attempts) fprintf(stderr, "probe %s\n", attempt.c_str());
     if (!probe.ok()) return probe.status();
     exporter->probe_ = *std::move(probe);
-    exporter->drainer_ = std::make_unique<ProbeDrainer>(
-        exporter->probe_.get(), exporter->recorder_.get(), config.drain_interval);
+    // Who listens where: the probe records listen() calls from now on;
+    // what listened already is read from /proc while still root.
+    exporter->namer_ = std::make_unique<ListenerNamer>();
+    ListenerNamer* namer = exporter->namer_.get();
+    exporter->services_ = std::make_unique<ServiceRegistry>(
+        &exporter->service_names_,
+        [namer](const ListeningSocket& socket) { return namer->Name(socket); }, kMaxListeners);
+    std::vector<ListeningSocket> listening = ScanProcListeners();
+    listening.erase(std::remove_if(listening.begin(), listening.end(),
+                                   [&config](const ListeningSocket& socket) {
+                                     return !config.ports.Contains(socket.port);
+                                   }),
+                    listening.end());
+    exporter->services_->Learn(listening);
+    fprintf(stderr, "listeners: %zu listening already\n", listening.size());
+    exporter->drainer_ =
+        std::make_unique<ProbeDrainer>(exporter->probe_.get(), exporter->services_.get(),
+                                       exporter->recorder_.get(), config.drain_interval);
     fprintf(stderr, "probe mode: %s, ports: %s\n",
             std::string(ProbeModeName(exporter->probe_->mode())).c_str(),
             config.ports.ToString().c_str());
@@ -162,6 +185,17 @@ ExporterHealth Exporter::Health() const {
   health.lookup_failures = lookups.failures;
   health.lookup_cache_hits = lookups.cache_hits;
   health.lookup_cache_misses = lookups.cache_misses;
+  health.services_over_cap = service_names_.overflowed();
+  if (services_) {
+    for (const ServiceRegistry::Listener& listener : services_->Listeners()) {
+      // Until its first connection a listener has no place among the
+      // services yet: it shows the name it will have below the cap.
+      health.listeners.push_back(ListenerInfo{
+          listener.netns, listener.port,
+          listener.counted ? service_names_.Name(listener.service) : listener.identity.service,
+          listener.identity});
+    }
+  }
   return health;
 }
 

@@ -17,8 +17,11 @@
 #include "exporter/metrics/collector.h"
 #include "exporter/probe/accept_probe.h"
 #include "exporter/probe_drainer.h"
+#include "exporter/services/listener_namer.h"
+#include "exporter/services/service_registry.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/stats/recorder.h"
+#include "exporter/stats/service_names.h"
 #include "exporter/web/api.h"
 #include "exporter/web/http_server.h"
 #include "exporter/web/simulated_source.h"
@@ -44,7 +47,7 @@ class Exporter {
   void ReloadDatabase(const char* why) { watcher_->Reload(why); }
 
  private:
-  explicit Exporter(const BuildInfo& build);
+  Exporter(const BuildInfo& build, size_t max_services);
 
   ExporterHealth Health() const;
   HttpResponse ServeMetrics(const HttpRequest& request) const;
@@ -53,9 +56,12 @@ class Exporter {
   // first and nothing outlives what it uses. All are made before the
   // server starts, so a scrape never sees one missing.
   ConnectionStats stats_;
+  ServiceNames service_names_;  // the service label's values
   std::unique_ptr<Geolocator> geolocator_;
   std::unique_ptr<ConnectionRecorder> recorder_;
   std::unique_ptr<AcceptProbe> probe_;  // null with --connections.source=simulated
+  std::unique_ptr<ListenerNamer> namer_;
+  std::unique_ptr<ServiceRegistry> services_;  // who listens where
   std::unique_ptr<ExporterCollector> collector_;
   absl::Notification stopping_;  // ends live-map streams
   std::unique_ptr<LiveApi> api_;

@@ -45,6 +45,7 @@ struct Flag {
 // what the user reads.
 absl::string_view Accepts(const absl::Duration*) { return "a duration such as 500ms, 10s or 1m"; }
 absl::string_view Accepts(const uint32_t*) { return "a whole number"; }
+absl::string_view Accepts(const size_t*) { return "a whole number"; }
 absl::string_view Accepts(const int*) { return "a whole number"; }
 absl::string_view Accepts(const bool*) { return "true or false"; }
 
@@ -209,6 +210,13 @@ const std::vector<Flag>& Flags() {
        "no pinning when started from a shell, so Ctrl-C leaves nothing running. "
        "Empty: no pinning (stopping the exporter detaches the probe).",
        SetPinPath},
+      {"metrics.max-services", "64",
+       "Distinct values of the service label (the listener's container, systemd unit or "
+       "process name); connections of services past it are counted under "
+       "service=\"other\", in full.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, size_t{1}, size_t{10000}, &config->max_services);
+       }},
       {"privileges.runas", "nobody",
        "When started as root: the user to switch to once the probe is attached, "
        "giving up every capability. Empty: keep running as root.",

@@ -20,11 +20,11 @@ namespace {
 // The names users type, in --help's order. A contract: renaming one needs a
 // deprecated alias (README, "Deprecated names").
 const std::vector<std::string> kFlagNames = {
-    "web.listen-address",  "web.telemetry-path",  "web.config.file",
-    "web.max-connections", "web.request-timeout", "web.show-full-addresses",
-    "geoip.database",      "connections.source",  "bpf.probe",
-    "bpf.ports",           "bpf.drain-interval",  "bpf.max-addresses",
-    "bpf.pin-path",        "privileges.runas"};
+    "web.listen-address",  "web.telemetry-path",   "web.config.file",
+    "web.max-connections", "web.request-timeout",  "web.show-full-addresses",
+    "geoip.database",      "connections.source",   "bpf.probe",
+    "bpf.ports",           "bpf.drain-interval",   "bpf.max-addresses",
+    "bpf.pin-path",        "metrics.max-services", "privileges.runas"};
 
 // Old name -> new name, accepted with a warning until 0.3.0.
 const std::vector<std::pair<std::string, std::string>> kDeprecated = {
@@ -70,6 +70,7 @@ TEST(ParseCommandLine, WithoutFlagsUsesTheDefaultsHelpShows) {
   EXPECT_TRUE(config.ports.all());
   EXPECT_EQ(config.drain_interval, absl::Seconds(1));
   EXPECT_EQ(config.max_addresses, 65536u);
+  EXPECT_EQ(config.max_services, 64u);
   EXPECT_EQ(config.pin_path, "");
   EXPECT_EQ(config.runas, "nobody");
 
@@ -98,7 +99,7 @@ TEST(ParseCommandLine, SetsEveryFlag) {
        "--web.config.file=" + web_config.path(), "--web.max-connections=16",
        "--web.request-timeout=100ms", "--web.show-full-addresses", "--geoip.database=/x.mmdb",
        "--connections.source=simulated", "--bpf.probe=tracepoint", "--bpf.ports=8081,9000-9100",
-       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304",
+       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304", "--metrics.max-services=10000",
        "--bpf.pin-path=/sys/fs/bpf/test//", "--privileges.runas="});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->warnings.empty());
@@ -115,6 +116,7 @@ TEST(ParseCommandLine, SetsEveryFlag) {
   EXPECT_EQ(config.ports.ToString(), "8081,9000-9100");
   EXPECT_EQ(config.drain_interval, absl::Minutes(1));
   EXPECT_EQ(config.max_addresses, 4194304u);
+  EXPECT_EQ(config.max_services, 10000u);
   EXPECT_EQ(config.pin_path, "/sys/fs/bpf/test");
   EXPECT_EQ(config.pin_path_why, "");
   EXPECT_EQ(config.runas, "");
@@ -163,6 +165,8 @@ TEST(ParseCommandLine, RefusesEveryBadValueNamingTheFlagAndWhatToPass) {
       {{"--web.config.file=" + tls.path()}, "web.config.file", "deploy/tls/"},
       {{"--web.config.file=" + broken.path()}, "web.config.file", "line 2"},
       {{"--web.max-connections=15"}, "web.max-connections", "between 16 and 1024, not 15"},
+      {{"--metrics.max-services=0"}, "metrics.max-services", "between 1 and 10000, not 0"},
+      {{"--metrics.max-services=10001"}, "metrics.max-services", "between 1 and 10000"},
       {{"--web.max-connections=1025"}, "web.max-connections", "between 16 and 1024"},
       {{"--web.max-connections=many"},
        "web.max-connections",

@@ -29,6 +29,12 @@ void ProbeDrainer::Loop() {
 }
 
 void ProbeDrainer::DrainOnce() {
+  // Listeners first: a connection drained now may be to one that just
+  // started listening.
+  if (const uint64_t changed = probe_->ListenersChanged(); changed != listeners_seen_) {
+    listeners_seen_ = changed;
+    services_->Learn(probe_->Listeners());
+  }
   DrainResult result;
   if (absl::Status drained = probe_->Drain(&result); !drained.ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
@@ -37,9 +43,12 @@ void ProbeDrainer::DrainOnce() {
   // What was read before a failure is recorded all the same.
   const absl::Time now = absl::Now();
   for (const DrainedCount& count : result.counts) {
-    recorder_->Record(count.address, count.port, count.count, now);
+    recorder_->Record(count.address, count.port, services_->ServiceOf(count.netns, count.port),
+                      count.count, now);
   }
-  for (const auto& [port, count] : result.overflow) recorder_->RecordOverflow(port, count, now);
+  for (const auto& [port, count] : result.overflow) {
+    recorder_->RecordOverflow(port, ServiceNames::kUnknown, count, now);
+  }
 }
 
 }  // namespace geoip

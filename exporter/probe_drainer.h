@@ -1,6 +1,7 @@
 // The drain thread: moves the kernel's counts out of the probe every
 // --bpf.drain-interval, or early when the map being filled is half full,
-// into the recorder.
+// into the recorder, each under the service of the listener that accepted
+// it (learnt from the probe's listeners first, when they changed).
 #ifndef EXPORTER_PROBE_DRAINER_H_
 #define EXPORTER_PROBE_DRAINER_H_
 
@@ -11,15 +12,18 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "exporter/probe/accept_probe.h"
+#include "exporter/services/service_registry.h"
 #include "exporter/stats/recorder.h"
 
 namespace geoip {
 
-// Shares (does not own) the probe and the recorder, which must outlive it.
+// Shares (does not own) the probe, the registry and the recorder, which must
+// outlive it.
 class ProbeDrainer {
  public:
-  ProbeDrainer(AcceptProbe* probe, ConnectionRecorder* recorder, absl::Duration interval)
-      : probe_(probe), recorder_(recorder), interval_(interval) {}
+  ProbeDrainer(AcceptProbe* probe, ServiceRegistry* services, ConnectionRecorder* recorder,
+               absl::Duration interval)
+      : probe_(probe), services_(services), recorder_(recorder), interval_(interval) {}
   // Stops the thread. What was counted since the last drain stays in the
   // kernel: a pinned probe keeps it for the next exporter.
   ~ProbeDrainer();
@@ -39,7 +43,11 @@ class ProbeDrainer {
   void DrainOnce();
 
   AcceptProbe* const probe_;
+  ServiceRegistry* const services_;
   ConnectionRecorder* const recorder_;
+  // ListenersChanged() when the registry last learnt; none yet, so the
+  // first drain reads what a pinned probe recorded before this exporter.
+  uint64_t listeners_seen_ = ~uint64_t{0};
   const absl::Duration interval_;
   std::atomic<uint64_t> errors_{0};
   absl::Notification stopping_;

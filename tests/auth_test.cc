@@ -163,9 +163,9 @@ TEST_F(AuthTest, OnlyAuthenticatedPostsAreCounted) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   // Exactly the one authenticated post: the anonymous one never got in.
   EXPECT_EQ(parsed->Sum("ebpf_geoip_accepted_connections_total"), 1);
-  EXPECT_EQ(
-      parsed->Value("ebpf_geoip_accepted_connections_total", {{"country", "GB"}, {"port", "8081"}}),
-      1);
+  EXPECT_EQ(parsed->Value("ebpf_geoip_accepted_connections_total",
+                          {{"country", "GB"}, {"port", "8081"}, {"service", "unknown"}}),
+            1);
 }
 
 TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {

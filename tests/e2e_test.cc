@@ -54,16 +54,16 @@ class EndToEnd : public ::testing::Test {
   }
 };
 
+// Connections from country to port, whichever service accepted them.
 double Connections(const MetricsText& metrics, const std::string& country,
                    const std::string& port) {
-  return metrics
-      .Value("ebpf_geoip_accepted_connections_total", {{"country", country}, {"port", port}})
-      .value_or(-1);
+  return metrics.Sum("ebpf_geoip_accepted_connections_total",
+                     {{"country", country}, {"port", port}});
 }
 
+// Distinct peers from country on port (one service per port in these tests).
 double Uniques(const MetricsText& metrics, const std::string& country, const std::string& port) {
-  return metrics.Value("ebpf_geoip_unique_source_addresses", {{"country", country}, {"port", port}})
-      .value_or(-1);
+  return metrics.Sum("ebpf_geoip_unique_source_addresses", {{"country", country}, {"port", port}});
 }
 
 TEST_F(EndToEnd, CountsConnectionsExactlyByCountryAndPort) {

@@ -17,6 +17,9 @@
 namespace geoip {
 namespace {
 
+// Escapes for the text format: backslash and newline, and '"' if quote.
+void AppendEscaped(std::string* out, absl::string_view text, bool quote);
+
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -55,25 +58,28 @@ MetricFamily Single(std::string name, std::string help, MetricType type, double 
 
 }  // namespace
 
-ExporterCollector::ExporterCollector(const ConnectionStats* stats, BuildInfo build,
-                                     std::function<ExporterHealth()> health)
-    : stats_(stats), build_(std::move(build)), health_(std::move(health)) {}
+ExporterCollector::ExporterCollector(const ConnectionStats* stats, const ServiceNames* services,
+                                     BuildInfo build, std::function<ExporterHealth()> health)
+    : stats_(stats), services_(services), build_(std::move(build)), health_(std::move(health)) {}
 
 constexpr char kConnectionsName[] = "ebpf_geoip_accepted_connections_total";
 constexpr char kConnectionsHelp[] =
     "TCP connections accepted, by peer country (ISO 3166-1 alpha-2, or private, "
-    "unknown, overflow) and local port.";
+    "unknown, overflow), local port and the service that accepted them.";
 constexpr char kUniquesName[] = "ebpf_geoip_unique_source_addresses";
 constexpr char kUniquesHelp[] =
-    "Distinct peer addresses seen since start, by country and local port; exact up "
-    "to a bound per series, a HyperLogLog estimate past it.";
+    "Distinct peer addresses seen since start, by country, local port and service; "
+    "exact up to a bound per series, a HyperLogLog estimate past it.";
 
 std::vector<MetricFamily> ExporterCollector::Collect() const {
   MetricFamily connections = Family(kConnectionsName, kConnectionsHelp, MetricType::Counter);
   MetricFamily uniques = Family(kUniquesName, kUniquesHelp, MetricType::Gauge);
+  const std::vector<std::string> services = services_->All();
   for (const ConnectionStats::Series& series : stats_->Snapshot()) {
-    std::vector<ClientMetric::Label> labels = {{"country", series.country.Label()},
-                                               {"port", absl::StrCat(series.port)}};
+    std::vector<ClientMetric::Label> labels = {
+        {"country", series.country.Label()},
+        {"port", absl::StrCat(series.port)},
+        {"service", series.service < services.size() ? services[series.service] : "unknown"}};
     AddSample(&connections, labels, static_cast<double>(series.connections));
     if (series.country != CountryId::Overflow()) {
       AddSample(&uniques, std::move(labels), static_cast<double>(series.unique_addresses));
@@ -92,28 +98,30 @@ std::string ExporterCollector::CollectText() const {
   const std::vector<ConnectionStats::Series> snapshot = stats_->Snapshot();
   std::string out;
   out.reserve(snapshot.size() * 130 + 8192);
-  struct Labels {
-    std::string country;
-    std::string port;
-  };
-  std::vector<Labels> labels;
+  // Each series' labels once, for both families: country labels are two
+  // capitals or a lower-case word, and service names are escaped once each.
+  std::vector<std::string> services;
+  for (const std::string& name : services_->All()) {
+    services.emplace_back();
+    AppendEscaped(&services.back(), name, /*quote=*/true);
+  }
+  std::vector<std::string> labels;
   labels.reserve(snapshot.size());
   for (const ConnectionStats::Series& series : snapshot) {
-    labels.push_back({series.country.Label(), absl::StrCat(series.port)});
+    labels.push_back(absl::StrCat(
+        "{country=\"", series.country.Label(), "\",port=\"", series.port, "\",service=\"",
+        series.service < services.size() ? services[series.service] : "unknown", "\"} "));
   }
-  // Country labels are two capitals or a lower-case word: nothing to escape.
   absl::StrAppend(&out, "# HELP ", kConnectionsName, " ", kConnectionsHelp, "\n# TYPE ",
                   kConnectionsName, " counter\n");
   for (size_t i = 0; i < snapshot.size(); ++i) {
-    absl::StrAppend(&out, kConnectionsName, "{country=\"", labels[i].country, "\",port=\"",
-                    labels[i].port, "\"} ", snapshot[i].connections, "\n");
+    absl::StrAppend(&out, kConnectionsName, labels[i], snapshot[i].connections, "\n");
   }
   absl::StrAppend(&out, "# HELP ", kUniquesName, " ", kUniquesHelp, "\n# TYPE ", kUniquesName,
                   " gauge\n");
   for (size_t i = 0; i < snapshot.size(); ++i) {
     if (snapshot[i].country == CountryId::Overflow()) continue;
-    absl::StrAppend(&out, kUniquesName, "{country=\"", labels[i].country, "\",port=\"",
-                    labels[i].port, "\"} ", snapshot[i].unique_addresses, "\n");
+    absl::StrAppend(&out, kUniquesName, labels[i], snapshot[i].unique_addresses, "\n");
   }
   out += SerializeText(CollectHealth());
   return out;
@@ -138,6 +146,29 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
              "Deprecated, removed in 0.3.0: the same as ebpf_geoip_overflow_connections_total "
              "(nothing was lost; these connections are counted under country=\"overflow\").",
              MetricType::Counter, static_cast<double>(health.overflow_connections)));
+  MetricFamily listeners =
+      Family("ebpf_geoip_listener_info",
+             "A listening socket the probe saw, and who listens on it; the value is always 1. "
+             "netns is the network namespace's inode; container_id and pod_uid join to "
+             "cAdvisor and kube-state-metrics (kube_pod_info by uid).",
+             MetricType::Gauge);
+  for (const ListenerInfo& listener : health.listeners) {
+    AddSample(&listeners,
+              {{"port", absl::StrCat(listener.port)},
+               {"service", listener.service},
+               {"process", listener.identity.process},
+               {"unit", listener.identity.unit},
+               {"container_id", listener.identity.container_id},
+               {"pod_uid", listener.identity.pod_uid},
+               {"netns", absl::StrCat(listener.netns)}},
+              1);
+  }
+  families.push_back(std::move(listeners));
+  families.push_back(
+      Single("ebpf_geoip_services_over_cap_total",
+             "Distinct service names counted as service=\"other\" because --metrics.max-services "
+             "was reached; their connections are counted in full.",
+             MetricType::Counter, static_cast<double>(health.services_over_cap)));
   families.push_back(
       Single("ebpf_geoip_probe_recursion_misses_total",
              "Times the kernel skipped the probe because it was already running on that CPU; "

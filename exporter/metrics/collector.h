@@ -8,12 +8,22 @@
 #include <string>
 #include <vector>
 
+#include "exporter/listeners/service_name.h"
 #include "exporter/probe/probe_health.h"
 #include "exporter/stats/connection_stats.h"
+#include "exporter/stats/service_names.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
 namespace geoip {
+
+// A listener and its identity, as ebpf_geoip_listener_info shows it.
+struct ListenerInfo {
+  uint32_t netns = 0;
+  uint16_t port = 0;
+  std::string service;
+  ListenerIdentity identity;
+};
 
 // What the exporter knows about its own health at one moment.
 struct ExporterHealth {
@@ -29,6 +39,10 @@ struct ExporterHealth {
   uint64_t lookup_failures = 0;
   uint64_t lookup_cache_hits = 0;
   uint64_t lookup_cache_misses = 0;
+  // Every listener remembered, for ebpf_geoip_listener_info.
+  std::vector<ListenerInfo> listeners;
+  // Distinct service names counted as service="other" past the cap.
+  uint64_t services_over_cap = 0;
 };
 
 struct BuildInfo {
@@ -41,7 +55,8 @@ struct BuildInfo {
 // Does not own `stats`, which must outlive it.
 class ExporterCollector : public prometheus::Collectable {
  public:
-  ExporterCollector(const ConnectionStats* stats, BuildInfo build,
+  // Shares `stats` and `services`, which name the series' service label.
+  ExporterCollector(const ConnectionStats* stats, const ServiceNames* services, BuildInfo build,
                     std::function<ExporterHealth()> health);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -54,6 +69,7 @@ class ExporterCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> CollectHealth() const;
 
   const ConnectionStats* stats_;
+  const ServiceNames* services_;
   BuildInfo build_;
   std::function<ExporterHealth()> health_;
 };

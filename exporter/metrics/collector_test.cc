@@ -33,15 +33,19 @@ TEST(ExporterCollector, ExposesSeriesWithCountryAndPortLabels) {
   stats.Record(gb, 8081, &a, 3, absl::Now());
   stats.Record(gb, 8081, &b, 1, absl::Now());
   stats.Record(CountryId::Overflow(), 8081, nullptr, 2, absl::Now());
-  ExporterCollector collector(&stats, {"1.2.3", "abc", "main"}, TestHealth);
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1.2.3", "abc", "main"}, TestHealth);
 
   const std::string text = SerializeText(collector.Collect());
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ebpf_geoip_accepted_connections_total{country=\"GB\",port="
+                                "\"8081\",service=\"unknown\"} 4\n"));
   EXPECT_TRUE(absl::StrContains(
-      text, "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8081\"} 4\n"));
-  EXPECT_TRUE(absl::StrContains(
-      text, "ebpf_geoip_unique_source_addresses{country=\"GB\",port=\"8081\"} 2\n"));
-  EXPECT_TRUE(absl::StrContains(
-      text, "ebpf_geoip_accepted_connections_total{country=\"overflow\",port=\"8081\"} 2\n"));
+      text,
+      "ebpf_geoip_unique_source_addresses{country=\"GB\",port=\"8081\",service=\"unknown\"} 2\n"));
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ebpf_geoip_accepted_connections_total{country=\"overflow\",port="
+                                "\"8081\",service=\"unknown\"} 2\n"));
   // Overflowed connections have no address, so no unique count.
   EXPECT_FALSE(absl::StrContains(text, "ebpf_geoip_unique_source_addresses{country=\"overflow\""));
   EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_accepted_connections_total counter"));
@@ -50,7 +54,8 @@ TEST(ExporterCollector, ExposesSeriesWithCountryAndPortLabels) {
 
 TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   ConnectionStats stats;
-  ExporterCollector collector(&stats, {"1.2.3", "abc", "main"}, TestHealth);
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1.2.3", "abc", "main"}, TestHealth);
   const std::string text = SerializeText(collector.Collect());
   EXPECT_TRUE(absl::StrContains(
       text, "ebpf_geoip_build_info{branch=\"main\",revision=\"abc\",version=\"1.2.3\"} 1\n"));
@@ -80,7 +85,8 @@ TEST(ExporterCollector, CountersNeverDecreaseAcrossScrapes) {
   ConnectionStats stats;
   const CountryId us = *CountryId::FromIsoCode("US");
   const IpAddress a = Addr("8.8.8.8");
-  ExporterCollector collector(&stats, {"1", "r", "b"}, TestHealth);
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
   double last = 0;
   for (int round = 1; round <= 5; ++round) {
     stats.Record(us, 443, &a, round, absl::Now());
@@ -104,7 +110,10 @@ TEST(ExporterCollector, CollectTextIsTheTextOfCollect) {
   }
   stats.Record(CountryId::Private(), 443, &a, 2, absl::Now());
   stats.Record(CountryId::Overflow(), 443, nullptr, 5, absl::Now());
-  ExporterCollector collector(&stats, {"1", "r", "b"}, TestHealth);
+  ServiceNames services(64);
+  // A service name that needs escaping, in both writers alike.
+  stats.Record(CountryId::Private(), 443, &a, 3, absl::Now(), services.Intern("we\"b\\1"));
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
   const std::string text = collector.CollectText();
   // Process metrics (CPU, memory) may move between two reads; compare the
   // rest exactly.
@@ -112,8 +121,46 @@ TEST(ExporterCollector, CollectTextIsTheTextOfCollect) {
     return body.substr(0, body.find("# HELP process_"));
   };
   EXPECT_EQ(without_process(text), without_process(SerializeText(collector.Collect())));
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ebpf_geoip_accepted_connections_total{country=\"GB\",port="
+                                "\"8081\",service=\"unknown\"} 8081\n"));
+}
+
+TEST(ExporterCollector, LabelsSeriesWithTheirServiceAndListsListeners) {
+  ConnectionStats stats;
+  ServiceNames services(1);
+  const IpAddress a = Addr("81.2.69.142");
+  const CountryId gb = *CountryId::FromIsoCode("GB");
+  stats.Record(gb, 8080, &a, 2, absl::Now(), services.Intern("demo-hello"));
+  // Past the cap of one: "other", and counted as such.
+  stats.Record(gb, 8080, &a, 5, absl::Now(), services.Intern("second"));
+  auto health = [] {
+    ExporterHealth health = TestHealth();
+    ListenerInfo listener;
+    listener.netns = 4026531840u;
+    listener.port = 8080;
+    listener.service = "demo-hello";
+    listener.identity.process = "python3";
+    listener.identity.unit = "demo-hello.service";
+    health.listeners.push_back(listener);
+    health.services_over_cap = 1;
+    return health;
+  };
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, health);
+  const std::string text = collector.CollectText();
+  EXPECT_TRUE(
+      absl::StrContains(text,
+                        "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8080\","
+                        "service=\"demo-hello\"} 2\n"))
+      << text;
   EXPECT_TRUE(absl::StrContains(
-      text, "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8081\"} 8081\n"));
+      text,
+      "ebpf_geoip_accepted_connections_total{country=\"GB\",port=\"8080\",service=\"other\"} 5\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "ebpf_geoip_listener_info{port=\"8080\",service=\"demo-hello\",process=\"python3\","
+      "unit=\"demo-hello.service\",container_id=\"\",pod_uid=\"\",netns=\"4026531840\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_services_over_cap_total 1\n"));
 }
 
 TEST(SerializeText, WritesTheTextFormatWithEscapes) {

@@ -32,11 +32,11 @@ ConnectionStats::ConnectionStats(Options options) : options_(options) {
 }
 
 void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* address,
-                             uint64_t count, absl::Time when) {
+                             uint64_t count, absl::Time when, ServiceId service) {
   if (count == 0) return;
   std::unique_lock<std::shared_mutex> lock(mu_);
   const size_t limit = options_.exact_unique_limit;
-  Counts& series = series_.try_emplace(SeriesKey(country, port), limit).first->second;
+  Counts& series = series_.try_emplace(SeriesKey(country, port, service), limit).first->second;
   Counts& total = countries_.try_emplace(country, limit).first->second;
   series.connections += count;
   total.connections += count;
@@ -46,9 +46,13 @@ void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* 
   }
 
   if (options_.recent_capacity > 0) {
-    RecentConnection recent{
-        when, country, port, address != nullptr ? *address : IpAddress(), address != nullptr,
-        count};
+    RecentConnection recent{when,
+                            country,
+                            port,
+                            service,
+                            address != nullptr ? *address : IpAddress(),
+                            address != nullptr,
+                            count};
     if (recent_.size() < options_.recent_capacity) {
       recent_.push_back(recent);
     } else {
@@ -67,23 +71,34 @@ std::vector<ConnectionStats::Series> ConnectionStats::Snapshot() const {
     std::shared_lock<std::shared_mutex> lock(mu_);
     result.reserve(series_.size());
     for (const auto& [key, counts] : series_) {
-      result.push_back({key.first, key.second, counts.connections, counts.uniques.Estimate()});
+      result.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), counts.connections,
+                        counts.uniques.Estimate()});
     }
   }
-  SortByLabel(result, [](const Series& s) { return s.port; });
+  SortByLabel(result, [](const Series& s) { return std::make_pair(s.port, s.service); });
   return result;
 }
 
 std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
-    std::optional<uint16_t> port) const {
+    const Filter& filter) const {
   std::vector<CountryTotal> result;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    if (port.has_value()) {
+    if (filter.port.has_value() || filter.service.has_value()) {
+      // A country may have several series here (ports or services); their
+      // uniques are summed, an upper bound of the distinct addresses.
+      absl::flat_hash_map<CountryId, CountryTotal> by_country;
       for (const auto& [key, counts] : series_) {
-        if (key.second != *port) continue;
-        result.push_back({key.first, counts.connections, counts.uniques.Estimate()});
+        const auto& [country, port, service] = key;
+        if (filter.port.has_value() && port != *filter.port) continue;
+        if (filter.service.has_value() && service != *filter.service) continue;
+        CountryTotal& total =
+            by_country.try_emplace(country, CountryTotal{country, 0, 0}).first->second;
+        total.connections += counts.connections;
+        total.unique_addresses += counts.uniques.Estimate();
       }
+      result.reserve(by_country.size());
+      for (const auto& entry : by_country) result.push_back(entry.second);
     } else {
       result.reserve(countries_.size());
       for (const auto& [country, counts] : countries_) {
@@ -101,11 +116,23 @@ std::vector<uint16_t> ConnectionStats::Ports() const {
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     ports.reserve(series_.size());
-    for (const auto& entry : series_) ports.push_back(entry.first.second);
+    for (const auto& entry : series_) ports.push_back(std::get<1>(entry.first));
   }
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   return ports;
+}
+
+std::vector<ServiceId> ConnectionStats::Services() const {
+  std::vector<ServiceId> services;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    services.reserve(series_.size());
+    for (const auto& entry : series_) services.push_back(std::get<2>(entry.first));
+  }
+  std::sort(services.begin(), services.end());
+  services.erase(std::unique(services.begin(), services.end()), services.end());
+  return services;
 }
 
 std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(size_t max) const {

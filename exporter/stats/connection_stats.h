@@ -1,5 +1,5 @@
 // The exporter's aggregation state: accepted connections and distinct peer
-// addresses per (country, local port), plus a short log of recent
+// addresses per (country, local port, service), plus a short log of recent
 // connections for the live view.
 #ifndef EXPORTER_STATS_CONNECTION_STATS_H_
 #define EXPORTER_STATS_CONNECTION_STATS_H_
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <shared_mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "absl/time/time.h"
 #include "exporter/geo/country.h"
 #include "exporter/net/address.h"
+#include "exporter/stats/service_names.h"
 #include "exporter/stats/unique_counter.h"
 
 namespace geoip {
@@ -24,9 +26,9 @@ namespace geoip {
 // Thread-safe. Written by one thread (the drain), read by many (scrapes, the
 // JSON API, live-stream clients). Connection counters only ever increase:
 // nothing is evicted, so Prometheus never sees a spurious reset. Memory grows
-// with the number of (country, port) series, which the port list and the
-// fixed set of countries bound, and each unique counter is bounded itself
-// (see UniqueCounter).
+// with the number of (country, port, service) series, which the fixed set of
+// countries, the port list and the service cap (ServiceNames) bound, and
+// each unique counter is bounded itself (see UniqueCounter).
 class ConnectionStats {
  public:
   struct Options {
@@ -37,10 +39,11 @@ class ConnectionStats {
     size_t recent_capacity = 256;
   };
 
-  // One (country, port) series.
+  // One (country, port, service) series.
   struct Series {
     CountryId country;
     uint16_t port;
+    ServiceId service;
     uint64_t connections;
     uint64_t unique_addresses;
   };
@@ -57,6 +60,7 @@ class ConnectionStats {
     absl::Time time;
     CountryId country;
     uint16_t port;
+    ServiceId service;
     IpAddress address;  // meaningful only if has_address
     bool has_address;
     uint64_t count;
@@ -68,21 +72,32 @@ class ConnectionStats {
   ConnectionStats(const ConnectionStats&) = delete;
   ConnectionStats& operator=(const ConnectionStats&) = delete;
 
-  // Adds `count` connections to the series (country, port) from `address`.
-  // address is nullptr when the kernel could not record the peer (overflow);
-  // then unique counts are left alone. A count of 0 changes nothing.
+  // Adds `count` connections to the series (country, port, service) from
+  // `address`. address is nullptr when the kernel could not record the peer
+  // (overflow); then unique counts are left alone. A count of 0 changes
+  // nothing.
   void Record(CountryId country, uint16_t port, const IpAddress* address, uint64_t count,
-              absl::Time when);
+              absl::Time when, ServiceId service = ServiceNames::kUnknown);
 
-  // Every series, sorted by (country label, port).
+  // Every series, sorted by (country label, port, service).
   std::vector<Series> Snapshot() const;
 
-  // Per-country totals sorted by country label: across all ports (uniques
-  // are distinct addresses over all ports, not a sum), or for `port` only.
-  std::vector<CountryTotal> CountryTotals(std::optional<uint16_t> port) const;
+  // Which series a total covers: all, or those of one port and/or service.
+  struct Filter {
+    std::optional<uint16_t> port;
+    std::optional<ServiceId> service;
+  };
+
+  // Per-country totals sorted by country label: across everything (uniques
+  // are distinct addresses over all series, not a sum), or over the series
+  // the filter selects (uniques then summed over its series).
+  std::vector<CountryTotal> CountryTotals(const Filter& filter) const;
 
   // The local ports seen so far, ascending.
   std::vector<uint16_t> Ports() const;
+
+  // The services seen so far, by id.
+  std::vector<ServiceId> Services() const;
 
   // Up to `max` most recent Record() calls, newest first.
   std::vector<RecentConnection> Recent(size_t max) const;
@@ -107,7 +122,7 @@ class ConnectionStats {
     uint64_t connections = 0;
     UniqueCounter uniques;
   };
-  using SeriesKey = std::pair<CountryId, uint16_t>;
+  using SeriesKey = std::tuple<CountryId, uint16_t, ServiceId>;
 
   const Options options_;
   // Guards everything below. Record() takes it exclusively, the readers

@@ -90,7 +90,7 @@ TEST(ConnectionStats, CountsUniquesPerSeriesAndDistinctAcrossPorts) {
 
   EXPECT_EQ(Describe(stats.Snapshot()), (std::vector<std::string>{"US:80 4/2", "US:443 9/2"}));
   // a is on both ports: 3 distinct addresses, not 2 + 2.
-  EXPECT_EQ(Describe(stats.CountryTotals(std::nullopt)), (std::vector<std::string>{"US 13/3"}));
+  EXPECT_EQ(Describe(stats.CountryTotals({})), (std::vector<std::string>{"US 13/3"}));
 }
 
 TEST(ConnectionStats, UniquesPerCountryStayDistinctPastExactLimit) {
@@ -104,7 +104,7 @@ TEST(ConnectionStats, UniquesPerCountryStayDistinctPastExactLimit) {
     stats.Record(Iso("BR"), 80, &address, 1, kTime);
     stats.Record(Iso("BR"), 443, &address, 1, kTime);
   }
-  const auto totals = stats.CountryTotals(std::nullopt);
+  const auto totals = stats.CountryTotals({});
   ASSERT_EQ(totals.size(), 1u);
   EXPECT_EQ(totals[0].connections, 10000u);
   EXPECT_NEAR(static_cast<double>(totals[0].unique_addresses), 5000, 250);
@@ -120,10 +120,12 @@ TEST(ConnectionStats, CountryTotalsFiltersByPort) {
   stats.Record(Iso("DE"), 443, &b, 1, kTime);
   stats.Record(Iso("CN"), 22, &b, 9, kTime);
 
-  EXPECT_EQ(Describe(stats.CountryTotals(443)), (std::vector<std::string>{"DE 2/2", "US 3/1"}));
-  EXPECT_EQ(Describe(stats.CountryTotals(80)), (std::vector<std::string>{"US 2/1"}));
-  EXPECT_TRUE(stats.CountryTotals(8080).empty());
-  EXPECT_EQ(Describe(stats.CountryTotals(std::nullopt)),
+  EXPECT_EQ(Describe(stats.CountryTotals({443, std::nullopt})),
+            (std::vector<std::string>{"DE 2/2", "US 3/1"}));
+  EXPECT_EQ(Describe(stats.CountryTotals({80, std::nullopt})),
+            (std::vector<std::string>{"US 2/1"}));
+  EXPECT_TRUE(stats.CountryTotals({8080, std::nullopt}).empty());
+  EXPECT_EQ(Describe(stats.CountryTotals({})),
             (std::vector<std::string>{"CN 9/1", "DE 2/2", "US 5/2"}));
 }
 
@@ -247,7 +249,7 @@ TEST(ConnectionStats, ConcurrentRecordAndSnapshotAreConsistent) {
       }
       last_total = total;
       stats.Recent(16);
-      stats.CountryTotals(std::nullopt);
+      stats.CountryTotals({});
     }
   };
   std::thread reader1(reader), reader2(reader);
@@ -259,7 +261,7 @@ TEST(ConnectionStats, ConcurrentRecordAndSnapshotAreConsistent) {
   ASSERT_EQ(snapshot.size(), 8u);
   for (const auto& s : snapshot) EXPECT_EQ(s.connections, kRecords / 8);
   uint64_t total = 0;
-  for (const auto& t : stats.CountryTotals(std::nullopt)) {
+  for (const auto& t : stats.CountryTotals({})) {
     EXPECT_EQ(t.connections, kRecords / 4);
     total += t.connections;
   }

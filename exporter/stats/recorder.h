@@ -25,13 +25,14 @@ class ConnectionRecorder {
   ConnectionRecorder(const ConnectionRecorder&) = delete;
   ConnectionRecorder& operator=(const ConnectionRecorder&) = delete;
 
-  // Records `count` connections from `address` to local `port`; returns
-  // the country they were counted under.
-  CountryId Record(const IpAddress& address, uint16_t port, uint64_t count, absl::Time now);
+  // Records `count` connections from `address` to local `port` of
+  // `service`; returns the country they were counted under.
+  CountryId Record(const IpAddress& address, uint16_t port, ServiceId service, uint64_t count,
+                   absl::Time now);
 
   // Records `count` connections to `port` whose peer address the kernel
   // could not keep: counted under country="overflow", and in overflowed().
-  void RecordOverflow(uint16_t port, uint64_t count, absl::Time now);
+  void RecordOverflow(uint16_t port, ServiceId service, uint64_t count, absl::Time now);
 
   // Connections recorded through RecordOverflow since construction.
   uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }

@@ -19,9 +19,10 @@ TEST(ConnectionRecorder, LocatesThenRecordsAndCountsOverflowApart) {
   const absl::Time now = absl::Now();
 
   const IpAddress spain = *ParseIpAddress("138.100.31.225");
-  EXPECT_EQ(recorder.Record(spain, 8081, 3, now).Label(), "ES");
-  EXPECT_EQ(recorder.Record(*ParseIpAddress("10.1.2.3"), 8081, 1, now), CountryId::Private());
-  recorder.RecordOverflow(8082, 5, now);
+  EXPECT_EQ(recorder.Record(spain, 8081, ServiceNames::kUnknown, 3, now).Label(), "ES");
+  EXPECT_EQ(recorder.Record(*ParseIpAddress("10.1.2.3"), 8081, ServiceNames::kUnknown, 1, now),
+            CountryId::Private());
+  recorder.RecordOverflow(8082, ServiceNames::kUnknown, 5, now);
 
   EXPECT_EQ(recorder.overflowed(), 5u);
   EXPECT_EQ(geolocator.stats().lookups, 2u);  // overflow has no address to look up

@@ -117,7 +117,7 @@ HttpResponse LiveApi::Page(const HttpRequest& request) const {
 }
 
 std::string LiveApi::CountriesJson(std::optional<uint16_t> port) const {
-  std::vector<ConnectionStats::CountryTotal> totals = stats_->CountryTotals(port);
+  std::vector<ConnectionStats::CountryTotal> totals = stats_->CountryTotals({port, std::nullopt});
   // Most connections first, as a top-countries table wants; ties by label.
   std::stable_sort(
       totals.begin(), totals.end(),
@@ -181,7 +181,7 @@ std::string LiveApi::StateJson(std::optional<uint16_t> port) const {
   const uint64_t version = stats_->Version();
   uint64_t connections = 0, unique_addresses = 0;
   // Countries partition the addresses, so their distinct counts add up.
-  for (const auto& total : stats_->CountryTotals(port)) {
+  for (const auto& total : stats_->CountryTotals({port, std::nullopt})) {
     connections += total.connections;
     unique_addresses += total.unique_addresses;
   }

@@ -153,7 +153,8 @@ HttpResponse SimulatedSource::Post(const HttpRequest& request) {
   }
   absl::StatusOr<PostedConnection> posted = ParsePostBody(request.body, options_.default_port);
   if (!posted.ok()) return JsonError(400, posted.status().message());
-  const CountryId country = recorder_->Record(posted->address, posted->port, 1, absl::Now());
+  const CountryId country =
+      recorder_->Record(posted->address, posted->port, ServiceNames::kUnknown, 1, absl::Now());
   return JsonResponse(200,
                       absl::StrCat("{", CountryFields(country), ",\"port\":", posted->port, "}"));
 }
