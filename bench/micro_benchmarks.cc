@@ -22,6 +22,8 @@
 #include "exporter/geo/geolocator.h"
 #include "exporter/metrics/collector.h"
 #include "exporter/net/address.h"
+#include "exporter/services/proc_listeners.h"
+#include "exporter/services/service_registry.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/stats/unique_counter.h"
 
@@ -303,6 +305,45 @@ void BM_StatsMemory1M(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_StatsMemory1M)->Arg(16)->Arg(16000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// --- Service attribution -------------------------------------------------
+
+// The start-up scan of every process's sockets in /proc (this host's), as
+// root; done once, before the probe's own record of listen() calls takes
+// over.
+void BM_ScanProcListeners(benchmark::State& state) {
+  size_t found = 0;
+  for (auto _ : state) found = ScanProcListeners().size();
+  state.counters["listeners"] = static_cast<double>(found);
+}
+BENCHMARK(BM_ScanProcListeners)->Unit(benchmark::kMillisecond);
+
+// The drain's per-key question: which service listens on (netns, port), with
+// 4096 listeners remembered (the bound).
+void BM_ServiceOf4096Listeners(benchmark::State& state) {
+  ServiceNames names(64);
+  ServiceRegistry registry(
+      &names,
+      [](const ListeningSocket& socket) {
+        ListenerIdentity identity;
+        identity.service = absl::StrCat("service-", socket.port % 64);
+        return identity;
+      },
+      4096);
+  std::vector<ListeningSocket> sockets(4096);
+  for (uint32_t i = 0; i < sockets.size(); ++i) {
+    sockets[i].netns = 4026531840u + i % 16;
+    sockets[i].port = static_cast<uint16_t>(10000 + i);
+    sockets[i].pid = 1000 + i;
+  }
+  registry.Learn(sockets);
+  uint32_t i = 0;
+  for (auto _ : state) {
+    const ListeningSocket& socket = sockets[i++ % sockets.size()];
+    benchmark::DoNotOptimize(registry.ServiceOf(socket.netns, socket.port));
+  }
+}
+BENCHMARK(BM_ServiceOf4096Listeners);
 
 }  // namespace
 }  // namespace geoip

@@ -229,7 +229,7 @@ judge() {
     }
     /^ebpf_geoip_(accepted_connections_total|unique_source_addresses)\{/ {
       key = label("country") " " label("port")
-      if ($0 ~ /^ebpf_geoip_accepted/) total[key] = $NF + 0; else unique[key] = $NF + 0
+      if ($0 ~ /^ebpf_geoip_accepted/) total[key] += $NF; else unique[key] += $NF
       keys[key] = 1
     }
     END { for (k in keys) print k, (k in total ? total[k] : "-"), (k in unique ? unique[k] : "-") }
@@ -240,6 +240,11 @@ judge() {
       <(echo "$observed") | paste -sd';') got: $(comm -13 "$out_dir/expected.txt" \
       <(echo "$observed") | paste -sd';')")
   fi
+  # Every connection the servers accepted is attributed to them: the
+  # traffic tool's process name, never "unknown".
+  local unattributed
+  unattributed=$(grep -c '^ebpf_geoip_accepted_connections_total{.*service="unknown"' <<<"$metrics" || true)
+  [[ "$unattributed" == 0 ]] || problems+=("$unattributed series with service=\"unknown\"")
   local rc
   rc=$(sed -n "s/^@@M EXIT mode=$mode rc=\([0-9]*\)\$/\1/p" <<<"$section")
   [[ "$rc" == 0 ]] || problems+=("exporter exit status ${rc:-?} after SIGTERM")
