@@ -116,7 +116,8 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   // Live-map streams may hold half the server's threads; scrapes and the
   // API always find one in the other half.
   api_options.max_streams = config.web_max_connections / 2;
-  exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_, &exporter->stopping_);
+  exporter->api_ = std::make_unique<LiveApi>(api_options, &exporter->stats_,
+                                             &exporter->service_names_, &exporter->stopping_);
   for (HttpRoute& route : exporter->api_->Routes()) routes.push_back(std::move(route));
   SimulatedSource::Options simulated_options;
   simulated_options.enabled = config.source == ConnectionSource::kSimulated;

@@ -1,8 +1,8 @@
 // The live map's JSON API on arbitrary request bodies and query strings,
 // through their handlers: POST /api/v1/connections (SimulatedSource, the
-// body parser) and GET /api/v1/countries (LiveApi, the query parser). The handlers
-// must answer every input with a status from their documented set, and a
-// 200 with JSON.
+// body parser) and GET /api/v1/countries and /api/v1/state (LiveApi, the
+// query parser with its port and service filters). The handlers must answer
+// every input with a status from their documented set, and a 200 with JSON.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +14,7 @@
 #include "exporter/geo/geolocator.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/stats/recorder.h"
+#include "exporter/stats/service_names.h"
 #include "exporter/web/api.h"
 #include "exporter/web/simulated_source.h"
 
@@ -33,9 +34,11 @@ struct Api {
     recorder = std::make_unique<geoip::ConnectionRecorder>(geolocator.get(), &stats);
     source = std::make_unique<geoip::SimulatedSource>(geoip::SimulatedSource::Options{true},
                                                       recorder.get());
-    api = std::make_unique<geoip::LiveApi>(geoip::LiveApi::Options{}, &stats, &stopping);
+    api = std::make_unique<geoip::LiveApi>(geoip::LiveApi::Options{}, &stats, &service_names,
+                                           &stopping);
   }
   geoip::ConnectionStats stats;
+  geoip::ServiceNames service_names{64};
   std::unique_ptr<geoip::Geolocator> geolocator;
   std::unique_ptr<geoip::ConnectionRecorder> recorder;
   std::unique_ptr<geoip::SimulatedSource> source;
@@ -68,10 +71,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (response.status != 200 && response.status != 400 && response.status != 413) abort();
     CheckJson(response);
   } else {
+    // Odd first bytes: 1, 5, ... the countries, 3, 7, ... the whole state,
+    // which also echoes the service asked for.
+    const bool state = data[0] % 4 == 3;
     request.method = "GET";
-    request.path = "/api/v1/countries";
+    request.path = state ? "/api/v1/state" : "/api/v1/countries";
     request.query = rest;
-    const geoip::HttpResponse response = api->api->Countries(request);
+    const geoip::HttpResponse response =
+        state ? api->api->State(request) : api->api->Countries(request);
     if (response.status != 200 && response.status != 400) abort();
     CheckJson(response);
   }

@@ -34,22 +34,71 @@ std::string Percent(uint64_t part, uint64_t whole) {
   return absl::StrCat(value / 10, ".", value % 10);
 }
 
-// The port filter from a query string: absent means all ports; present, it
-// must be a port number 1-65535.
-absl::StatusOr<std::optional<uint16_t>> PortFromQuery(absl::string_view query) {
-  std::optional<uint16_t> port;
-  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, '=');
-    if (kv.first != "port") continue;
-    uint32_t value = 0;
-    if (kv.second.empty() || !absl::ascii_isdigit(kv.second[0]) ||
-        !absl::SimpleAtoi(kv.second, &value) || value < 1 || value > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "port must be a number from 1 to 65535, got \"", kv.second.substr(0, 32), "\""));
+// Service names are label values of at most 64 bytes (kMaxLabelBytes in
+// exporter/listeners/service_name.h): a longer one cannot be a service.
+constexpr size_t kMaxServiceBytes = 64;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A query value as browsers encode it: %XX is a byte and '+' a space
+// (URLSearchParams and forms; encodeURIComponent's %20 works too). nullopt
+// on a '%' without two hex digits.
+std::optional<std::string> DecodeQueryValue(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] != '%') {
+      out += text[i];
+    } else {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int high = HexValue(text[i + 1]);
+      const int low = HexValue(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
     }
-    port = static_cast<uint16_t>(value);
   }
-  return port;
+  return out;
+}
+
+// The filters in a query string. port, if present, must be a port number
+// 1-65535; service a name of 1 to 64 bytes, URL-encoded. Other parameters
+// are ignored; of a repeated one, the last counts.
+absl::StatusOr<LiveApi::Query> ParseQuery(absl::string_view query) {
+  LiveApi::Query parsed;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first == "port") {
+      uint32_t value = 0;
+      if (kv.second.empty() || !absl::ascii_isdigit(kv.second[0]) ||
+          !absl::SimpleAtoi(kv.second, &value) || value < 1 || value > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "port must be a number from 1 to 65535, got \"", kv.second.substr(0, 32), "\""));
+      }
+      parsed.port = static_cast<uint16_t>(value);
+    } else if (kv.first == "service") {
+      std::optional<std::string> name = DecodeQueryValue(kv.second);
+      if (!name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "service must be URL-encoded (%XX for a byte), got \"", kv.second.substr(0, 32), "\""));
+      }
+      if (name->empty() || name->size() > kMaxServiceBytes) {
+        return absl::InvalidArgumentError(absl::StrCat("service must be a name of 1 to ",
+                                                       kMaxServiceBytes, " bytes, got ",
+                                                       name->size(), " bytes"));
+      }
+      parsed.service = *std::move(name);
+    }
+  }
+  return parsed;
 }
 
 std::string ContentType(absl::string_view name) {
@@ -84,8 +133,9 @@ HttpResponse NotGet() {
 
 }  // namespace
 
-LiveApi::LiveApi(Options options, const ConnectionStats* stats, const absl::Notification* stopping)
-    : options_(std::move(options)), stats_(stats), stopping_(stopping) {}
+LiveApi::LiveApi(Options options, const ConnectionStats* stats, const ServiceNames* services,
+                 const absl::Notification* stopping)
+    : options_(std::move(options)), stats_(stats), services_(services), stopping_(stopping) {}
 
 std::vector<HttpRoute> LiveApi::Routes() {
   std::vector<HttpRoute> routes;
@@ -100,6 +150,8 @@ std::vector<HttpRoute> LiveApi::Routes() {
   routes.push_back(
       {"/api/v1/countries", [this](const HttpRequest& r) { return Countries(r); }, nullptr});
   routes.push_back({"/api/v1/ports", [this](const HttpRequest& r) { return Ports(r); }, nullptr});
+  routes.push_back(
+      {"/api/v1/services", [this](const HttpRequest& r) { return Services(r); }, nullptr});
   routes.push_back({"/api/v1/state", [this](const HttpRequest& r) { return State(r); }, nullptr});
   HttpRoute stream{"/api/v1/stream", nullptr,
                    [this](const HttpRequest& r, HttpStream& s) { Stream(r, s); }};
@@ -116,8 +168,20 @@ HttpResponse LiveApi::Page(const HttpRequest& request) const {
   return HttpResponse{200, ContentType("index.html"), std::move(page), {}};
 }
 
-std::string LiveApi::CountriesJson(std::optional<uint16_t> port) const {
-  std::vector<ConnectionStats::CountryTotal> totals = stats_->CountryTotals({port, std::nullopt});
+std::optional<ConnectionStats::Filter> LiveApi::FilterOf(const Query& query) const {
+  ConnectionStats::Filter filter{query.port, std::nullopt};
+  if (query.service) {
+    ServiceId id = ServiceNames::kUnknown;
+    if (!services_->Find(*query.service, &id)) return std::nullopt;
+    filter.service = id;
+  }
+  return filter;
+}
+
+std::string LiveApi::CountriesJson(const Query& query) const {
+  const std::optional<ConnectionStats::Filter> filter = FilterOf(query);
+  if (!filter) return "[]";
+  std::vector<ConnectionStats::CountryTotal> totals = stats_->CountryTotals(*filter);
   // Most connections first, as a top-countries table wants; ties by label.
   std::stable_sort(
       totals.begin(), totals.end(),
@@ -150,13 +214,38 @@ std::string LiveApi::PortsJson() const {
   return json + "]";
 }
 
-std::string LiveApi::RecentJson(std::optional<uint16_t> port) const {
-  // With a port filter, look further back so the feed still fills up.
-  const size_t look_back = port ? options_.recent * 16 : options_.recent;
+std::string LiveApi::ServicesJson() const {
+  std::map<ServiceId, uint64_t> connections;
+  for (const ConnectionStats::Series& series : stats_->Snapshot()) {
+    connections[series.service] += series.connections;
+  }
+  std::vector<std::pair<std::string, uint64_t>> services;
+  services.reserve(connections.size());
+  for (const auto& [id, count] : connections) services.emplace_back(services_->Name(id), count);
+  // Most connections first, as a chooser wants its busiest services on top;
+  // ties by name.
+  std::sort(services.begin(), services.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::string json = "[";
+  for (const auto& [name, count] : services) {
+    if (json.size() > 1) json += ",";
+    absl::StrAppend(&json, "{\"service\":", JsonString(name), ",\"connections\":", count, "}");
+  }
+  return json + "]";
+}
+
+std::string LiveApi::RecentJson(const Query& query) const {
+  const std::optional<ConnectionStats::Filter> filter = FilterOf(query);
+  if (!filter) return "[]";
+  // With a filter, look further back so the feed still fills up.
+  const bool filtered = filter->port || filter->service;
+  const size_t look_back = filtered ? options_.recent * 16 : options_.recent;
   std::string json = "[";
   size_t shown = 0;
   for (const ConnectionStats::RecentConnection& recent : stats_->Recent(look_back)) {
-    if (port && recent.port != *port) continue;
+    if (filter->port && recent.port != *filter->port) continue;
+    if (filter->service && recent.service != *filter->service) continue;
     if (shown++ == options_.recent) break;
     std::string address = "null";
     if (recent.has_address) {
@@ -169,34 +258,39 @@ std::string LiveApi::RecentJson(std::optional<uint16_t> port) const {
     absl::StrAppend(
         &json, "{\"time\":",
         JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", recent.time, absl::UTCTimeZone())), ",",
-        CountryFields(recent.country), ",\"port\":", recent.port, ",\"address\":", address,
+        CountryFields(recent.country), ",\"port\":", recent.port,
+        ",\"service\":", JsonString(services_->Name(recent.service)), ",\"address\":", address,
         ",\"connections\":", recent.count, "}");
   }
   return json + "]";
 }
 
-std::string LiveApi::StateJson(std::optional<uint16_t> port) const {
+std::string LiveApi::StateJson(const Query& query) const {
   // Read the version first: a change racing with the snapshot is then sent
   // again rather than lost.
   const uint64_t version = stats_->Version();
   uint64_t connections = 0, unique_addresses = 0;
   // Countries partition the addresses, so their distinct counts add up.
-  for (const auto& total : stats_->CountryTotals({port, std::nullopt})) {
-    connections += total.connections;
-    unique_addresses += total.unique_addresses;
+  if (const std::optional<ConnectionStats::Filter> filter = FilterOf(query)) {
+    for (const auto& total : stats_->CountryTotals(*filter)) {
+      connections += total.connections;
+      unique_addresses += total.unique_addresses;
+    }
   }
-  return absl::StrCat(
-      "{\"version\":", version, ",\"source\":", options_.simulated ? "\"simulated\"" : "\"ebpf\"",
-      ",\"port\":", port ? absl::StrCat(*port) : "null", ",\"connections\":", connections,
-      ",\"unique_addresses\":", unique_addresses, ",\"countries\":", CountriesJson(port),
-      ",\"ports\":", PortsJson(), ",\"recent\":", RecentJson(port), "}");
+  return absl::StrCat("{\"version\":", version,
+                      ",\"source\":", options_.simulated ? "\"simulated\"" : "\"ebpf\"",
+                      ",\"port\":", query.port ? absl::StrCat(*query.port) : "null",
+                      ",\"service\":", query.service ? JsonString(*query.service) : "null",
+                      ",\"connections\":", connections, ",\"unique_addresses\":", unique_addresses,
+                      ",\"countries\":", CountriesJson(query), ",\"ports\":", PortsJson(),
+                      ",\"services\":", ServicesJson(), ",\"recent\":", RecentJson(query), "}");
 }
 
 HttpResponse LiveApi::Countries(const HttpRequest& request) const {
   if (!IsGet(request)) return NotGet();
-  absl::StatusOr<std::optional<uint16_t>> port = PortFromQuery(request.query);
-  if (!port.ok()) return JsonError(400, port.status().message());
-  return JsonResponse(200, CountriesJson(*port));
+  absl::StatusOr<Query> query = ParseQuery(request.query);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  return JsonResponse(200, CountriesJson(*query));
 }
 
 HttpResponse LiveApi::Ports(const HttpRequest& request) const {
@@ -204,11 +298,16 @@ HttpResponse LiveApi::Ports(const HttpRequest& request) const {
   return JsonResponse(200, PortsJson());
 }
 
+HttpResponse LiveApi::Services(const HttpRequest& request) const {
+  if (!IsGet(request)) return NotGet();
+  return JsonResponse(200, ServicesJson());
+}
+
 HttpResponse LiveApi::State(const HttpRequest& request) const {
   if (!IsGet(request)) return NotGet();
-  absl::StatusOr<std::optional<uint16_t>> port = PortFromQuery(request.query);
-  if (!port.ok()) return JsonError(400, port.status().message());
-  return JsonResponse(200, StateJson(*port));
+  absl::StatusOr<Query> query = ParseQuery(request.query);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  return JsonResponse(200, StateJson(*query));
 }
 
 void LiveApi::Stream(const HttpRequest& request, HttpStream& stream) {
@@ -223,23 +322,23 @@ void LiveApi::Stream(const HttpRequest& request, HttpStream& stream) {
         "/api/v1/state\"}\n\n");
     return;
   }
-  absl::StatusOr<std::optional<uint16_t>> port = PortFromQuery(request.query);
-  if (!port.ok()) {
+  absl::StatusOr<Query> query = ParseQuery(request.query);
+  if (!query.ok()) {
     stream.Write(absl::StrCat("retry: 60000\nevent: failure\ndata: {\"error\":",
-                              JsonString(port.status().message()), "}\n\n"));
+                              JsonString(query.status().message()), "}\n\n"));
     return;
   }
 
   // Reconnect 2 s after the exporter restarts or the connection drops.
   uint64_t seen = stats_->Version();
-  if (!stream.Write(absl::StrCat("retry: 2000\ndata: ", StateJson(*port), "\n\n"))) return;
+  if (!stream.Write(absl::StrCat("retry: 2000\ndata: ", StateJson(*query), "\n\n"))) return;
   absl::Time last_write = absl::Now();
   while (!stopping_->HasBeenNotified()) {
     const absl::Duration until_keep_alive = last_write + options_.keep_alive - absl::Now();
     if (stats_->WaitForChange(seen, std::min(options_.stop_poll, until_keep_alive))) {
       if (stopping_->WaitForNotificationWithTimeout(options_.coalesce)) return;
       seen = stats_->Version();
-      if (!stream.Write(absl::StrCat("data: ", StateJson(*port), "\n\n"))) return;
+      if (!stream.Write(absl::StrCat("data: ", StateJson(*query), "\n\n"))) return;
       last_write = absl::Now();
     } else if (absl::Now() - last_write >= options_.keep_alive) {
       if (!stream.Write(": keep-alive\n\n")) return;

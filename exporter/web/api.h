@@ -1,6 +1,7 @@
 // The live map and its JSON API over ConnectionStats: the page and its
-// files, per-country and per-port totals, the live stream (Server-Sent
-// Events). It only reads; connections come in through ConnectionRecorder.
+// files, per-country, per-port and per-service totals, the live stream
+// (Server-Sent Events). It only reads; connections come in through
+// ConnectionRecorder.
 // API reference: docs/API.md.
 #ifndef EXPORTER_WEB_API_H_
 #define EXPORTER_WEB_API_H_
@@ -15,13 +16,14 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "exporter/stats/connection_stats.h"
+#include "exporter/stats/service_names.h"
 #include "exporter/web/http_server.h"
 
 namespace geoip {
 
 // Thread-safe: civetweb calls the handlers from many threads at once. Shares
-// (does not own) the statistics and the stop notification, which must
-// outlive it and the server serving its routes.
+// (does not own) the statistics, the service names and the stop
+// notification, which must outlive it and the server serving its routes.
 class LiveApi {
  public:
   struct Options {
@@ -49,40 +51,57 @@ class LiveApi {
     int max_streams = 8;
   };
 
-  LiveApi(Options options, const ConnectionStats* stats, const absl::Notification* stopping);
+  // What a request asks for: ?port=N and ?service=NAME; absent means all.
+  struct Query {
+    std::optional<uint16_t> port;
+    std::optional<std::string> service;  // decoded; may name no service yet
+  };
+
+  LiveApi(Options options, const ConnectionStats* stats, const ServiceNames* services,
+          const absl::Notification* stopping);
 
   LiveApi(const LiveApi&) = delete;
   LiveApi& operator=(const LiveApi&) = delete;
 
   // Every route: "/" (the page), "/live_map/<file>", "/api/v1/countries",
-  // "/api/v1/ports", "/api/v1/state" and "/api/v1/stream".
+  // "/api/v1/ports", "/api/v1/services", "/api/v1/state" and
+  // "/api/v1/stream".
   std::vector<HttpRoute> Routes();
 
   // GET /: the page, with the metrics path filled in.
   HttpResponse Page(const HttpRequest& request) const;
-  // GET /api/v1/countries[?port=N]: one object per country, most
-  // connections first.
+  // GET /api/v1/countries[?port=N][&service=NAME]: one object per country,
+  // most connections first.
   HttpResponse Countries(const HttpRequest& request) const;
   // GET /api/v1/ports: the ports seen, ascending, with their connections.
   HttpResponse Ports(const HttpRequest& request) const;
-  // GET /api/v1/state[?port=N]: what one stream message carries, for pages
-  // that poll because every stream slot is taken.
+  // GET /api/v1/services: the services seen, most connections first, with
+  // their connections.
+  HttpResponse Services(const HttpRequest& request) const;
+  // GET /api/v1/state[?port=N][&service=NAME]: what one stream message
+  // carries, for pages that poll because every stream slot is taken.
   HttpResponse State(const HttpRequest& request) const;
-  // GET /api/v1/stream[?port=N]: the state on connect, then again on every
-  // change, until the client goes or the exporter stops.
+  // GET /api/v1/stream[?port=N][&service=NAME]: the state on connect, then
+  // again on every change, until the client goes or the exporter stops.
   void Stream(const HttpRequest& request, HttpStream& stream);
 
-  // One stream message: totals, countries, ports and recent connections,
-  // for one port or all. Public for tests.
-  std::string StateJson(std::optional<uint16_t> port) const;
+  // One stream message: totals, countries, ports, services and recent
+  // connections, for what `query` selects. Public for tests.
+  std::string StateJson(const Query& query) const;
 
  private:
-  std::string CountriesJson(std::optional<uint16_t> port) const;
+  // The series `query` selects; nullopt if none can match (a service name
+  // that no connection has had yet). Resolved on every message, so a stream
+  // for such a name fills in once the service has its first connection.
+  std::optional<ConnectionStats::Filter> FilterOf(const Query& query) const;
+  std::string CountriesJson(const Query& query) const;
   std::string PortsJson() const;
-  std::string RecentJson(std::optional<uint16_t> port) const;
+  std::string ServicesJson() const;
+  std::string RecentJson(const Query& query) const;
 
   const Options options_;
   const ConnectionStats* const stats_;
+  const ServiceNames* const services_;
   const absl::Notification* const stopping_;
   std::atomic<int> active_streams_{0};
 };

@@ -25,21 +25,22 @@ IpAddress Address(const char* text) { return ParseIpAddress(text).value(); }
 // 2023-11-14T22:13:20Z.
 const absl::Time kTime = absl::FromUnixSeconds(1700000000);
 
-// The statistics and stop signal an API instance shares.
+// The statistics, service names and stop signal an API instance shares.
 struct Fixture {
   explicit Fixture(LiveApi::Options options = {}) {
-    api = std::make_unique<LiveApi>(options, &stats, &stopping);
+    api = std::make_unique<LiveApi>(options, &stats, &service_names, &stopping);
   }
 
   void Record(const char* country, uint16_t port, const char* address, uint64_t count,
-              absl::Time when = kTime) {
+              absl::Time when = kTime, const char* service = "unknown") {
     const IpAddress ip = Address(address);
     const CountryId id =
         absl::string_view(country) == "private" ? CountryId::Private() : Iso(country);
-    stats.Record(id, port, &ip, count, when);
+    stats.Record(id, port, &ip, count, when, service_names.Intern(service));
   }
 
   ConnectionStats stats;
+  ServiceNames service_names{64};
   absl::Notification stopping;
   std::unique_ptr<LiveApi> api;
 };
@@ -139,15 +140,148 @@ TEST(LiveApi, PortsListsConnectionsPerPortAscending) {
             "{\"port\":8082,\"connections\":1}]\n");
 }
 
+// Three services, two of them on one port (two network namespaces): web has
+// US 2 on 8081 and DE 3 on 8443, api US 1 on 8081, "my app" FR 1 on 9000.
+void RecordServices(Fixture& f) {
+  f.Record("US", 8081, "8.8.8.8", 2, kTime, "web");
+  f.Record("US", 8081, "9.9.9.9", 1, kTime + absl::Seconds(1), "api");
+  f.Record("DE", 8443, "193.51.24.1", 3, kTime + absl::Seconds(2), "web");
+  f.Record("FR", 9000, "193.51.24.2", 1, kTime + absl::Seconds(3), "my app");
+}
+
+TEST(LiveApi, ServicesListsConnectionsPerServiceMostFirst) {
+  Fixture f;
+  EXPECT_EQ(f.api->Services(Get()).body, "[]\n");
+  RecordServices(f);
+  const HttpResponse response = f.api->Services(Get());
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
+  // Ties by name: "api" before "my app".
+  EXPECT_EQ(response.body,
+            "[{\"service\":\"web\",\"connections\":5},{\"service\":\"api\",\"connections\":1},"
+            "{\"service\":\"my app\",\"connections\":1}]\n");
+}
+
+TEST(LiveApi, CountriesFilterByServiceAndPort) {
+  Fixture f;
+  RecordServices(f);
+  EXPECT_EQ(f.api->Countries(Get("service=web")).body,
+            "[{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":3,"
+            "\"unique_addresses\":1,\"percent\":60.0},"
+            "{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
+            "\"unique_addresses\":1,\"percent\":40.0}]\n");
+  const std::string web_on_8081 =
+      "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
+      "\"unique_addresses\":1,\"percent\":100.0}]\n";
+  EXPECT_EQ(f.api->Countries(Get("service=web&port=8081")).body, web_on_8081);
+  EXPECT_EQ(f.api->Countries(Get("port=8081&service=web")).body, web_on_8081);
+  // Of a repeated parameter, the last counts.
+  EXPECT_EQ(f.api->Countries(Get("service=api&port=8081&service=web")).body, web_on_8081);
+  // Names no connection has had yet, and a service not on that port: empty.
+  EXPECT_EQ(f.api->Countries(Get("service=nosuch")).body, "[]\n");
+  EXPECT_EQ(f.api->Countries(Get("service=unknown")).body, "[]\n");
+  EXPECT_EQ(f.api->Countries(Get("service=api&port=8443")).body, "[]\n");
+  EXPECT_EQ(f.api->Countries(Get(absl::StrCat("service=", std::string(64, 'a')))).status, 200);
+  EXPECT_EQ(
+      f.api->Countries(Get(absl::StrCat("service=", std::string(58, 'a'), "%C3%A9%C3%A9%C3%A9")))
+          .status,
+      200);
+}
+
+TEST(LiveApi, ServiceNamesAreUrlDecoded) {
+  Fixture f;
+  RecordServices(f);
+  const std::string france =
+      "[{\"id\":\"FR\",\"name\":\"France\",\"connections\":1,"
+      "\"unique_addresses\":1,\"percent\":100.0}]\n";
+  for (const char* query : {"service=my%20app", "service=my+app", "service=%6d%79%20%61%70%70",
+                            "service=%6D%79%20app"}) {
+    EXPECT_EQ(f.api->Countries(Get(query)).body, france) << query;
+  }
+  EXPECT_EQ(f.api->Countries(Get("service=my%2Bapp")).body, "[]\n");  // "my+app"
+}
+
+TEST(LiveApi, BadServiceIs400WithAClearMessage) {
+  Fixture f;
+  RecordServices(f);
+  const struct {
+    std::string query;
+    const char* error;
+  } cases[] = {
+      {"service=", "service must be a name of 1 to 64 bytes, got 0 bytes"},
+      {absl::StrCat("service=", std::string(65, 'a')),
+       "service must be a name of 1 to 64 bytes, got 65 bytes"},
+      // Bytes after decoding: 60 + 3 two-byte characters.
+      {absl::StrCat("port=8081&service=", std::string(60, 'b'), "%C3%A9%C3%A9%C3%A9"),
+       "service must be a name of 1 to 64 bytes, got 66 bytes"},
+      {"service=%zz", "service must be URL-encoded (%XX for a byte), got \\\"%zz\\\""},
+      {"service=ab%4", "service must be URL-encoded (%XX for a byte), got \\\"ab%4\\\""},
+      {"port=80&service=%", "service must be URL-encoded (%XX for a byte), got \\\"%\\\""},
+      {"service=web&port=x", "port must be a number from 1 to 65535, got \\\"x\\\""},
+  };
+  for (const auto& c : cases) {
+    for (const HttpResponse& response :
+         {f.api->Countries(Get(c.query)), f.api->State(Get(c.query))}) {
+      EXPECT_EQ(response.status, 400) << c.query;
+      EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
+      EXPECT_EQ(response.body, absl::StrCat("{\"error\":\"", c.error, "\"}\n")) << c.query;
+    }
+  }
+}
+
+TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
+  Fixture f;
+  RecordServices(f);
+  EXPECT_EQ(
+      f.api->StateJson({std::nullopt, "web"}),
+      "{\"version\":4,\"source\":\"ebpf\",\"port\":null,\"service\":\"web\",\"connections\":5,"
+      "\"unique_addresses\":2,"
+      "\"countries\":[{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":3,"
+      "\"unique_addresses\":1,\"percent\":60.0},"
+      "{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
+      "\"unique_addresses\":1,\"percent\":40.0}],"
+      "\"ports\":[{\"port\":8081,\"connections\":3},{\"port\":8443,\"connections\":3},"
+      "{\"port\":9000,\"connections\":1}],"
+      "\"services\":[{\"service\":\"web\",\"connections\":5},"
+      "{\"service\":\"api\",\"connections\":1},{\"service\":\"my app\",\"connections\":1}],"
+      "\"recent\":["
+      "{\"time\":\"2023-11-14T22:13:22.000Z\",\"id\":\"DE\",\"name\":\"Germany\","
+      "\"port\":8443,\"service\":\"web\",\"address\":\"193.51.24.0/24\",\"connections\":3},"
+      "{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\",\"name\":\"United States\","
+      "\"port\":8081,\"service\":\"web\",\"address\":\"8.8.8.0/24\",\"connections\":2}]}");
+  const HttpResponse response = f.api->State(Get("service=web&port=8081"));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, f.api->StateJson({8081, "web"}) + "\n");
+  EXPECT_TRUE(absl::StartsWith(response.body,
+                               "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
+                               "\"service\":\"web\",\"connections\":2,\"unique_addresses\":1,"))
+      << response.body;
+  EXPECT_TRUE(absl::EndsWith(response.body,
+                             "\"recent\":[{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\","
+                             "\"name\":\"United States\",\"port\":8081,\"service\":\"web\","
+                             "\"address\":\"8.8.8.0/24\",\"connections\":2}]}\n"))
+      << response.body;
+  // A name no connection has had yet: nothing selected, the name echoed as
+  // JSON, the lists whole.
+  const std::string none = f.api->State(Get("service=%22quoted%22")).body;
+  EXPECT_TRUE(absl::StartsWith(none,
+                               "{\"version\":4,\"source\":\"ebpf\",\"port\":null,"
+                               "\"service\":\"\\\"quoted\\\"\",\"connections\":0,"
+                               "\"unique_addresses\":0,\"countries\":[],\"ports\":[{"))
+      << none;
+  EXPECT_TRUE(absl::EndsWith(none, "{\"service\":\"my app\",\"connections\":1}],\"recent\":[]}\n"))
+      << none;
+}
+
 TEST(LiveApi, StateIsWhatAStreamMessageCarries) {
   Fixture f;
   RecordFive(f);
   HttpResponse response = f.api->State(Get("port=8081"));
   EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.body, f.api->StateJson(8081) + "\n");
+  EXPECT_EQ(response.body, f.api->StateJson({8081, std::nullopt}) + "\n");
   EXPECT_TRUE(absl::StartsWith(response.body,
                                "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
-                               "\"connections\":4,\"unique_addresses\":3,"))
+                               "\"service\":null,\"connections\":4,\"unique_addresses\":3,"))
       << response.body;
   response = f.api->State(Get("port=x"));
   EXPECT_EQ(response.status, 400);
@@ -159,6 +293,7 @@ TEST(LiveApi, GetEndpointsRefuseOtherMethods) {
   request.method = "DELETE";
   EXPECT_EQ(f.api->Countries(request).status, 405);
   EXPECT_EQ(f.api->Ports(request).status, 405);
+  EXPECT_EQ(f.api->Services(request).status, 405);
   EXPECT_EQ(f.api->State(request).status, 405);
   EXPECT_EQ(f.api->Page(request).status, 405);
 }
@@ -168,30 +303,37 @@ TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
   f.Record("US", 8081, "8.8.8.8", 2, kTime);
   f.Record("US", 8082, "2001:4860:4860::8888", 1, kTime + absl::Milliseconds(1500));
   const uint64_t version = f.stats.Version();
-  EXPECT_EQ(f.api->StateJson(std::nullopt),
+  EXPECT_EQ(f.api->StateJson({}),
             absl::StrCat(
                 "{\"version\":", version,
-                ",\"source\":\"ebpf\",\"port\":null,\"connections\":3,\"unique_addresses\":2,"
+                ",\"source\":\"ebpf\",\"port\":null,\"service\":null,\"connections\":3,"
+                "\"unique_addresses\":2,"
                 "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
                 "\"unique_addresses\":2,\"percent\":100.0}],"
                 "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+                "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
                 "\"recent\":["
                 "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8082,\"address\":\"2001:4860:4860::/48\",\"connections\":1},"
+                "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
+                "\"connections\":1},"
                 "{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8081,\"address\":\"8.8.8.0/24\",\"connections\":2}]}"));
+                "\"port\":8081,\"service\":\"unknown\",\"address\":\"8.8.8.0/24\","
+                "\"connections\":2}]}"));
   // The port filter applies to totals, countries and the feed, not to the
-  // list of ports the page offers.
-  EXPECT_EQ(f.api->StateJson(8082),
+  // lists of ports and services the page offers.
+  EXPECT_EQ(f.api->StateJson({8082, std::nullopt}),
             absl::StrCat(
                 "{\"version\":", version,
-                ",\"source\":\"ebpf\",\"port\":8082,\"connections\":1,\"unique_addresses\":1,"
+                ",\"source\":\"ebpf\",\"port\":8082,\"service\":null,\"connections\":1,"
+                "\"unique_addresses\":1,"
                 "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":1,"
                 "\"unique_addresses\":1,\"percent\":100.0}],"
                 "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+                "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
                 "\"recent\":["
                 "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8082,\"address\":\"2001:4860:4860::/48\",\"connections\":1}]}"));
+                "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
+                "\"connections\":1}]}"));
 }
 
 TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
@@ -202,10 +344,10 @@ TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
   f.Record("US", 80, "8.8.8.8", 1);
   f.Record("US", 80, "2001:4860:4860::8888", 1);
   f.stats.Record(CountryId::Overflow(), 80, nullptr, 7, kTime);
-  const std::string state = f.api->StateJson(std::nullopt);
+  const std::string state = f.api->StateJson({});
   EXPECT_TRUE(absl::StrContains(state,
                                 "\"name\":\"Not recorded (overflow)\",\"port\":80,"
-                                "\"address\":null,\"connections\":7}"))
+                                "\"service\":\"unknown\",\"address\":null,\"connections\":7}"))
       << state;
   EXPECT_TRUE(absl::StrContains(state, "\"address\":\"2001:4860:4860::8888\"")) << state;
   // recent = 2: the oldest of the three is left out.
@@ -242,10 +384,11 @@ TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
       EXPECT_TRUE(absl::StartsWith(map.body, "{\"type\":\"Topology\""));
     }
   }
-  EXPECT_EQ(paths, (std::vector<std::string>{"/", "/live_map/live_map.css", "/live_map/live_map.js",
-                                             "/live_map/countries-110m.json",
-                                             "/live_map/centroids.json", "/api/v1/countries",
-                                             "/api/v1/ports", "/api/v1/state", "/api/v1/stream"}));
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"/", "/live_map/live_map.css", "/live_map/live_map.js",
+                                      "/live_map/countries-110m.json", "/live_map/centroids.json",
+                                      "/api/v1/countries", "/api/v1/ports", "/api/v1/services",
+                                      "/api/v1/state", "/api/v1/stream"}));
 }
 
 TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {
@@ -305,12 +448,12 @@ TEST(LiveApi, StreamSendsStateOnConnectThenOnChangeUntilStopped) {
   std::thread handler([&] { f.api->Stream(Get("port=8081"), stream); });
   ASSERT_TRUE(stream.WaitForWrites(1));
   EXPECT_EQ(stream.writes()[0],
-            absl::StrCat("retry: 2000\ndata: ", f.api->StateJson(8081), "\n\n"));
+            absl::StrCat("retry: 2000\ndata: ", f.api->StateJson({8081, std::nullopt}), "\n\n"));
 
   f.Record("GB", 8081, "81.2.69.142", 2);
   ASSERT_TRUE(stream.WaitForWrites(2));
   const std::string update = stream.writes()[1];
-  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson(8081), "\n\n"));
+  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson({8081, std::nullopt}), "\n\n"));
   EXPECT_TRUE(absl::StrContains(update, "\"id\":\"GB\"")) << update;
 
   f.stopping.Notify();
@@ -366,6 +509,40 @@ TEST(LiveApi, StreamRefusesBadPortsAndTooManyViewers) {
   FakeStream third(/*fail_after=*/1);
   f.api->Stream(Get(), third);
   EXPECT_TRUE(absl::StartsWith(third.writes().at(0), "retry: 2000\n"));
+}
+
+TEST(LiveApi, StreamForAServiceNotSeenYetFillsInWhenItAppears) {
+  Fixture f(FastStream());
+  f.Record("US", 8081, "8.8.8.8", 1, kTime, "web");
+  FakeStream stream;
+  std::thread handler([&] { f.api->Stream(Get("service=late"), stream); });
+  ASSERT_TRUE(stream.WaitForWrites(1));
+  EXPECT_TRUE(absl::StrContains(stream.writes()[0],
+                                "\"service\":\"late\",\"connections\":0,\"unique_addresses\":0,"
+                                "\"countries\":[],"))
+      << stream.writes()[0];
+
+  // The name gets its id at the service's first connection; the stream,
+  // opened before, now selects it.
+  f.Record("GB", 8081, "81.2.69.142", 2, kTime, "late");
+  ASSERT_TRUE(stream.WaitForWrites(2));
+  const std::string update = stream.writes()[1];
+  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson({std::nullopt, "late"}), "\n\n"));
+  EXPECT_TRUE(absl::StrContains(update,
+                                "\"service\":\"late\",\"connections\":2,\"unique_addresses\":1,"
+                                "\"countries\":[{\"id\":\"GB\","))
+      << update;
+  f.stopping.Notify();
+  handler.join();
+}
+
+TEST(LiveApi, StreamRefusesBadServices) {
+  Fixture f(FastStream());
+  FakeStream bad;
+  f.api->Stream(Get(absl::StrCat("service=", std::string(65, 'x'))), bad);
+  EXPECT_EQ(bad.writes(), std::vector<std::string>{
+                              "retry: 60000\nevent: failure\ndata: {\"error\":\"service must be a "
+                              "name of 1 to 64 bytes, got 65 bytes\"}\n\n"});
 }
 
 }  // namespace

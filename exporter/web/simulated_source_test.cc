@@ -27,9 +27,10 @@ struct Fixture {
       : geolocator(BundledDatabase()),
         recorder(&geolocator, &stats),
         source(SimulatedSource::Options{enabled}, &recorder),
-        api(LiveApi::Options{}, &stats, &stopping) {}
+        api(LiveApi::Options{}, &stats, &service_names, &stopping) {}
 
   ConnectionStats stats;
+  ServiceNames service_names{64};
   Geolocator geolocator;
   ConnectionRecorder recorder;
   SimulatedSource source;
