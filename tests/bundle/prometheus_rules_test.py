@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The shipped Prometheus config and rules: promtool check config, check
 rules and the rule unit tests, plus a guard that every alert has unit tests
-that see it both firing and quiet."""
+that see it both firing and quiet, and that the Kubernetes query README.md
+shows is the one a unit test checks."""
 
 import glob
 import os
@@ -83,6 +84,15 @@ class PrometheusRulesTest(unittest.TestCase):
                 (quiet if rest.strip() == "[]" else firing).add(name)
         self.assertEqual(firing, alerts)
         self.assertEqual(quiet, alerts)
+
+    def test_the_readme_kubernetes_query_is_the_tested_one(self):
+        with open(os.path.join(PROMETHEUS, "tests", "kubernetes_join_test.yml")) as f:
+            (tested,) = re.findall(r"- expr: \|\n(.*?)\n\s+eval_time:", f.read(), re.S)
+        self.assertIn("kube_pod_info", tested)
+        with open(os.path.join(REPO, "README.md")) as f:
+            shown = re.findall(r"```promql\n(.*?)```", f.read(), re.S)
+        # Word for word; the indentation may differ.
+        self.assertIn(" ".join(tested.split()), [" ".join(block.split()) for block in shown])
 
     def test_every_alert_has_severity_and_summary(self):
         for path in RULES:
