@@ -15,11 +15,13 @@ geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
 # tests and benchmarks build with them), clang-format (the format test), test
 # databases, Prometheus and
 # promtool, compose validation (and the YAML module its test reads the output
-# with), the QEMU kernel matrix, the browser. geoip_distro_test_packages adds
-# those whose names differ between releases (the libFuzzer runtime).
+# with), the QEMU kernel matrix, the browser, the container test (Podman with
+# runc, as root in a namespace the test makes: no uidmap or slirp4netns; its
+# image from mmdebstrap). geoip_distro_test_packages adds those whose names
+# differ between releases (the libFuzzer runtime).
 geoip_test_packages=(libgtest-dev libbenchmark-dev clang-format libmaxmind-db-writer-perl mmdb-bin
   prometheus docker-compose python3-yaml qemu-system-x86 busybox-static chromium
-  chromium-driver python3 stunnel4 openssl curl systemd)
+  chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap)
 
 geoip_die() { echo "error: $*" >&2; exit 1; }
 
