@@ -56,7 +56,7 @@ class DashboardTest(unittest.TestCase):
 
     def test_query_variables_use_the_datasource_variable(self):
         variables = {v["name"]: v for v in self.dashboard["templating"]["list"]}
-        for name in ("job", "instance", "port"):
+        for name in ("job", "instance", "port", "service"):
             self.assertIn(name, variables)
             variable = variables[name]
             self.assertEqual(variable["type"], "query")
@@ -64,6 +64,23 @@ class DashboardTest(unittest.TestCase):
             self.assertTrue(variable["includeAll"], name)
             self.assertRegex(variable["query"]["query"], r"^label_values\(.+, %s\)$" % name)
             self.assertEqual(variable["definition"], variable["query"]["query"])
+
+    def test_service_variable_lists_the_services_of_the_chosen_ports(self):
+        variables = [v["name"] for v in self.dashboard["templating"]["list"]]
+        # After port, whose value its query uses.
+        self.assertEqual(variables.index("service"), variables.index("port") + 1)
+        service = self.dashboard["templating"]["list"][variables.index("service")]
+        self.assertEqual(service["label"], "Service")
+        self.assertEqual(
+            service["query"]["query"],
+            'label_values(ebpf_geoip_accepted_connections_total{job=~"$job", '
+            'instance=~"$instance", port=~"$port"}, service)')
+        self.assertTrue(service["multi"])
+        self.assertTrue(service["includeAll"])
+        # "All" as one regex, not a list of every name escaped: names are
+        # free text (process names) and there may be 64 of them.
+        self.assertEqual(service["allValue"], ".*")
+        self.assertEqual(service["current"]["value"], ["$__all"])
 
     def test_panel_ids_are_unique_and_layout_fits_the_grid(self):
         ids = [p["id"] for p in all_panels(self.dashboard)]
@@ -107,7 +124,11 @@ class DashboardTest(unittest.TestCase):
                     self.assertIn('job=~"$job"', selector, panel["title"])
                     self.assertIn('instance=~"$instance"', selector, panel["title"])
                 if "ebpf_geoip_accepted_connections_total" in expr or "unique_source" in expr:
-                    self.assertIn('port=~"$port"', expr, panel["title"])
+                    for selector in re.findall(
+                            r"ebpf_geoip_(?:accepted_connections_total|unique_source_addresses)"
+                            r"\{([^}]*)\}", expr):
+                        self.assertIn('port=~"$port"', selector, panel["title"])
+                        self.assertIn('service=~"$service"', selector, panel["title"])
 
     def test_geomap_looks_up_country_codes_in_the_countries_gazetteer(self):
         geomaps = [p for p in all_panels(self.dashboard) if p["type"] == "geomap"]
@@ -147,6 +168,12 @@ class DashboardTest(unittest.TestCase):
         self.assertTrue(panel_using("sum by (port) (ebpf_geoip_unique_source_addresses"))
         self.assertTrue([t for t in panel_using("topk(10, sum by (country) (increase(")
                          if t in by_type["bargauge"]], "top countries")
+        self.assertTrue([t for t in panel_using(
+            "sum by (service) (rate(ebpf_geoip_accepted_connections_total{")
+            if t in by_type["timeseries"]], "connections/s by service")
+        self.assertTrue([t for t in panel_using(
+            "sort_desc(sum by (service) (increase(ebpf_geoip_accepted_connections_total{")
+            if t in by_type["bargauge"]], "connections by service")
         for health in ("ebpf_geoip_probe_info", "ebpf_geoip_overflow_connections_total",
                        "ebpf_geoip_lookup_failures_total",
                        "time() - ebpf_geoip_database_build_timestamp_seconds",

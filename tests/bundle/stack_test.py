@@ -214,6 +214,21 @@ class StackTest(unittest.TestCase):
         self.assertIn(self.exporter_address, values["instance"])
         self.assertEqual(values["port"], ["8081", "8082", "8083"])
 
+    def test_services_are_the_listeners_of_the_demo_ports(self):
+        _, values, _ = self.variables()
+        listening = set(self.prometheus.label_values(
+            'ebpf_geoip_listener_info{instance="%s", port=~"8081|8082|8083"}'
+            % self.exporter_address, "service"))
+        self.assertTrue(listening)
+        # Every connection is counted under the service listening where it
+        # arrived; "unknown" is for overflowed connections alone.
+        self.assertTrue(set(values["service"]) & listening, (values["service"], listening))
+        self.assertLessEqual(set(values["service"]), listening | {"unknown"})
+        per_service = by_label(self.panel_query("Connections by service"), "service")
+        self.assertEqual(set(per_service), set(values["service"]))
+        for service in set(values["service"]) & listening:
+            self.assertGreater(per_service[service], 0, service)
+
     def test_every_panel_query_returns_data(self):
         dashboard, _, substitutions = self.variables()
         # Longest names first, so $__range is not cut short by a $__r... name.
@@ -236,7 +251,7 @@ class StackTest(unittest.TestCase):
                         self.assertTrue(all(math.isfinite(v) for v in series),
                                         "%s: %s %s" % (panel["title"], key, series))
                     checked += 1
-        self.assertGreaterEqual(checked, 19)
+        self.assertGreaterEqual(checked, 21)
 
     def panel_query(self, title):
         dashboard, _, substitutions = self.variables()
@@ -282,6 +297,15 @@ class StackTest(unittest.TestCase):
         unique = by_label(self.prometheus.instant("country:ebpf_geoip_unique_source_addresses:sum"),
                          "country")
         self.assertTrue(self.expected <= set(unique), unique)
+        services = set(self.prometheus.label_values(
+            'ebpf_geoip_accepted_connections_total{instance="%s"}' % self.exporter_address,
+            "service"))
+        self.assertEqual(set(by_label(self.prometheus.instant(
+            "service:ebpf_geoip_accepted_connections:rate1m"), "service")), services)
+        country_service = samples_of(self.prometheus.instant(
+            "country_service:ebpf_geoip_accepted_connections:rate1m"))
+        self.assertEqual({dict(k)["service"] for k in country_service}, services)
+        self.assertTrue(self.expected <= {dict(k)["country"] for k in country_service})
 
     def test_rules_load_and_evaluate_without_errors(self):
         groups = self.prometheus.get("rules")["groups"]
