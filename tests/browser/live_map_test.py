@@ -4,11 +4,12 @@
 ProbeLiveMapTest (root): a real exporter with the real probe; clients in a
 private network namespace connect from world addresses; the page must show
 bubbles for exactly those countries with the right counts, update them
-without a reload, and reconnect by itself after the exporter restarts.
+without a reload, filter them by port and by the service that accepted
+them, and reconnect by itself after the exporter restarts.
 
 SimulatedLiveMapTest (no probe): --connections.source=simulated; addresses POSTed to
 the API must give exact API numbers and bubbles, and bad bodies change
-nothing.
+nothing. Posted connections have no listener, so their service is "unknown".
 
 Run by ctest (tests/CMakeLists.txt); by hand:
     sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
@@ -23,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -101,6 +103,49 @@ return bubbles;
 """
 
 
+# The service filter's options: [[value, text]].
+SERVICE_OPTIONS_SCRIPT = """
+return [...document.getElementById('service').options].map((o) => [o.value, o.text]);
+"""
+
+# The service of each entry of the recent-connections feed, newest first.
+FEED_SERVICES_SCRIPT = """
+return [...document.querySelectorAll('#feed li')].map((li) => li.dataset.service);
+"""
+
+
+def choose(browser, select_id, value):
+    """Picks value in the <select> select_id, as a user would."""
+    browser.execute("""
+        const select = document.getElementById(arguments[0]);
+        select.value = arguments[1];
+        select.dispatchEvent(new Event('change'));""", select_id, value)
+
+
+def listener_labels(exporter, port):
+    """The labels of each ebpf_geoip_listener_info series of port."""
+    status, text = exporter.get("/metrics")
+    assert status == 200, text
+    found = []
+    for line in text.splitlines():
+        if line.startswith("ebpf_geoip_listener_info{"):
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line))
+            if labels["port"] == str(port):
+                found.append(labels)
+    return found
+
+
+def listener_service(exporter, port, process):
+    """The service the exporter named the one listener on port, which must be
+    `process`: the process's own name unless it runs in a container or a
+    systemd service (README, "Which service")."""
+    (labels,) = listener_labels(exporter, port)
+    assert labels["process"] == process, labels
+    if not labels["container_id"] and not labels["unit"]:
+        assert labels["service"] == process, labels
+    return labels["service"]
+
+
 def wait_for_bubbles(browser, expected, timeout):
     """Waits until the page shows exactly expected; returns seconds taken."""
     start = time.monotonic()
@@ -113,14 +158,17 @@ def wait_for_bubbles(browser, expected, timeout):
     return time.monotonic() - start
 
 
-def traffic_connect(namespace, ports, connects):
+def traffic_connect(namespace, ports, connects, tool=None):
     """Listens on [::]:each port inside namespace (dual-stack, so IPv4
     clients arrive as ::ffff:a.b.c.d) and makes the connections
-    [(source, port, count)]; fails unless every one was accepted."""
+    [(source, port, count)]; fails unless every one was accepted. The
+    listener is `tool`, the traffic tool by default or a copy of it under
+    another name (another process name: another service)."""
     spec = ",".join(
         f"{source}>{'[::1]' if ':' in source else '127.0.0.1'}:{port}*{count}"
         for source, port, count in connects)
-    result = namespace.run([ARGS.traffic, "--listen=" + ",".join(f"[::]:{p}" for p in ports),
+    result = namespace.run([tool or ARGS.traffic,
+                            "--listen=" + ",".join(f"[::]:{p}" for p in ports),
                             f"--connect={spec}", "--timeout=20"])
     total = sum(count for _, _, count in connects)
     if result.returncode != 0 or f"made={total} accepted={total}" not in result.stdout:
@@ -194,12 +242,20 @@ class ProbeLiveMapTest(unittest.TestCase):
              for c in json.loads(body)],
             [("JP", 3, 1, 30.0), ("GB", 2, 1, 20.0), ("US", 2, 2, 20.0), ("BR", 1, 1, 10.0),
              ("DE", 1, 1, 10.0), ("private", 1, 1, 10.0)])
+        # The traffic tool listened: its connections are its service's (the
+        # kernel keeps 15 bytes of a process name).
+        first = listener_service(exporter, p, os.path.basename(ARGS.traffic)[:15])
 
-        # Round 2: counts rise, new countries arrive, same document.
+        # Round 2: counts rise, new countries arrive, same document. A copy
+        # of the traffic tool under another name listens this time, on the
+        # same ports in the same namespace: a second service.
+        second_tool = os.path.join(ARGS.out_dir, "geoip-map-two")
+        shutil.copy(ARGS.traffic, second_tool)
+        self.cleanups.append(lambda: os.remove(second_tool))
         traffic_connect(namespace, ports, [
             (a["GB"], p, 3), (a["JP"], q, 1), (a["ES"], p, 2), (a["FR"], q, 2),
             (a["AU"], p, 1), (a["IN"], q, 2), (a["ZA"], p, 1), (a["SE"], q, 1),
-            (a["US4"], q, 4)])
+            (a["US4"], q, 4)], tool=second_tool)
         expected = {"GB": 5, "DE": 1, "JP": 4, "BR": 1, "US": 6, "ES": 2, "FR": 2, "AU": 1,
                     "IN": 2, "ZA": 1, "SE": 1}
         took = wait_for_bubbles(browser, expected, UPDATE_BOUND)
@@ -222,18 +278,47 @@ class ProbeLiveMapTest(unittest.TestCase):
         self.assertIn("8.8.8.0/24", feed)
         self.assertNotIn("8.8.8.8", feed)
         self.assertNotIn("81.2.69.142", feed)
+        # ... and the service of each: round 2's newest, round 1's below.
+        second = listener_service(exporter, p, "geoip-map-two")
+        self.assertNotEqual(first, second)
+        self.assertEqual(exporter.get("/api/v1/services"), (200, json.dumps(
+            [{"service": second, "connections": 17}, {"service": first, "connections": 10}],
+            separators=(",", ":")) + "\n"))
+        services = browser.execute(FEED_SERVICES_SCRIPT)
+        self.assertEqual(services[0], second, services)
+        self.assertEqual(set(services), {first, second})
+        self.assertIn(second, feed)
+        wait_for("the service choices", lambda: browser.execute(SERVICE_OPTIONS_SCRIPT) == [
+            ["", "all services"], [second, f"{second} (17)"], [first, f"{first} (10)"]],
+            timeout=5)
         time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
         shot = browser.screenshot(os.path.join(ARGS.out_dir, "live-map.png"))
         if ARGS.docs_screenshot:
             shutil.copyfile(shot, ARGS.docs_screenshot)
 
         # The port filter: only port q's connections.
-        browser.execute("""
-            const select = document.getElementById('port');
-            select.value = arguments[0];
-            select.dispatchEvent(new Event('change'));""", str(q))
-        wait_for_bubbles(browser, {"DE": 1, "BR": 1, "US": 5, "JP": 1, "FR": 2, "IN": 2,
-                                   "SE": 1}, UPDATE_BOUND)
+        choose(browser, "port", str(q))
+        on_q = {"DE": 1, "BR": 1, "US": 5, "JP": 1, "FR": 2, "IN": 2, "SE": 1}
+        wait_for_bubbles(browser, on_q, UPDATE_BOUND)
+
+        # The service filter, with the port's and alone: round 1's service
+        # has round 1's connections only.
+        choose(browser, "service", first)
+        wait_for_bubbles(browser, {"DE": 1, "BR": 1, "US": 1}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"),
+                         f"?port={q}&service={first}")
+        choose(browser, "port", "")
+        wait_for_bubbles(browser, {"GB": 2, "DE": 1, "JP": 3, "BR": 1, "US": 2}, UPDATE_BOUND)
+        self.assertEqual(set(browser.execute(FEED_SERVICES_SCRIPT)), {first})
+        self.assertEqual(browser.execute(
+            "return document.getElementById('total-connections').textContent"), "10")
+        choose(browser, "service", second)
+        wait_for_bubbles(browser, {"GB": 3, "JP": 1, "ES": 2, "FR": 2, "AU": 1, "IN": 2, "ZA": 1,
+                                   "SE": 1, "US": 4}, UPDATE_BOUND)
+        choose(browser, "service", "")
+        choose(browser, "port", str(q))
+        wait_for_bubbles(browser, on_q, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), f"?port={q}")
 
         # On a phone: one column, nothing wider than the screen.
         browser.set_window_size(390, 844)
@@ -306,6 +391,14 @@ class SimulatedLiveMapTest(unittest.TestCase):
             400, '{"error":"port must be a number from 1 to 65535, got \\"http\\""}\n'))
         self.assertEqual(exporter.get("/api/v1/ports"), (
             200, '[{"port":8081,"connections":3},{"port":8082,"connections":3}]\n'))
+        # No listener behind a posted connection: every one is "unknown"'s.
+        self.assertEqual(exporter.get("/api/v1/services"), (
+            200, '[{"service":"unknown","connections":6}]\n'))
+        self.assertEqual(exporter.get("/api/v1/countries?service=unknown&port=8082"),
+                         exporter.get("/api/v1/countries?port=8082"))
+        self.assertEqual(exporter.get("/api/v1/countries?service=nginx"), (200, "[]\n"))
+        self.assertEqual(exporter.get("/api/v1/countries?service=" + "x" * 65), (
+            400, '{"error":"service must be a name of 1 to 64 bytes, got 65 bytes"}\n'))
 
         # Fill every stream slot (8), as a large audience would: the next
         # stream is refused with a "busy" event.
@@ -350,6 +443,34 @@ class SimulatedLiveMapTest(unittest.TestCase):
         print(f"posted connection on the streaming page after {took:.2f}s", file=sys.stderr)
         self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
         browser.screenshot(os.path.join(ARGS.out_dir, "live-map-simulated.png"))
+
+        # The service filter lists "unknown", the feed names it, and choosing
+        # it keeps every connection.
+        everything = {"GB": 2, "US": 2, "DE": 1, "ES": 2, "FR": 2}
+        wait_for("the service choices", lambda: browser.execute(SERVICE_OPTIONS_SCRIPT) == [
+            ["", "all services"], ["unknown", "unknown (10)"]], timeout=5)
+        self.assertEqual(set(browser.execute(FEED_SERVICES_SCRIPT)), {"unknown"})
+        choose(browser, "service", "unknown")
+        wait_for("the filtered stream", lambda: browser.execute(
+            "return location.search") == "?service=unknown", timeout=5)
+        wait_for_bubbles(browser, everything, UPDATE_BOUND)
+        # A service with no connections yet, from the address bar: nothing
+        # on the map until it has some, and the filter shows the name.
+        browser.get(exporter.url + "/?port=8082&service=not+yet")
+        wait_for("the empty state", lambda: browser.execute(
+            "return document.body.dataset.version !== undefined && "
+            "document.getElementById('total-connections').textContent === '0' && "
+            "document.getElementById('service').value"), timeout=10)
+        self.assertEqual(browser.execute("return document.getElementById('service').value"),
+                         "not yet")
+        self.assertEqual(browser.execute("return document.getElementById('port').value"), "8082")
+        self.assertEqual(browser.execute(BUBBLES_SCRIPT), {})
+        self.assertEqual(browser.execute(FEED_SERVICES_SCRIPT), [])
+        self.assertEqual(browser.execute(SERVICE_OPTIONS_SCRIPT), [
+            ["", "all services"], ["unknown", "unknown (10)"], ["not yet", "not yet"]])
+        choose(browser, "service", "")
+        wait_for_bubbles(browser, {"US": 2, "DE": 1}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?port=8082")
 
 
 def main():

@@ -197,20 +197,30 @@ function renderBubbles(countries) {
     .forEach((country) => layer.append(bubbles.get(country.id)));
 }
 
-function renderPorts(ports, selected) {
-  const select = $('port');
-  const options = [['', 'all ports']];
-  const listed = new Set();
-  for (const p of ports) {
-    options.push([String(p.port), `${p.port} (${numbers.format(p.connections)})`]);
-    listed.add(String(p.port));
+// Fills a filter with [value, label] options after "all"; a selected value
+// that is not listed (nothing counted yet) is kept as an option of its own.
+function renderChoices(select, all, choices, selected) {
+  const options = [['', all], ...choices];
+  if (selected && !choices.some(([value]) => value === selected)) {
+    options.push([selected, selected]);
   }
-  if (selected && !listed.has(selected)) options.push([selected, selected]);
   const text = JSON.stringify(options);
   if (select.dataset.options === text) return;  // keep it stable while open
   select.dataset.options = text;
   select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
   select.value = selected;
+}
+
+function renderPorts(ports, selected) {
+  renderChoices($('port'), 'all ports',
+    ports.map((p) => [String(p.port), `${p.port} (${numbers.format(p.connections)})`]), selected);
+}
+
+// Busiest first, as the API lists them.
+function renderServices(services, selected) {
+  renderChoices($('service'), 'all services',
+    services.map((s) => [s.service, `${s.service} (${numbers.format(s.connections)})`]),
+    selected);
 }
 
 function cell(row, text) { row.insertCell().textContent = text; }
@@ -221,6 +231,7 @@ function render(state) {
   const port = state.port === null ? '' : String(state.port);
   renderBubbles(state.countries);
   renderPorts(state.ports, port);
+  renderServices(state.services, state.service ?? '');
   $('total-connections').textContent = numbers.format(state.connections);
   $('total-addresses').textContent = numbers.format(state.unique_addresses);
   $('total-countries').textContent =
@@ -248,7 +259,12 @@ function render(state) {
     const address = document.createElement('span');
     address.className = 'address';
     address.textContent = r.address ?? 'address not recorded';
-    item.append(time, what, where, address);
+    const service = document.createElement('span');
+    service.className = 'service';
+    service.textContent = r.service;
+    service.title = r.service;
+    item.dataset.service = r.service;
+    item.append(time, what, where, address, service);
     return item;
   }));
   document.body.dataset.version = String(state.version);
@@ -260,9 +276,14 @@ function setStatus(kind, text) {
   status.textContent = text;
 }
 
+// The filters as a query string: '' for all, else ?port=N&service=NAME.
 function query() {
-  const port = $('port').value;
-  return port ? `?port=${encodeURIComponent(port)}` : '';
+  const params = new URLSearchParams();
+  for (const name of ['port', 'service']) {
+    if ($(name).value) params.set(name, $(name).value);
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
 }
 
 // EventSource reconnects by itself (the server asks for 2 s) after the
@@ -310,13 +331,15 @@ function poll(rounds, mine = generation) {
 function start() {
   // The bubble moves when the layout changes; its tooltip would not.
   window.addEventListener('resize', hideTooltip);
-  const initial = new URLSearchParams(location.search).get('port') || '';
-  renderPorts([], initial);
-  $('port').addEventListener('change', () => {
-    const port = $('port').value;
-    history.replaceState(null, '', port ? `?port=${encodeURIComponent(port)}` : location.pathname);
-    connect();
-  });
+  const initial = new URLSearchParams(location.search);
+  renderPorts([], initial.get('port') || '');
+  renderServices([], initial.get('service') || '');
+  for (const name of ['port', 'service']) {
+    $(name).addEventListener('change', () => {
+      history.replaceState(null, '', query() || location.pathname);
+      connect();
+    });
+  }
   connect();
   Promise.all(['countries-110m.json', 'centroids.json'].map((name) =>
     fetch(`/live_map/${name}`).then((response) => {
