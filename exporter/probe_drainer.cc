@@ -29,16 +29,17 @@ void ProbeDrainer::Loop() {
 }
 
 void ProbeDrainer::DrainOnce() {
-  // Listeners first: a connection drained now may be to one that just
-  // started listening.
-  if (const uint64_t changed = probe_->ListenersChanged(); changed != listeners_seen_) {
-    listeners_seen_ = changed;
-    services_->Learn(probe_->Listeners());
-  }
   DrainResult result;
   if (absl::Status drained = probe_->Drain(&result); !drained.ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     fprintf(stderr, "drain: %s\n", std::string(drained.message()).c_str());
+  }
+  // Listeners after the drain: a socket is recorded when it starts to
+  // listen, before any connection to it, so every connection drained now
+  // finds its listener, also one that started a moment ago.
+  if (const uint64_t changed = probe_->ListenersChanged(); changed != listeners_seen_) {
+    listeners_seen_ = changed;
+    services_->Learn(probe_->Listeners());
   }
   // What was read before a failure is recorded all the same.
   const absl::Time now = absl::Now();

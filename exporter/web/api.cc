@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "exporter/listeners/service_name.h"
 #include "exporter/web/country_names.h"
 #include "exporter/web/embedded_file.h"
 #include "exporter/web/json.h"
@@ -34,9 +35,9 @@ std::string Percent(uint64_t part, uint64_t whole) {
   return absl::StrCat(value / 10, ".", value % 10);
 }
 
-// Service names are label values of at most 64 bytes (kMaxLabelBytes in
-// exporter/listeners/service_name.h): a longer one cannot be a service.
-constexpr size_t kMaxServiceBytes = 64;
+// Service names are label values (LabelSafe): a longer one cannot be a
+// service.
+constexpr size_t kMaxServiceBytes = kMaxLabelBytes;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
