@@ -142,14 +142,9 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   // Everything that needs privileges is done: the probe is attached, the
   // port is bound. Threads started from here on inherit the reduced set.
   const bool keep_cap_bpf = exporter->probe_ != nullptr && MapAccessNeedsCapBpf();
-  if (absl::Status dropped = DropPrivileges(config.runas, keep_cap_bpf); !dropped.ok()) {
-    return dropped;
-  }
-  if (geteuid() != 0 || keep_cap_bpf) {
-    fprintf(stderr, "running as uid %d with %s\n", static_cast<int>(geteuid()),
-            keep_cap_bpf ? "only CAP_BPF (this kernel checks it on every map read)"
-                         : "no capabilities");
-  }
+  absl::StatusOr<std::string> dropped = DropPrivileges(config.runas, keep_cap_bpf);
+  if (!dropped.ok()) return dropped.status();
+  if (!dropped->empty()) fprintf(stderr, "%s\n", dropped->c_str());
 
   if (exporter->drainer_) exporter->drainer_->Start();
   exporter->watcher_->Start();

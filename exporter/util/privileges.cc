@@ -30,6 +30,15 @@ absl::Status SetCapabilities(uint64_t keep) {
   return absl::OkStatus();
 }
 
+// True if this thread's effective set has every capability of `needed`.
+bool HasCapabilities(uint64_t needed) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  const uint64_t effective = data[0].effective | (uint64_t{data[1].effective} << 32);
+  return (effective & needed) == needed;
+}
+
 }  // namespace
 
 bool MapAccessNeedsCapBpf() {
@@ -46,8 +55,11 @@ bool MapAccessNeedsCapBpf() {
   return major < 6 || (major == 6 && minor < 5);
 }
 
-absl::Status DropPrivileges(const std::string& user, bool keep_cap_bpf) {
+absl::StatusOr<std::string> DropPrivileges(const std::string& user, bool keep_cap_bpf) {
   const uint64_t keep = keep_cap_bpf ? uint64_t{1} << kCapBpf : 0;
+  const char* const kept =
+      keep_cap_bpf ? "only CAP_BPF (this kernel checks it on every map read)" : "no capabilities";
+  std::string stayed_root;
   if (geteuid() == 0 && !user.empty()) {
     errno = 0;
     const struct passwd* account = getpwnam(user.c_str());
@@ -56,22 +68,30 @@ absl::Status DropPrivileges(const std::string& user, bool keep_cap_bpf) {
           absl::StrCat("--privileges.runas: there is no user \"", user,
                        "\"; name an existing one, or pass --privileges.runas= to stay root"));
     }
-    if (account->pw_uid == 0) return absl::OkStatus();
-    // Keeps the permitted set across setuid(), for CAP_BPF on old kernels.
-    if (keep != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
-      return absl::ErrnoToStatus(errno, "prctl(PR_SET_KEEPCAPS)");
+    if (account->pw_uid == 0) return std::string();
+    if (!HasCapabilities((uint64_t{1} << CAP_SETUID) | (uint64_t{1} << CAP_SETGID))) {
+      stayed_root = absl::StrCat(
+          "--privileges.runas=", user,
+          ": no CAP_SETUID and CAP_SETGID to switch users (a container that drops them); ");
+    } else {
+      // Keeps the permitted set across setuid(), for CAP_BPF on old kernels.
+      if (keep != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+        return absl::ErrnoToStatus(errno, "prctl(PR_SET_KEEPCAPS)");
+      }
+      // glibc applies these to every thread of the process.
+      if (setgroups(0, nullptr) != 0) return absl::ErrnoToStatus(errno, "setgroups()");
+      if (setgid(account->pw_gid) != 0) return absl::ErrnoToStatus(errno, "setgid()");
+      if (setuid(account->pw_uid) != 0) return absl::ErrnoToStatus(errno, "setuid()");
+      prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
     }
-    // glibc applies these to every thread of the process.
-    if (setgroups(0, nullptr) != 0) return absl::ErrnoToStatus(errno, "setgroups()");
-    if (setgid(account->pw_gid) != 0) return absl::ErrnoToStatus(errno, "setgid()");
-    if (setuid(account->pw_uid) != 0) return absl::ErrnoToStatus(errno, "setuid()");
-    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
   }
   if (absl::Status caps = SetCapabilities(keep); !caps.ok()) return caps;
+  // Also stops uid 0 from regaining capabilities through execve().
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return absl::ErrnoToStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
   }
-  return absl::OkStatus();
+  if (geteuid() == 0 && stayed_root.empty() && !keep_cap_bpf) return std::string();
+  return absl::StrCat(stayed_root, "running as uid ", geteuid(), " with ", kept);
 }
 
 }  // namespace geoip

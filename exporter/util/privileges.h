@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace geoip {
 
@@ -16,8 +16,12 @@ bool MapAccessNeedsCapBpf();
 
 // Switches to `user` if running as root (a non-empty name), drops every
 // capability except CAP_BPF when keep_cap_bpf, and forbids regaining any.
-// Affects every thread of the process; threads started later inherit it.
-absl::Status DropPrivileges(const std::string& user, bool keep_cap_bpf);
+// Without CAP_SETUID and CAP_SETGID (a container that drops them, such as a
+// Kubernetes pod with `drop: [ALL]`) it cannot switch users: it stays uid 0
+// and still drops every capability. Affects every thread of the process;
+// threads started later inherit it. Returns what it did, one line for the
+// log (empty if there was nothing to say: root was asked to stay root).
+absl::StatusOr<std::string> DropPrivileges(const std::string& user, bool keep_cap_bpf);
 
 }  // namespace geoip
 
