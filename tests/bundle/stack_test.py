@@ -309,7 +309,8 @@ class StackTest(unittest.TestCase):
 
     def test_rules_load_and_evaluate_without_errors(self):
         groups = self.prometheus.get("rules")["groups"]
-        self.assertEqual({g["name"] for g in groups}, {"ebpf_geoip.recording", "ebpf_geoip.alerts"})
+        self.assertEqual({g["name"] for g in groups},
+                         {"ebpf_geoip.recording", "ebpf_geoip.fleet", "ebpf_geoip.alerts"})
         for group in groups:
             for rule in group["rules"]:
                 self.assertEqual(rule["health"], "ok", rule)
