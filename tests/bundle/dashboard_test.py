@@ -3,19 +3,36 @@
 
 Checks what breaks a file-provisioned dashboard without an error message:
 ${DS_...} inputs, panels without the datasource variable, duplicate ids,
-a geomap layer that cannot place its markers.
+a geomap layer that cannot place its markers. Then, with promtool, that
+every query parses and that every panel answers, against the shipped
+recording rules, both on a fleet (series labelled cluster and node) and on a
+single host (neither label); the fleet panels with their exact figures.
 """
 
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DASHBOARD = os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")
 DATASOURCES = os.path.join(REPO, "grafana", "provisioning", "datasources", "prometheus.yml")
 PROVIDERS = os.path.join(REPO, "grafana", "provisioning", "dashboards", "ebpf-geoip.yml")
+RECORDING_RULES = os.path.join(REPO, "prometheus", "rules", "ebpf_geoip_recording.yml")
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
+ROWS = ["Fleet overview", "Per-node drill-down", "Selected nodes, ports and services",
+        "Exporter health"]
+# The recording rules of the ebpf_geoip.fleet group the fleet rows read.
+CLUSTER_COUNTRY = "cluster_country:ebpf_geoip_accepted_connections:rate1m"
+CLUSTER_PORT_SERVICE = "cluster_port_service:ebpf_geoip_accepted_connections:rate1m"
+NODE_COUNTRY = "node_country:ebpf_geoip_accepted_connections:rate1m"
+UNIQUE_SUM = "cluster_country:ebpf_geoip_unique_source_addresses:sum"
+UNIQUE_MAX = "cluster_country:ebpf_geoip_unique_source_addresses:max"
+# What Grafana puts in place of its built-in variables.
+BUILTINS = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "15s"}
 
 
 def load_dashboard():
@@ -29,6 +46,45 @@ def all_panels(dashboard):
         yield panel
         for nested in panel.get("panels", []):
             yield nested
+
+
+def panels_by_row(dashboard):
+    """{row title: [panels below it, up to the next row]}, in grid order."""
+    rows = {}
+    current = None
+    for panel in sorted(dashboard["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if panel["type"] == "row":
+            current = panel["title"]
+            rows.setdefault(current, [])
+        else:
+            rows.setdefault(current, []).append(panel)
+    return rows
+
+
+def exprs_of(panel):
+    return " ".join(t["expr"] for t in panel.get("targets", []))
+
+
+def substitute(text, values):
+    """Replaces $name by its value, longest names first ($__range before $__r...)."""
+    for name in sorted(values, key=len, reverse=True):
+        text = text.replace(name, values[name])
+    return text
+
+
+def all_values(dashboard):
+    """The query variables as Grafana sends them with "All" selected: the
+    allValue, or for job and instance (no allValue) a regex that matches
+    every value."""
+    values = dict(BUILTINS)
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            values["$" + variable["name"]] = variable.get("allValue") or ".+"
+    return values
+
+
+def promtool(*args):
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120)
 
 
 class DashboardTest(unittest.TestCase):
@@ -56,7 +112,7 @@ class DashboardTest(unittest.TestCase):
 
     def test_query_variables_use_the_datasource_variable(self):
         variables = {v["name"]: v for v in self.dashboard["templating"]["list"]}
-        for name in ("job", "instance", "port", "service"):
+        for name in ("cluster", "node", "job", "instance", "port", "service"):
             self.assertIn(name, variables)
             variable = variables[name]
             self.assertEqual(variable["type"], "query")
@@ -73,14 +129,54 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(service["label"], "Service")
         self.assertEqual(
             service["query"]["query"],
-            'label_values(ebpf_geoip_accepted_connections_total{job=~"$job", '
-            'instance=~"$instance", port=~"$port"}, service)')
+            'label_values(ebpf_geoip_accepted_connections_total{cluster=~"$cluster", '
+            'node=~"$node", job=~"$job", instance=~"$instance", port=~"$port"}, service)')
         self.assertTrue(service["multi"])
         self.assertTrue(service["includeAll"])
         # "All" as one regex, not a list of every name escaped: names are
         # free text (process names) and there may be 64 of them.
         self.assertEqual(service["allValue"], ".*")
         self.assertEqual(service["current"]["value"], ["$__all"])
+
+    def test_cluster_and_node_variables_come_first_and_match_a_single_host(self):
+        variables = [v["name"] for v in self.dashboard["templating"]["list"]]
+        self.assertEqual(variables,
+                         ["datasource", "cluster", "node", "job", "instance", "port", "service"])
+        by_name = {v["name"]: v for v in self.dashboard["templating"]["list"]}
+        # ebpf_geoip_build_info: one series per exporter, whatever it counts.
+        self.assertEqual(by_name["cluster"]["query"]["query"],
+                         "label_values(ebpf_geoip_build_info, cluster)")
+        self.assertEqual(by_name["node"]["query"]["query"],
+                         'label_values(ebpf_geoip_build_info{cluster=~"$cluster"}, node)')
+        for name in ("cluster", "node"):
+            variable = by_name[name]
+            self.assertEqual(variable["label"], name.capitalize())
+            self.assertTrue(variable["multi"], name)
+            self.assertTrue(variable["includeAll"], name)
+            # On a single host neither label exists: "All" must match series
+            # without it, which a regex of the (no) values would not.
+            self.assertEqual(variable["allValue"], ".*", name)
+            self.assertEqual(variable["current"]["value"], ["$__all"], name)
+            self.assertTrue(variable["description"], name)
+        # The variables after them list only what the chosen nodes have.
+        for name in ("job", "instance", "port", "service"):
+            self.assertIn('{cluster=~"$cluster", node=~"$node"', by_name[name]["query"]["query"],
+                          name)
+
+    def test_rows_in_order_and_expanded(self):
+        rows = [p for p in self.dashboard["panels"] if p["type"] == "row"]
+        self.assertEqual([r["title"] for r in rows], ROWS)
+        for row in rows:
+            # Expanded, so that every panel is a top-level panel (the stack
+            # test runs each of them) and the rows read top to bottom.
+            self.assertFalse(row["collapsed"], row["title"])
+            self.assertEqual(row["panels"], [], row["title"])
+            self.assertEqual((row["gridPos"]["x"], row["gridPos"]["w"]), (0, 24), row["title"])
+        self.assertEqual(self.dashboard["panels"][0]["title"], "Fleet overview")
+        by_row = panels_by_row(self.dashboard)
+        self.assertNotIn(None, by_row, "panels above the first row")
+        for title in ROWS:
+            self.assertTrue(by_row[title], title)
 
     def test_panel_ids_are_unique_and_layout_fits_the_grid(self):
         ids = [p["id"] for p in all_panels(self.dashboard)]
@@ -117,12 +213,26 @@ class DashboardTest(unittest.TestCase):
         self.assertGreaterEqual(query_panels, 15)
 
     def test_queries_filter_on_the_variables(self):
+        fleet = {p["title"] for p in panels_by_row(self.dashboard)["Fleet overview"]}
         for panel in all_panels(self.dashboard):
             for target in panel.get("targets", []):
                 expr = target["expr"]
-                for selector in re.findall(r"\b(?:ebpf_geoip_\w+|process_\w+|scrape_duration_seconds)\{([^}]*)\}", expr):
+                for selector in re.findall(r"(?<![\w:])(?:ebpf_geoip_\w+|process_\w+|scrape_duration_seconds)\{([^}]*)\}", expr):
+                    self.assertIn('cluster=~"$cluster"', selector, panel["title"])
+                    if panel["title"] in fleet:
+                        # The fleet overview is every node of the clusters.
+                        self.assertNotIn("node=~", selector, panel["title"])
+                        continue
+                    self.assertIn('node=~"$node"', selector, panel["title"])
                     self.assertIn('job=~"$job"', selector, panel["title"])
                     self.assertIn('instance=~"$instance"', selector, panel["title"])
+                # Recording rules have no job or instance; cluster always,
+                # node, port and service where the rule keeps them.
+                for name, selector in re.findall(r"\b(\w+:ebpf_geoip_\w+:\w+)\{([^}]*)\}", expr):
+                    self.assertIn('cluster=~"$cluster"', selector, panel["title"])
+                    if name == CLUSTER_PORT_SERVICE:
+                        self.assertIn('port=~"$port"', selector, panel["title"])
+                        self.assertIn('service=~"$service"', selector, panel["title"])
                 if "ebpf_geoip_accepted_connections_total" in expr or "unique_source" in expr:
                     for selector in re.findall(
                             r"ebpf_geoip_(?:accepted_connections_total|unique_source_addresses)"
@@ -130,26 +240,151 @@ class DashboardTest(unittest.TestCase):
                         self.assertIn('port=~"$port"', selector, panel["title"])
                         self.assertIn('service=~"$service"', selector, panel["title"])
 
-    def test_geomap_looks_up_country_codes_in_the_countries_gazetteer(self):
-        geomaps = [p for p in all_panels(self.dashboard) if p["type"] == "geomap"]
-        self.assertEqual(len(geomaps), 1)
-        geomap = geomaps[0]
-        (target,) = geomap["targets"]
-        self.assertTrue(target["instant"])
-        self.assertFalse(target["range"])
+    def test_geomaps_look_up_country_codes_in_the_countries_gazetteer(self):
+        geomaps = {p["title"]: p for p in all_panels(self.dashboard) if p["type"] == "geomap"}
+        self.assertEqual(set(geomaps), {"Connections by country", "Connections by country, fleet",
+                                        "Connections by country, selected nodes"})
+        # Each map's data: the exporters' own series on one, the fleet and
+        # the per-node recording rules on the others.
+        self.assertIn("increase(ebpf_geoip_accepted_connections_total{",
+                      exprs_of(geomaps["Connections by country"]))
+        self.assertIn("avg_over_time(%s{" % CLUSTER_COUNTRY,
+                      exprs_of(geomaps["Connections by country, fleet"]))
+        self.assertIn("avg_over_time(%s{" % NODE_COUNTRY,
+                      exprs_of(geomaps["Connections by country, selected nodes"]))
+        self.assertIn('node=~"$node"', exprs_of(geomaps["Connections by country, selected nodes"]))
+        for title, geomap in geomaps.items():
+            (target,) = geomap["targets"]
+            self.assertTrue(target["instant"], title)
+            self.assertFalse(target["range"], title)
+            self.assertEqual(target["format"], "table", title)
+            self.assertIn("sum by (country)", target["expr"], title)
+            self.assertIn('country!~"private|unknown|overflow"', target["expr"], title)
+            self.assertIn("[$__range]", target["expr"], title)
+            (layer,) = geomap["options"]["layers"]
+            self.assertEqual(layer["type"], "markers", title)
+            self.assertEqual(layer["location"], {"mode": "lookup", "lookup": "country",
+                                                 "gazetteer": "public/gazetteer/countries.json"},
+                             title)
+            style = layer["config"]["style"]
+            self.assertEqual(style["size"]["field"], "Value", title)
+            self.assertLess(style["size"]["min"], style["size"]["max"], title)
+            self.assertEqual(style["color"]["field"], "Value", title)
+            self.assertTrue(geomap["fieldConfig"]["defaults"]["color"]["mode"].startswith("continuous-"),
+                            title)
+            # The same view and markers as the single-host map.
+            self.assertEqual(geomap["options"]["view"],
+                             geomaps["Connections by country"]["options"]["view"], title)
+            self.assertEqual(style, geomaps["Connections by country"]["options"]["layers"][0]
+                             ["config"]["style"], title)
+
+    def test_fleet_overview_reads_the_fleet_recording_rules(self):
+        fleet = {p["title"]: p for p in panels_by_row(self.dashboard)["Fleet overview"]}
+        self.assertEqual(set(fleet), {
+            "Nodes reporting", "Connections/s, fleet",
+            "Unique source addresses, fleet: at least, at most",
+            "Connections by country, fleet", "Top countries, fleet",
+            "Connections/s by port and service, fleet"})
+        for title, panel in fleet.items():
+            # A few series per cluster and country, however many nodes: no
+            # panel of the row reads the exporters' connection series.
+            self.assertNotIn("ebpf_geoip_accepted_connections_total", exprs_of(panel), title)
+            self.assertNotIn("ebpf_geoip_unique_source_addresses{", exprs_of(panel), title)
+        self.assertEqual(exprs_of(fleet["Nodes reporting"]),
+                         'count(ebpf_geoip_build_info{cluster=~"$cluster"})')
+        self.assertEqual(exprs_of(fleet["Connections/s, fleet"]),
+                         'sum(%s{cluster=~"$cluster"})' % CLUSTER_COUNTRY)
+        top = fleet["Top countries, fleet"]
+        self.assertEqual(top["type"], "bargauge")
+        self.assertIn("topk(10, sum by (country) (avg_over_time(%s{" % CLUSTER_COUNTRY, exprs_of(top))
+        by_port = fleet["Connections/s by port and service, fleet"]
+        self.assertEqual(by_port["type"], "timeseries")
+        self.assertIn("sum by (port, service) (%s{" % CLUSTER_PORT_SERVICE, exprs_of(by_port))
+        for title in ("Connections/s, fleet", "Connections by country, fleet",
+                      "Top countries, fleet", "Connections/s by port and service, fleet"):
+            self.assertEqual(fleet[title]["fieldConfig"]["defaults"]["unit"], "cps", title)
+
+    def test_unique_addresses_are_shown_as_what_they_are(self):
+        """A client seen on two nodes, ports or services is in two series:
+        summing them gives an upper bound, and a panel that sums says so."""
+        for title, maximum, total in (
+                ("Unique source addresses, fleet: at least, at most", UNIQUE_MAX, UNIQUE_SUM),
+                ("Unique source addresses: at least, at most",
+                 "ebpf_geoip_unique_source_addresses", "ebpf_geoip_unique_source_addresses")):
+            (panel,) = [p for p in all_panels(self.dashboard) if p["title"] == title]
+            self.assertEqual(panel["type"], "stat")
+            self.assertEqual(panel["options"]["textMode"], "value_and_name")
+            at_least, at_most = panel["targets"]
+            self.assertEqual((at_least["legendFormat"], at_most["legendFormat"]),
+                             ("at least", "at most"), title)
+            # Countries are disjoint, so the largest series of each country
+            # adds up to a lower bound; across clusters, too (max by country).
+            self.assertTrue(at_least["expr"].startswith("sum(max by (country) (%s{" % maximum),
+                            at_least["expr"])
+            self.assertTrue(at_most["expr"].startswith("sum(%s{" % total), at_most["expr"])
+            description = panel["description"]
+            for words in ("at least", "at most", "twice", "between"):
+                self.assertIn(words, description.lower(), title)
+        fleet = [p for p in all_panels(self.dashboard)
+                 if p["title"] == "Unique source addresses, fleet: at least, at most"][0]
+        for words in ("lower bound", "upper bound", "two nodes or two ports counts twice"):
+            self.assertIn(words, fleet["description"], words)
+        # Every other panel that sums the gauge is titled an upper bound.
+        upper_bounds = 0
+        for panel in all_panels(self.dashboard):
+            sums = re.search(r"sum(?: by \(\w+\))? \((?:%s|ebpf_geoip_unique_source_addresses)\{"
+                             % re.escape(UNIQUE_SUM), exprs_of(panel))
+            if sums and "at least" not in panel["title"]:
+                self.assertIn("(upper bound)", panel["title"])
+                self.assertIn("counts twice", panel["description"], panel["title"])
+                upper_bounds += 1
+        self.assertEqual(upper_bounds, 2)
+
+    def test_drill_down_lists_nodes_and_links_each_to_itself(self):
+        rows = panels_by_row(self.dashboard)
+        drill = {p["title"]: p for p in rows["Per-node drill-down"]}
+        self.assertEqual(set(drill), {"Nodes by connections/s",
+                                      "Connections by country, selected nodes"})
+        table = drill["Nodes by connections/s"]
+        self.assertEqual(table["type"], "table")
+        (target,) = table["targets"]
         self.assertEqual(target["format"], "table")
-        self.assertIn("sum by (country)", target["expr"])
-        self.assertIn('country!~"private|unknown|overflow"', target["expr"])
-        self.assertIn("[$__range]", target["expr"])
-        (layer,) = geomap["options"]["layers"]
-        self.assertEqual(layer["type"], "markers")
-        self.assertEqual(layer["location"], {"mode": "lookup", "lookup": "country",
-                                             "gazetteer": "public/gazetteer/countries.json"})
-        style = layer["config"]["style"]
-        self.assertEqual(style["size"]["field"], "Value")
-        self.assertLess(style["size"]["min"], style["size"]["max"])
-        self.assertEqual(style["color"]["field"], "Value")
-        self.assertTrue(geomap["fieldConfig"]["defaults"]["color"]["mode"].startswith("continuous-"))
+        self.assertTrue(target["instant"])
+        # Every node of the clusters, not only the selected ones: the table
+        # is where another node is picked.
+        self.assertEqual(target["expr"], 'sort_desc(sum by (cluster, node) (avg_over_time('
+                         '%s{cluster=~"$cluster"}[$__range])))' % NODE_COUNTRY)
+        (override,) = [o for o in table["fieldConfig"]["overrides"]
+                       if o["matcher"] == {"id": "byName", "options": "node"}]
+        (links,) = [p["value"] for p in override["properties"] if p["id"] == "links"]
+        (link,) = links
+        url = link["url"]
+        # This dashboard, the same time range, data source and clusters, and
+        # the clicked node as the Node variable.
+        self.assertTrue(url.startswith("/d/%s/" % self.dashboard["uid"]), url)
+        for part in ("${__url_time_range}", "${datasource:queryparam}", "${cluster:queryparam}",
+                     "var-node=${__value.raw}"):
+            self.assertIn(part, url)
+        self.assertFalse(link.get("targetBlank"))
+        # The organize transformation renames Value; the sort must use the new name.
+        (organize,) = [t for t in table["transformations"] if t["id"] == "organize"]
+        renamed = organize["options"]["renameByName"]["Value"]
+        self.assertEqual(table["options"]["sortBy"], [{"displayName": renamed, "desc": True}])
+        self.assertEqual(drill["Connections by country, selected nodes"]["type"], "geomap")
+        # Below the drill-down: the exporters' own series of the selected
+        # nodes, every one filtered by the Node variable.
+        for panel in rows["Selected nodes, ports and services"] + rows["Exporter health"]:
+            self.assertIn('node=~"$node"', exprs_of(panel), panel["title"])
+
+    def test_every_recording_rule_a_panel_reads_is_shipped(self):
+        with open(RECORDING_RULES) as f:
+            recorded = set(re.findall(r"(?m)^\s+- record: (\S+)$", f.read()))
+        used = set()
+        for panel in all_panels(self.dashboard):
+            used |= set(re.findall(r"\b\w+:ebpf_geoip_\w+:\w+\b", exprs_of(panel)))
+        self.assertEqual(used, {CLUSTER_COUNTRY, CLUSTER_PORT_SERVICE, NODE_COUNTRY,
+                                UNIQUE_SUM, UNIQUE_MAX})
+        self.assertLessEqual(used, recorded)
 
     def test_has_the_panels_the_product_promises(self):
         exprs = {p["title"]: " ".join(t["expr"] for t in p.get("targets", []))
@@ -179,6 +414,198 @@ class DashboardTest(unittest.TestCase):
                        "time() - ebpf_geoip_database_build_timestamp_seconds",
                        "scrape_duration_seconds"):
             self.assertTrue(panel_using(health), health)
+
+
+# A fleet: three nodes in two clusters, labelled by the scrape.
+FLEET_NODES = [{"cluster": "eu", "node": "node-1", "instance": "10.0.0.1:19100"},
+               {"cluster": "eu", "node": "node-2", "instance": "10.0.0.2:19100"},
+               {"cluster": "us", "node": "node-3", "instance": "10.1.0.3:19100"}]
+# (node, country, port, service, connections per minute, distinct addresses).
+# A US client of node-1 on 443 also reached 22, and one reached node-2 too:
+# the true number of distinct US clients in eu is 4, between max 3 and sum 6.
+FLEET_TRAFFIC = [("node-1", "US", "443", "web", 60, 3),
+                 ("node-1", "DE", "443", "web", 30, 1),
+                 ("node-1", "US", "22", "sshd", 30, 1),
+                 ("node-2", "US", "443", "web", 120, 2),
+                 ("node-3", "US", "443", "web", 60, 4),
+                 ("node-3", "BR", "80", "nginx", 600, 7),
+                 ("node-3", "private", "22", "sshd", 60, 1)]
+# A single host: neither cluster nor node.
+HOST = [{"instance": "localhost:19100"}]
+HOST_TRAFFIC = [(None, "US", "8081", "python3", 60, 2),
+                (None, "private", "22", "sshd", 30, 1)]
+EVAL_TIME = "10m"
+
+
+def input_series(dashboard, hosts, traffic):
+    """promtool input_series: the connection series of `traffic` and one
+    series of every other metric the dashboard reads on each host, sampled
+    every minute for ten minutes."""
+    series = []
+
+    def add(name, labels, values):
+        text = ", ".join('%s="%s"' % item for item in sorted(labels.items()))
+        series.append({"series": "%s{%s}" % (name, text), "values": values})
+
+    for node, country, port, service, per_minute, addresses in traffic:
+        (host,) = [h for h in hosts if h.get("node") == node]
+        labels = dict(host, job="ebpf_geoip", country=country, port=port, service=service)
+        add("ebpf_geoip_accepted_connections_total", labels, "0+%dx10" % per_minute)
+        add("ebpf_geoip_unique_source_addresses", labels, "%dx10" % addresses)
+    text = json.dumps(dashboard)
+    others = set(re.findall(r"(?<![\w:])(ebpf_geoip_\w+|process_\w+|scrape_duration_seconds)\b",
+                            text))
+    others -= {"ebpf_geoip_accepted_connections_total", "ebpf_geoip_unique_source_addresses"}
+    extra = {"ebpf_geoip_probe_info": {"mode": "tracepoint"},
+             "ebpf_geoip_build_info": {"version": "0.2.0", "revision": "abc", "branch": "main"}}
+    for name in sorted(others):
+        for host in hosts:
+            add(name, dict(host, job="ebpf_geoip", **extra.get(name, {})),
+                "0+1x10" if name.endswith("_total") else "1x10")
+    return series
+
+
+def panel_queries(dashboard):
+    """(panel title, refId, expr) of every query panel."""
+    for panel in all_panels(dashboard):
+        for target in panel.get("targets", []):
+            yield panel["title"], target["refId"], target["expr"]
+
+
+class PromtoolTest(unittest.TestCase):
+    """The queries against Prometheus' own parser and engine: promtool, with
+    the shipped recording rules."""
+
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("promtool") is None:
+            raise AssertionError("promtool not found (Debian package prometheus)")
+        cls.dashboard = load_dashboard()
+        cls.tmp = tempfile.mkdtemp(prefix="ebpf-geoip-dashboard-test.")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write(self, name, content):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            json.dump(content, f, indent=1)  # JSON is YAML
+        return path
+
+    def run_unit_tests(self, name, tests):
+        path = self.write(name, {"rule_files": [RECORDING_RULES], "evaluation_interval": "1m",
+                                 "tests": tests})
+        result = promtool("test", "rules", path)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_every_query_parses(self):
+        values = all_values(self.dashboard)
+        rules = [{"record": "dashboard_panel_%d" % i, "expr": substitute(expr, values)}
+                 for i, (_, _, expr) in enumerate(panel_queries(self.dashboard))]
+        for variable in self.dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
+                rules.append({"record": "dashboard_variable_" + variable["name"],
+                              "expr": substitute(match.group(1), values)})
+        self.assertGreaterEqual(len(rules), 30)
+        path = self.write("queries.yml", {"groups": [{"name": "dashboard", "rules": rules}]})
+        result = promtool("check", "rules", path)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("SUCCESS: %d rules found" % len(rules), result.stdout + result.stderr)
+
+    def test_every_panel_answers_on_a_fleet_and_on_a_single_host(self):
+        selections = (
+            ("a fleet, everything selected", FLEET_NODES, FLEET_TRAFFIC, {}),
+            ("a fleet, one node selected", FLEET_NODES, FLEET_TRAFFIC,
+             {"$cluster": "us", "$node": "node-3"}),
+            ("a single host", HOST, HOST_TRAFFIC, {}))
+        tests = []
+        for _, hosts, traffic, chosen in selections:
+            values = dict(all_values(self.dashboard), **chosen)
+            checks = [{"expr": "count((%s)) > bool 0" % substitute(expr, values),
+                       "eval_time": EVAL_TIME, "exp_samples": [{"labels": "{}", "value": 1}]}
+                      for _, _, expr in panel_queries(self.dashboard)]
+            tests.append({"interval": "1m",
+                          "input_series": input_series(self.dashboard, hosts, traffic),
+                          "promql_expr_test": checks})
+        self.run_unit_tests("every_panel_test.yml", tests)
+
+    def test_fleet_panels_show_exact_figures(self):
+        queries = {(title, ref): expr for title, ref, expr in panel_queries(self.dashboard)}
+        all_selected = all_values(self.dashboard)
+        countries = "Connections by country, fleet"
+        unique = "Unique source addresses, fleet: at least, at most"
+        # Expected samples: {(panel, refId): {labels: value}}, per selection.
+        fleet = {
+            ("Nodes reporting", "A"): {"{}": 3},
+            ("Connections/s, fleet", "A"): {"{}": 16},
+            # US: the largest series is node-3's 4 (us), not 3 + 4: the
+            # same client may have reached both clusters.
+            (unique, "A"): {"{}": 4 + 1 + 7 + 1},
+            (unique, "B"): {"{}": 3 + 1 + 1 + 2 + 4 + 7 + 1},
+            (countries, "A"): {'{country="US"}': 4.5, '{country="DE"}': 0.5,
+                               '{country="BR"}': 10},
+            ("Top countries, fleet", "A"): {'{country="US"}': 4.5, '{country="DE"}': 0.5,
+                                            '{country="BR"}': 10},
+            ("Connections/s by port and service, fleet", "A"): {
+                '{port="443", service="web"}': 4.5, '{port="22", service="sshd"}': 1.5,
+                '{port="80", service="nginx"}': 10},
+            ("Nodes by connections/s", "A"): {
+                '{cluster="eu", node="node-1"}': 2, '{cluster="eu", node="node-2"}': 2,
+                '{cluster="us", node="node-3"}': 12},
+            ("Connections by country, selected nodes", "A"): {
+                '{country="US"}': 4.5, '{country="DE"}': 0.5, '{country="BR"}': 10},
+        }
+        eu = {
+            ("Nodes reporting", "A"): {"{}": 2},
+            ("Connections/s, fleet", "A"): {"{}": 4},
+            (unique, "A"): {"{}": 3 + 1},
+            (unique, "B"): {"{}": 3 + 1 + 1 + 2},
+            (countries, "A"): {'{country="US"}': 3.5, '{country="DE"}': 0.5},
+            ("Connections/s by port and service, fleet", "A"): {
+                '{port="443", service="web"}': 3.5, '{port="22", service="sshd"}': 0.5},
+            ("Nodes by connections/s", "A"): {
+                '{cluster="eu", node="node-1"}': 2, '{cluster="eu", node="node-2"}': 2},
+        }
+        # The drill-down: one node on its map; the fleet overview stays the fleet.
+        node_1 = {
+            ("Connections by country, selected nodes", "A"): {
+                '{country="US"}': 1.5, '{country="DE"}': 0.5},
+            (countries, "A"): fleet[(countries, "A")],
+            ("Nodes reporting", "A"): {"{}": 3},
+            ("Nodes by connections/s", "A"): fleet[("Nodes by connections/s", "A")],
+        }
+        host = {
+            ("Nodes reporting", "A"): {"{}": 1},
+            ("Connections/s, fleet", "A"): {"{}": 1.5},
+            (unique, "A"): {"{}": 3},
+            (unique, "B"): {"{}": 3},
+            (countries, "A"): {'{country="US"}': 1},
+            ("Connections/s by port and service, fleet", "A"): {
+                '{port="8081", service="python3"}': 1, '{port="22", service="sshd"}': 0.5},
+            ("Nodes by connections/s", "A"): {"{}": 1.5},
+            ("Connections by country, selected nodes", "A"): {'{country="US"}': 1},
+        }
+        fleet_row = panels_by_row(self.dashboard)["Fleet overview"]
+        drill_row = panels_by_row(self.dashboard)["Per-node drill-down"]
+        self.assertEqual({k for k in fleet},
+                         {(p["title"], t["refId"]) for p in fleet_row + drill_row
+                          for t in p["targets"]})
+        tests = []
+        for hosts, traffic, chosen, expected in (
+                (FLEET_NODES, FLEET_TRAFFIC, {}, fleet),
+                (FLEET_NODES, FLEET_TRAFFIC, {"$cluster": "eu"}, eu),
+                (FLEET_NODES, FLEET_TRAFFIC, {"$node": "node-1"}, node_1),
+                (HOST, HOST_TRAFFIC, {}, host)):
+            values = dict(all_selected, **chosen)
+            checks = [{"expr": substitute(queries[key], values), "eval_time": EVAL_TIME,
+                       "exp_samples": [{"labels": labels, "value": value}
+                                       for labels, value in samples.items()]}
+                      for key, samples in expected.items()]
+            tests.append({"interval": "1m", "input_series": input_series(self.dashboard, hosts, traffic),
+                          "promql_expr_test": checks})
+        self.run_unit_tests("fleet_panels_test.yml", tests)
 
 
 class ProvisioningTest(unittest.TestCase):

@@ -7,7 +7,9 @@ prometheus with the shipped config and rules, demo services and traffic in a
 private network namespace), on free loopback ports with a 1s scrape
 interval. Then evaluates each panel query of grafana/dashboards/ebpf-geoip.json
 and each template variable through Prometheus' HTTP API, with the variables
-substituted the way Grafana does, and fails on any empty result. Finally
+substituted the way Grafana does, and fails on any empty result: a single
+host has no cluster or node label, and the fleet panels (recording rules of
+the ebpf_geoip.fleet group) must answer there too. Finally
 stops the demo with SIGINT, as Ctrl-C would, and checks that nothing is left.
 
 Needs root. Set GEOIP_EXPORTER to the exporter binary (default:
@@ -41,6 +43,9 @@ OFF_MAP = {"private", "unknown", "overflow"}
 # What Grafana would put in place of its built-in variables. The test runs
 # for less than the range, so $__range covers every sample.
 BUILTINS = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "2s"}
+# Labels a fleet's scrape adds (Kubernetes relabelling, external labels); a
+# single host has neither, and its variables list no value.
+FLEET_LABELS = ("cluster", "node")
 
 
 def wait_until(what, predicate, seconds):
@@ -159,6 +164,10 @@ class StackTest(unittest.TestCase):
                 "recording rules",
                 lambda: on_map <= set(by_label(cls.prometheus.instant(
                     "country:ebpf_geoip_accepted_connections:rate1m"), "country")), 30)
+            wait_until(
+                "fleet recording rules",
+                lambda: on_map <= set(by_label(cls.prometheus.instant(
+                    "cluster_country:ebpf_geoip_accepted_connections:rate1m"), "country")), 30)
         except BaseException:
             cls.stop_demo()
             raise
@@ -203,7 +212,12 @@ class StackTest(unittest.TestCase):
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
             self.assertIsNotNone(match, query)
             found = self.prometheus.label_values(match.group(1), match.group(2))
-            self.assertTrue(found, "variable %s: %s returned nothing" % (variable["name"], query))
+            if variable["name"] in FLEET_LABELS:
+                self.assertEqual(found, [], "variable %s: %s on a single host"
+                                 % (variable["name"], query))
+            else:
+                self.assertTrue(found, "variable %s: %s returned nothing"
+                                % (variable["name"], query))
             values[variable["name"]] = found
             substitutions["$" + variable["name"]] = variable.get("allValue") or regex_all(found)
         return dashboard, values, substitutions
@@ -251,16 +265,23 @@ class StackTest(unittest.TestCase):
                         self.assertTrue(all(math.isfinite(v) for v in series),
                                         "%s: %s %s" % (panel["title"], key, series))
                     checked += 1
-        self.assertGreaterEqual(checked, 21)
+        self.assertGreaterEqual(checked, 31)
 
-    def panel_query(self, title):
+    def panel_queries(self, title):
+        """The instant results of each query of the panel titled `title`."""
         dashboard, _, substitutions = self.variables()
         (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
-        (target,) = panel["targets"]
-        expr = target["expr"]
-        for name in sorted(substitutions, key=len, reverse=True):
-            expr = expr.replace(name, substitutions[name])
-        return self.prometheus.instant(expr)
+        results = []
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for name in sorted(substitutions, key=len, reverse=True):
+                expr = expr.replace(name, substitutions[name])
+            results.append(self.prometheus.instant(expr))
+        return results
+
+    def panel_query(self, title):
+        (result,) = self.panel_queries(title)
+        return result
 
     def test_map_shows_every_world_country_and_nothing_off_the_map(self):
         countries = by_label(self.panel_query("Connections by country"), "country")
@@ -278,10 +299,29 @@ class StackTest(unittest.TestCase):
         per_country = {}
         for address, label in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES):
             per_country[label] = per_country.get(label, 0) + 1
-        unique = by_label(self.panel_query("Unique source addresses by country"), "country")
+        unique = by_label(self.panel_query("Unique source addresses by country (upper bound)"),
+                          "country")
         for country, count in per_country.items():
             # Other processes may connect to the demo ports too; never fewer.
             self.assertGreaterEqual(unique.get(country, 0), count, country)
+
+    def test_fleet_panels_see_one_node_on_a_single_host(self):
+        self.assertEqual(by_label(self.panel_query("Nodes reporting"), "node"), {None: 1})
+        countries = by_label(self.panel_query("Connections by country, fleet"), "country")
+        self.assertTrue(self.expected - OFF_MAP <= set(countries), countries)
+        self.assertFalse(OFF_MAP & set(countries))
+        self.assertEqual(set(by_label(self.panel_query("Connections by country, selected nodes"),
+                                      "country")), set(countries))
+        # One row without a node label: nothing to drill into.
+        (row,) = samples_of(self.panel_query("Nodes by connections/s"))
+        self.assertEqual(row, ())
+        at_least, at_most = (by_label(result, None)[None] for result in self.panel_queries(
+            "Unique source addresses, fleet: at least, at most"))
+        self.assertGreater(at_least, 0)
+        self.assertLessEqual(at_least, at_most)
+        # Every world address connected, so the upper bound holds them all.
+        addresses = {address for address, _ in traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)}
+        self.assertGreaterEqual(at_most, len(addresses))
 
     def test_probe_mode_is_reported(self):
         modes = by_label(self.panel_query("Probe mode"), "mode")
