@@ -58,8 +58,8 @@ const volatile bool accept_hook = false;
 volatile __u64 active_instance = 0;
 /* Written by user space only. Its low bit selects the maps being filled. */
 volatile __u64 generation = 0;
-/* Programs currently writing into the maps of slot 0 / 1. */
-__u64 inflight[2] = {};
+/* Programs currently writing into the maps of slot 0 / 1, per CPU. */
+struct inflight_pair inflight[GEOIP_INFLIGHT_CPUS] = {};
 /* Accepts whose address did not fit, per slot; per port in overflowN. */
 __u64 overflow_total[2] = {};
 /* New keys added to each slot's map, so user space can drain it early. */
@@ -145,19 +145,20 @@ static __always_inline bool count_in(void *map, __u32 slot, const struct accept_
 }
 
 /*
- * Enters the map of the current generation. The atomic increment and the
- * second read of `generation` pair with user space's flip-then-check, so
- * user space never drains a map a program is still writing to.
+ * Enters the map of the current generation; `count` is this CPU's pair of
+ * inflight. The atomic increment and the second read of `generation` pair
+ * with user space's flip-then-check, so user space never drains a map a
+ * program is still writing to.
  */
-static __always_inline __u32 enter_generation(void)
+static __always_inline __u32 enter_generation(__u64 *count)
 {
 	__u32 slot = generation & 1;
 
-	__sync_fetch_and_add(&inflight[slot], 1);
+	__sync_fetch_and_add(&count[slot], 1);
 	if ((generation & 1) != slot) {
-		__sync_fetch_and_add(&inflight[slot], -1);
+		__sync_fetch_and_add(&count[slot], -1);
 		slot ^= 1;
-		__sync_fetch_and_add(&inflight[slot], 1);
+		__sync_fetch_and_add(&count[slot], 1);
 	}
 	return slot & 1;
 }
@@ -173,22 +174,49 @@ static __always_inline void count_overflow(void *map, __u32 slot, __u16 port)
 }
 
 /*
- * The first bytes of struct sock (its sock_common), read with one helper
- * call: the port, family, addresses and namespace all lie in them, and a
- * helper call per field was most of the probe's cost per connection.
- * Fields are taken at the offsets of the running kernel (CO-RE).
+ * Sets key's address from the socket's family and peer address; false if
+ * the family is neither IPv4 nor IPv6.
+ */
+static __always_inline bool set_peer(struct accept_key *key, __u16 family, __u32 daddr,
+				     const __u32 *daddr6)
+{
+	__u32 *raw = (__u32 *)key->addr;
+
+	if (family == AF_INET) {
+		key->af = GEOIP_AF_INET;
+		raw[0] = daddr;
+		return true;
+	}
+	if (family != AF_INET6)
+		return false;
+	/* ::ffff:a.b.c.d is an IPv4 client of a dual-stack listener. */
+	if (daddr6[0] == 0 && daddr6[1] == 0 && daddr6[2] == bpf_htonl(0xffff)) {
+		key->af = GEOIP_AF_INET;
+		raw[0] = daddr6[3];
+		return true;
+	}
+	key->af = GEOIP_AF_INET6;
+	__builtin_memcpy(raw, daddr6, 16);
+	return true;
+}
+
+/*
+ * The accept hooks get the socket as a plain number, so they read it with
+ * helper calls: the first bytes of struct sock (its sock_common) in one
+ * call, since the port, family, addresses and namespace all lie in them and
+ * a call per field was most of the probe's cost per connection. Fields are
+ * taken at the offsets of the running kernel (CO-RE).
  */
 #define GEOIP_SKC_BYTES 128
 #define SKC_FIELD(buf, field, type)                                                                \
 	(*(type *)((buf) + bpf_core_field_offset(struct sock_common, field)))
 
 /* Fills `key` for sk; false if sk is not a TCP connection on a wanted port. */
-static __always_inline bool make_key(const struct sock *sk, struct accept_key *key)
+static __always_inline bool make_key_read(const struct sock *sk, struct accept_key *key)
 {
 	__u64 skc_words[GEOIP_SKC_BYTES / 8]; /* 8-byte aligned */
 	__u8 *skc = (__u8 *)skc_words;
-	__u16 family, port;
-	__u32 *raw;
+	__u16 port;
 	struct net *net;
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
@@ -198,29 +226,42 @@ static __always_inline bool make_key(const struct sock *sk, struct accept_key *k
 	port = SKC_FIELD(skc, skc_num, __u16);
 	if (!port_wanted(port))
 		return false;
-
-	family = SKC_FIELD(skc, skc_family, __u16);
-	if (family == AF_INET) {
-		key->af = GEOIP_AF_INET;
-		*(__u32 *)key->addr = SKC_FIELD(skc, skc_daddr, __u32);
-	} else if (family == AF_INET6) {
-		key->af = GEOIP_AF_INET6;
-		__builtin_memcpy(key->addr,
-				 skc + bpf_core_field_offset(struct sock_common, skc_v6_daddr), 16);
-		raw = (__u32 *)key->addr;
-		/* ::ffff:a.b.c.d is an IPv4 client of a dual-stack listener. */
-		if (raw[0] == 0 && raw[1] == 0 && raw[2] == bpf_htonl(0xffff)) {
-			key->af = GEOIP_AF_INET;
-			raw[0] = raw[3];
-			raw[2] = 0;
-			raw[3] = 0;
-		}
-	} else {
+	if (!set_peer(key, SKC_FIELD(skc, skc_family, __u16), SKC_FIELD(skc, skc_daddr, __u32),
+		      (const __u32 *)(skc + bpf_core_field_offset(struct sock_common, skc_v6_daddr))))
 		return false;
-	}
 	key->port = port;
 	net = SKC_FIELD(skc, skc_net, struct net *);
 	key->netns = BPF_CORE_READ(net, ns.inum);
+	return true;
+}
+
+/*
+ * The same for the tracepoint, whose socket pointer the verifier knows the
+ * type of (tp_btf): plain loads at the running kernel's offsets, no helper
+ * calls.
+ */
+static __always_inline bool make_key_btf(const struct sock *sk, struct accept_key *key)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+	__u32 daddr6[4] = {};
+	__u16 family, port;
+
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return false;
+	port = skc->skc_num;
+	if (!port_wanted(port))
+		return false;
+	family = skc->skc_family;
+	if (family == AF_INET6) {
+		daddr6[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+		daddr6[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+		daddr6[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+		daddr6[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	}
+	if (!set_peer(key, family, skc->skc_daddr, daddr6))
+		return false;
+	key->port = port;
+	key->netns = skc->skc_net.net->ns.inum;
 	return true;
 }
 
@@ -230,12 +271,12 @@ static __always_inline void listening(const struct sock *sk)
 	struct listener_key key = {};
 	struct listener_value value = {};
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
 		return;
-	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.port = sk->__sk_common.skc_num;
 	if (!port_wanted(key.port))
 		return;
-	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key.netns = sk->__sk_common.skc_net.net->ns.inum;
 	value.cgroup_id = bpf_get_current_cgroup_id();
 	value.tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(value.comm, sizeof(value.comm));
@@ -246,8 +287,9 @@ static __always_inline void listening(const struct sock *sk)
 /* Adds one connection for key to the maps of the current generation. */
 static __always_inline void count_key(const struct accept_key *key)
 {
+	__u64 *count = inflight[bpf_get_smp_processor_id() % GEOIP_INFLIGHT_CPUS].count;
 	/* Everything this event writes stays inside the in-flight window. */
-	__u32 slot = enter_generation();
+	__u32 slot = enter_generation(count);
 
 	if (slot == 0) {
 		if (!count_in(&counts0, 0, key))
@@ -256,7 +298,7 @@ static __always_inline void count_key(const struct accept_key *key)
 		if (!count_in(&counts1, 1, key))
 			count_overflow(&overflow1, 1, key->port);
 	}
-	__sync_fetch_and_add(&inflight[slot & 1], -1);
+	__sync_fetch_and_add(&count[slot], -1);
 }
 
 static __always_inline bool active(void)
@@ -297,7 +339,7 @@ static __always_inline void handshake_done(const struct sock *sk)
 	struct accept_key key = {}, found;
 	__u64 id = (__u64)sk;
 
-	if (!make_key(sk, &key))
+	if (!make_key_btf(sk, &key))
 		return;
 	if (!accept_hook) {
 		count_key(&key);
@@ -321,7 +363,7 @@ static __always_inline void accept_returned(const struct sock *sk)
 	struct accept_key key = {}, found, mark = {};
 	__u64 id = (__u64)sk;
 
-	if (!sk || !active() || !make_key(sk, &key))
+	if (!sk || !active() || !make_key_read(sk, &key))
 		return;
 	if (take(id, &found) && !is_mark(&found)) {
 		count_key(&found);
@@ -354,17 +396,22 @@ int BPF_KRETPROBE(kretprobe_accept, struct sock *sk)
 	return 0;
 }
 
-SEC("raw_tracepoint/inet_sock_set_state")
-int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
+/*
+ * A raw tracepoint with the kernel's types (tp_btf): the socket is read with
+ * plain loads. It needs no BPF trampoline, so it attaches where fexit cannot.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(raw_tp_set_state, const struct sock *sk, int oldstate, int newstate)
 {
-	/* TP_PROTO(const struct sock *sk, const int oldstate, const int newstate) */
-	const struct sock *sk = (const struct sock *)ctx->args[0];
-	int oldstate = (int)ctx->args[1];
-
 	/* Most state changes are neither; they leave after these two tests. */
-	if (oldstate == TCP_SYN_RECV && (int)ctx->args[2] == TCP_ESTABLISHED) {
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
 		if (active())
 			handshake_done(sk);
+		return 0;
+	}
+	/* listen(): in the listening process's context. Rare. */
+	if (newstate == TCP_LISTEN) {
+		listening(sk);
 		return 0;
 	}
 	/*
@@ -376,14 +423,9 @@ int raw_tp_set_state(struct bpf_raw_tracepoint_args *ctx)
 	 * take on another CPU would look like a miss. A mark left here (a
 	 * socket that was established before the probe attached) goes.
 	 */
-	/* listen(): in the listening process's context. Rare. */
-	if ((int)ctx->args[2] == TCP_LISTEN) {
-		listening(sk);
-		return 0;
-	}
 	if (accept_hook && oldstate == TCP_ESTABLISHED && active()) {
 		struct accept_key found;
-		bool accepted = BPF_CORE_READ(sk, sk_socket) != NULL;
+		bool accepted = sk->sk_socket != NULL;
 
 		if (take((__u64)sk, &found) && !is_mark(&found)) {
 			count_key(&found);

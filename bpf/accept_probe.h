@@ -49,4 +49,17 @@ struct listener_value {
 /* Sockets the accept-hook modes can hold between handshake and accept(). */
 #define GEOIP_PENDING_ENTRIES 16384
 
+/*
+ * Programs currently writing into the maps of generation slot 0 / 1, one
+ * counter pair per CPU on a cache line of its own, so that CPUs counting at
+ * once do not pass the line between them. A program enters and leaves on
+ * the same CPU (it cannot migrate); past GEOIP_INFLIGHT_CPUS CPUs share
+ * pairs, which stays correct (the updates are atomic), only slower.
+ */
+#define GEOIP_INFLIGHT_CPUS 512
+struct inflight_pair {
+	__u64 count[2];
+	__u64 pad[6];
+};
+
 #endif /* EBPF_GEOIP_BPF_ACCEPT_PROBE_H_ */

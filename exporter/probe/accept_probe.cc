@@ -27,8 +27,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-#include "accept_probe.skel.h"
+// First: the skeleton's .bss is made of its types.
 #include "bpf/accept_probe.h"
+
+#include "accept_probe.skel.h"
 #include "exporter/util/proc_status.h"
 
 namespace geoip {
@@ -409,11 +411,13 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
   const int slot = old & 1;
   __atomic_store_n(generation, old + 1, __ATOMIC_SEQ_CST);
   const absl::Time deadline = absl::Now() + absl::Seconds(1);
-  while (__atomic_load_n(&skel_->bss->inflight[slot], __ATOMIC_SEQ_CST) != 0) {
-    if (absl::Now() > deadline) {
-      return absl::InternalError("a probe program stayed in the old map for over 1s");
+  for (const struct inflight_pair& cpu : skel_->bss->inflight) {
+    while (__atomic_load_n(&cpu.count[slot], __ATOMIC_SEQ_CST) != 0) {
+      if (absl::Now() > deadline) {
+        return absl::InternalError("a probe program stayed in the old map for over 1s");
+      }
+      sched_yield();
     }
-    sched_yield();
   }
   struct bpf_map* map = slot == 0 ? skel_->maps.counts0 : skel_->maps.counts1;
   if (absl::Status drained = DrainMap(bpf_map__fd(map), result); !drained.ok()) {
