@@ -22,6 +22,13 @@ geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
 geoip_test_packages=(libgtest-dev libbenchmark-dev clang-format libmaxmind-db-writer-perl mmdb-bin
   prometheus docker-compose python3-yaml qemu-system-x86 busybox-static chromium
   chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap)
+# tests/kubernetes validates deploy/kubernetes with Node.js packages from npm.
+# npm is installed only where no npm command exists: a Node.js from another
+# source (which provides its own npm) conflicts with Debian's npm package.
+geoip_test_commands_packages() {
+  command -v node >/dev/null || echo nodejs
+  command -v npm >/dev/null || echo npm
+}
 
 geoip_die() { echo "error: $*" >&2; exit 1; }
 
@@ -103,7 +110,7 @@ geoip_setup() {
   geoip_distro_check
   geoip_install "${geoip_run_packages[@]}"
   if [ "$1" = test ]; then
-    mapfile -t packages < <(geoip_packages test)
+    mapfile -t packages < <(geoip_packages test; geoip_test_commands_packages)
     geoip_install "${packages[@]}"
   fi
   geoip_mounts
