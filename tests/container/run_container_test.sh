@@ -22,19 +22,7 @@
 #   Needs root; exits 77 (skipped) without it. Needs podman, runc, conmon and
 #   mmdebstrap (scripts/lib/setup.sh's test packages).
 #
-# Podman gets its own settings and state, never this machine's: a
-# containers.conf (runc, because crun refuses this host's hybrid cgroup
-# layout; the cgroupfs manager; ulimits within the hard limits) and a
-# storage.conf (vfs) under the run directory, through CONTAINERS_CONF and
-# CONTAINERS_STORAGE_CONF. Everything is removed on exit: the container, the
-# image store, the namespace, and the empty cgroups podman leaves. A run
-# killed outright is cleaned up by the next one.
-#
-# The root file system is kept in GEOIP_CONTAINER_CACHE (default
-# /var/cache/ebpf-geoip/container) as base-KEY.tar, KEY hashing the suite,
-# the mirrors and mmdebstrap's version, and rebuilt once older than
-# GEOIP_CONTAINER_MAX_AGE_DAYS (7). The mirrors are the ones this machine's
-# apt uses (scripts/lib/distro.sh), as for tests/debian13/.
+# Podman, its settings and the cached base image: tests/container/podman_env.sh.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -49,10 +37,6 @@ database=$(realpath "$3")
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/setup.sh"
 
-cache=${GEOIP_CONTAINER_CACHE:-/var/cache/ebpf-geoip/container}
-max_age_days=${GEOIP_CONTAINER_MAX_AGE_DAYS:-7}
-suite=$(geoip_distro_codename)
-image=localhost/geoip-test-base:$suite
 # The container's name, and so the service its connections are counted under.
 name=geoip-test-web
 # Named as tests/support/netns.py names its namespaces, so that its clean-up
@@ -62,7 +46,7 @@ gb_address=81.2.69.142 us_address=2001:4860:4860::8888
 gb_count=5 us_count=3
 # Budgets: the whole run stays well inside ctest's TIMEOUT, so the clean-up
 # below always runs.
-mmdebstrap_budget=600 podman_budget=120 ready_budget=30 count_budget=15
+ready_budget=30 count_budget=15
 # The listener serves at most this long, whatever happens to this script.
 listen_seconds=600
 
@@ -75,79 +59,9 @@ for tool in podman runc conmon mmdebstrap ip curl python3; do
     die "$tool is missing: scripts/test installs the test packages (scripts/lib/setup.sh)"
 done
 
-# One run at a time. What this script starts gets fd 9 closed (9>&-), so a
-# process left behind never holds the lock.
-mkdir -p "$cache"
-exec 9>"$cache/lock"
-flock -w 300 9 || die "another run holds $cache/lock"
+source "$repo/tests/container/podman_env.sh"
+podman_env_start
 
-# --- Podman, private to one run ---------------------------------------------
-# podman_in DIR ARGS...: podman with the settings and state of run DIR.
-podman_in() {
-  local dir=$1
-  shift
-  CONTAINERS_CONF=$dir/containers.conf CONTAINERS_STORAGE_CONF=$dir/storage.conf TMPDIR=$dir/tmp \
-    timeout --kill-after=10 "$podman_budget" podman "$@" 9>&-
-}
-
-# in_private_var_lib DIR CMD...: runs CMD (a command or an exported function)
-# in a mount namespace of its own where /var/lib is an overlay whose writes
-# go to a tmpfs on DIR; they end with the namespace.
-in_private_var_lib() {
-  unshare --mount --propagation private -- bash -c '
-    mount -t tmpfs tmpfs "$1" && mkdir "$1/upper" "$1/work" &&
-      mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$1/upper,workdir=$1/work" /var/lib &&
-      shift && "$@"' in_private_var_lib "$@" 9>&-
-}
-
-# Every mount point at or below $1, deepest first.
-mounts_under() {
-  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-
-# Removes run DIR: the exporter that logs into it, its containers (conmon
-# and all), whatever podman left mounted, then the files. Fails if something
-# stays mounted.
-remove_run_dir() {
-  local dir=$1 m pid
-  [ -d "$dir" ] || return 0
-  for pid in /proc/[0-9]*; do
-    case $(readlink "$pid/fd/1" 2>/dev/null) in
-      "$dir"/*) kill -KILL "${pid#/proc/}" 2>/dev/null || true ;;
-    esac
-  done
-  if [ -f "$dir/containers.conf" ]; then
-    podman_in "$dir" rm --force --all --time 0 >/dev/null 2>&1 || true
-  fi
-  # The cgroups podman made for this run alone (see new_cgroups below).
-  if [ -f "$dir/cgroups" ]; then
-    while read -r cgroup; do
-      [ -d "$cgroup" ] || continue
-      rmdir "$cgroup/conmon" 2>/dev/null || true
-      rmdir "$cgroup" 2>/dev/null || echo "container: note: $cgroup is still in use" >&2
-    done <"$dir/cgroups"
-  fi
-  for m in $(mounts_under "$dir"); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-  if [ -n "$(mounts_under "$dir")" ]; then
-    echo "container: error: still mounted below $dir:" >&2
-    mounts_under "$dir" >&2
-    return 1
-  fi
-  rm -rf --one-file-system "$dir"
-}
-
-# A run killed outright (ctest's timeout sends SIGKILL) leaves its directory
-# and its namespace; whoever holds the lock next cleans them up.
-for stale in "$cache"/run.*; do
-  [ -d "$stale" ] || continue
-  say "cleaning up after an earlier run: $stale"
-  remove_run_dir "$stale" || die "cannot clean up $stale"
-done
-rm -f "$cache"/.*.tar
-python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import netns; netns.delete_stale_namespaces()' \
-  "$repo/tests/support"
-
-run_dir=$cache/run.$$
 exporter_pid=
 failed=0
 cleanup() {
@@ -158,7 +72,7 @@ cleanup() {
     timeout 15 tail --pid="$exporter_pid" -f /dev/null || kill -KILL "$exporter_pid" 2>/dev/null || true
     wait "$exporter_pid" 2>/dev/null || true
   fi
-  remove_run_dir "$run_dir" || status=1
+  podman_env_remove || status=1
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   ip netns delete "$ns" 2>/dev/null || true
   [ $failed = 0 ] || status=1
@@ -173,78 +87,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir -p "$run_dir"/{tmp,storage/graph,storage/run,libpod,networks,app/lib}
-# Podman's cgroupfs manager makes libpod_parent (and libpod_parent/conmon) in
-# every hierarchy and leaves them behind, empty. Those that do not exist yet
-# are listed for remove_run_dir.
-for hierarchy in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-  [ -d "${hierarchy}libpod_parent" ] || echo "${hierarchy}libpod_parent"
-done >"$run_dir/cgroups"
-cat >"$run_dir/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-
-[network]
-network_config_dir = "$run_dir/networks"
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$run_dir/libpod"
-image_copy_tmp_dir = "$run_dir/tmp"
-EOF
-cat >"$run_dir/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$run_dir/storage/graph"
-runroot = "$run_dir/storage/run"
-EOF
-podman() { podman_in "$run_dir" "$@"; }
-
-# --- Base image -------------------------------------------------------------
-step=$SECONDS
-mirror=$(geoip_debian_mirror "$suite")
-security=$(geoip_debian_mirror "$suite-security")
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${security:-http://deb.debian.org/debian-security}
-sources=("deb $mirror $suite main" "deb $mirror $suite-updates main"
-  "deb $security $suite-security main")
-key=$(printf '%s\n' 1 minbase "${sources[@]}" "$(mmdebstrap --version)" | sha256sum | cut -c1-16)
-base=$cache/base-$key.tar
-for old in "$cache"/base-*.tar; do
-  [ -f "$old" ] || continue
-  if [ "$old" != "$base" ] || [ -z "$(find "$old" -maxdepth 0 -mtime "-$max_age_days")" ]; then
-    say "removing stale $(basename "$old")"
-    rm -f "$old"
-  fi
-done
-if [ -f "$base" ]; then
-  how="cached $(basename "$base")"
-else
-  say "mmdebstrap --variant=minbase $suite from $mirror"
-  tmp=$cache/.base.$$.tar
-  timeout --kill-after=30 "$mmdebstrap_budget" mmdebstrap --quiet --variant=minbase "$suite" "$tmp" \
-    "${sources[@]}" 9>&- || { rm -f "$tmp"; die "mmdebstrap failed: is $mirror reachable?"; }
-  mv "$tmp" "$base"
-  how="built $(basename "$base")"
-fi
-# As root, podman import records the layer's digests in
-# /var/lib/containers/cache whatever the configuration says (containers/image
-# has no setting for it). It runs where that stays private.
-export -f podman_in
-export podman_budget
-mkdir "$run_dir/var-lib"
-in_private_var_lib "$run_dir/var-lib" podman_in "$run_dir" import --quiet "$base" "$image" >/dev/null ||
-  die "podman import $base failed"
-say "image $image from $how, $((SECONDS - step)) s"
-
-# The listener and the libraries it needs, but glibc's: the image's glibc is
-# the same release's.
-cp "$traffic_bin" "$run_dir/app/ebpf_geoip_traffic"
-ldd "$traffic_bin" | sed -n 's/.* => \(\/[^ ]*\) .*/\1/p' |
-  grep -vE '/(ld-linux[^/]*|lib(c|m|mvec|dl|rt|pthread|resolv|util)\.so[^/]*)$' |
-  while read -r lib; do cp -L "$lib" "$run_dir/app/lib/"; done
+podman_env_image
+podman_env_copy_binary "$traffic_bin"
 
 # --- Namespace and container ------------------------------------------------
 ip netns add "$ns"
