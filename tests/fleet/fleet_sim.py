@@ -660,6 +660,8 @@ def main():
             raise SetupError("no exporter binary at %s" % args.exporter)
         if not shutil.which(args.prometheus):
             raise SetupError("no prometheus (%s): apt-get install prometheus" % args.prometheus)
+        with open("/proc/loadavg") as f:
+            load_average = " ".join(f.read().split()[:3])
         pools = client_pools(args.database)
         log("%d countries sampled from %s" % (len(pools) - len(SPECIAL_CLIENTS), args.database))
         rows = []
@@ -670,12 +672,13 @@ def main():
             version = subprocess.run([args.prometheus, "--version"], capture_output=True,
                                      text=True).stdout.splitlines()[0]
             table = markdown_table(rows, args)
-            header = ("`scripts/fleet-sim --bench %s` on %d CPUs, %.0f GiB, %s; scrape and rule "
-                      "evaluation every %s; measured after %.0f s with %g connections/s "
-                      "fleet-wide.\n\n" % (
+            header = ("`scripts/fleet-sim --bench %s` on %d CPUs, %.0f GiB (load average %s "
+                      "when it started), %s; scrape and rule evaluation every %s; measured "
+                      "after %.0f s with %g connections/s fleet-wide.\n\n" % (
                           " ".join(map(str, args.sizes)), os.cpu_count(),
                           os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30,
-                          version, args.scrape_interval, args.measure_seconds, args.trickle))
+                          load_average, version, args.scrape_interval, args.measure_seconds,
+                          args.trickle))
             print(header + table)
             if args.output:
                 with open(args.output, "w") as f:
