@@ -8,7 +8,7 @@ deploy/kubernetes/base/daemonset.yaml: peak resident memory (VmHWM) and CPU
              ten times a second
   series     --connections.source=simulated: 64 ports x every country that
              20,000 random public addresses reach in the bundled database
-             (about 14k series), then scrapes
+             (about 10,000 series), then scrapes
   addresses  simulated: 300,000 distinct addresses over those ports, so that
              the busiest series hold their unique-address sketches (the
              memory bound of README's "Memory" section)
