@@ -216,6 +216,7 @@ static __always_inline bool make_key_read(const struct sock *sk, struct accept_k
 {
 	__u64 skc_words[GEOIP_SKC_BYTES / 8]; /* 8-byte aligned */
 	__u8 *skc = (__u8 *)skc_words;
+	const __u32 *daddr6;
 	__u16 port;
 	struct net *net;
 
@@ -226,9 +227,9 @@ static __always_inline bool make_key_read(const struct sock *sk, struct accept_k
 	port = SKC_FIELD(skc, skc_num, __u16);
 	if (!port_wanted(port))
 		return false;
-	if (!set_peer(
-		key, SKC_FIELD(skc, skc_family, __u16), SKC_FIELD(skc, skc_daddr, __u32),
-		(const __u32 *)(skc + bpf_core_field_offset(struct sock_common, skc_v6_daddr))))
+	daddr6 = (const __u32 *)(skc + bpf_core_field_offset(struct sock_common, skc_v6_daddr));
+	if (!set_peer(key, SKC_FIELD(skc, skc_family, __u16), SKC_FIELD(skc, skc_daddr, __u32),
+		      daddr6))
 		return false;
 	key->port = port;
 	net = SKC_FIELD(skc, skc_net, struct net *);
