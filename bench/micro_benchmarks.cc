@@ -313,7 +313,7 @@ BENCHMARK(BM_StatsMemory1M)->Arg(16)->Arg(16000)->Iterations(1)->Unit(benchmark:
 // over.
 void BM_ScanProcListeners(benchmark::State& state) {
   size_t found = 0;
-  for (auto _ : state) found = ScanProcListeners().size();
+  for (auto _ : state) found = ScanProcListeners().listening.size();
   state.counters["listeners"] = static_cast<double>(found);
 }
 BENCHMARK(BM_ScanProcListeners)->Unit(benchmark::kMillisecond);

@@ -89,7 +89,8 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     exporter->services_ = std::make_unique<ServiceRegistry>(
         &exporter->service_names_,
         [namer](const ListeningSocket& socket) { return namer->Name(socket); }, kMaxListeners);
-    std::vector<ListeningSocket> listening = ScanProcListeners();
+    ProcListenerScan scan = ScanProcListeners();
+    std::vector<ListeningSocket>& listening = scan.listening;
     listening.erase(std::remove_if(listening.begin(), listening.end(),
                                    [&config](const ListeningSocket& socket) {
                                      return !config.ports.Contains(socket.port);
@@ -97,6 +98,13 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                     listening.end());
     exporter->services_->Learn(listening);
     fprintf(stderr, "listeners: %zu listening already\n", listening.size());
+    if (scan.unreadable > 0) {
+      fprintf(stderr,
+              "listeners: the sockets of %d processes were unreadable (no CAP_SYS_PTRACE and "
+              "CAP_DAC_READ_SEARCH): what they listen on already counts as service=\"unknown\" "
+              "until it listens again; grant both to name them at start (dropped once started)\n",
+              scan.unreadable);
+    }
     exporter->drainer_ =
         std::make_unique<ProbeDrainer>(exporter->probe_.get(), exporter->services_.get(),
                                        exporter->recorder_.get(), config.drain_interval);

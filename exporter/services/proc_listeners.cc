@@ -43,12 +43,12 @@ std::vector<int> Pids() {
   return pids;
 }
 
-// Socket inodes among pid's open files.
-std::vector<uint64_t> SocketInodes(int pid) {
-  std::vector<uint64_t> inodes;
+// Socket inodes among pid's open files; false if they may not be read.
+bool SocketInodes(int pid, std::vector<uint64_t>* inodes) {
+  inodes->clear();
   const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
   DIR* fds = opendir(fd_dir.c_str());
-  if (fds == nullptr) return inodes;
+  if (fds == nullptr) return errno != EACCES && errno != EPERM;
   char target[64];
   while (dirent* entry = readdir(fds)) {
     if (entry->d_name[0] == '.') continue;
@@ -59,11 +59,11 @@ std::vector<uint64_t> SocketInodes(int pid) {
     uint64_t inode = 0;
     if (absl::ConsumePrefix(&text, "socket:[") && absl::ConsumeSuffix(&text, "]") &&
         absl::SimpleAtoi(text, &inode)) {
-      inodes.push_back(inode);
+      inodes->push_back(inode);
     }
   }
   closedir(fds);
-  return inodes;
+  return true;
 }
 
 }  // namespace
@@ -94,15 +94,19 @@ std::vector<std::pair<uint64_t, uint16_t>> ParseProcNetTcp(absl::string_view tex
   return listening;
 }
 
-std::vector<ListeningSocket> ScanProcListeners() {
+ProcListenerScan ScanProcListeners() {
   // Listening sockets of each network namespace, read from the first
   // process found in it: inode → port.
   absl::flat_hash_map<uint64_t, absl::flat_hash_map<uint64_t, uint16_t>> by_netns;
   absl::flat_hash_set<std::pair<uint64_t, uint16_t>> seen;  // (netns, port)
-  std::vector<ListeningSocket> found;
+  ProcListenerScan scan;
+  std::vector<uint64_t> inodes;
   for (int pid : Pids()) {
     struct stat ns {};
-    if (stat(absl::StrCat("/proc/", pid, "/ns/net").c_str(), &ns) != 0) continue;
+    if (stat(absl::StrCat("/proc/", pid, "/ns/net").c_str(), &ns) != 0) {
+      if (errno == EACCES || errno == EPERM) ++scan.unreadable;
+      continue;
+    }
     const uint64_t netns = ns.st_ino;
     auto [it, first] = by_netns.try_emplace(netns);
     if (first) {
@@ -114,7 +118,11 @@ std::vector<ListeningSocket> ScanProcListeners() {
       }
     }
     if (it->second.empty()) continue;
-    for (uint64_t inode : SocketInodes(pid)) {
+    if (!SocketInodes(pid, &inodes)) {
+      ++scan.unreadable;
+      continue;
+    }
+    for (uint64_t inode : inodes) {
       auto socket = it->second.find(inode);
       if (socket == it->second.end() || !seen.emplace(netns, socket->second).second) continue;
       ListeningSocket listener;
@@ -123,10 +131,10 @@ std::vector<ListeningSocket> ScanProcListeners() {
       listener.pid = static_cast<uint32_t>(pid);
       listener.comm =
           std::string(absl::StripSuffix(ReadFile(absl::StrCat("/proc/", pid, "/comm")), "\n"));
-      found.push_back(std::move(listener));
+      scan.listening.push_back(std::move(listener));
     }
   }
-  return found;
+  return scan;
 }
 
 }  // namespace geoip

@@ -17,11 +17,19 @@ namespace geoip {
 // text of /proc/PID/net/tcp or tcp6.
 std::vector<std::pair<uint64_t, uint16_t>> ParseProcNetTcp(absl::string_view text);
 
+struct ProcListenerScan {
+  // One entry per (network namespace, port), the lowest PID first.
+  // cgroup_id is 0: the namer reads /proc/PID/cgroup instead.
+  std::vector<ListeningSocket> listening;
+  // Processes whose network namespace or open files this process may not
+  // read: without CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH for other users),
+  // every process holding capabilities it lacks.
+  int unreadable = 0;
+};
+
 // Every listening TCP socket of every process this process may inspect
-// (all of them as root), with the process that holds it: one entry per
-// (network namespace, port), the lowest PID first. cgroup_id is 0: the
-// namer reads /proc/PID/cgroup instead.
-std::vector<ListeningSocket> ScanProcListeners();
+// (all of them as root), with the process that holds it.
+ProcListenerScan ScanProcListeners();
 
 }  // namespace geoip
 

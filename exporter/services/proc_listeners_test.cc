@@ -1,8 +1,11 @@
 #include "exporter/services/proc_listeners.h"
 
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -52,7 +55,8 @@ TEST(ScanProcListeners, FindsThisProcessListening) {
   ASSERT_EQ(stat("/proc/self/ns/net", &ns), 0);
 
   bool found = false;
-  for (const ListeningSocket& socket : ScanProcListeners()) {
+  const ProcListenerScan scan = ScanProcListeners();
+  for (const ListeningSocket& socket : scan.listening) {
     if (socket.port != port || socket.netns != ns.st_ino) continue;
     found = true;
     EXPECT_EQ(socket.pid, static_cast<uint32_t>(getpid()));
@@ -60,6 +64,30 @@ TEST(ScanProcListeners, FindsThisProcessListening) {
   }
   EXPECT_TRUE(found) << "port " << port;
   close(fd);
+}
+
+// A pod with only CAP_BPF and CAP_PERFMON may not look into other
+// processes: the scan says how many it could not read, for the log.
+TEST(ScanProcListeners, CountsProcessesItMayNotRead) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to drop capabilities in a child";
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};  // no capabilities at all
+    int unreadable = -1;
+    if (syscall(SYS_capset, &header, data) == 0) unreadable = ScanProcListeners().unreadable;
+    (void)!write(fds[1], &unreadable, sizeof unreadable);
+    _exit(0);
+  }
+  close(fds[1]);
+  int unreadable = -1;
+  ASSERT_EQ(read(fds[0], &unreadable, sizeof unreadable), static_cast<ssize_t>(sizeof unreadable));
+  close(fds[0]);
+  waitpid(child, nullptr, 0);
+  // PID 1 holds capabilities the child has not: the child may not read it.
+  EXPECT_GT(unreadable, 0);
 }
 
 }  // namespace

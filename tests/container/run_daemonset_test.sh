@@ -240,6 +240,8 @@ want_caps=0000000000000000
 grep -q 'with only CAP_BPF' <<<"$log" && want_caps=0000008000000000
 check "no CAP_SETUID: it says it stays uid 0" \
   "$(grep -c 'no CAP_SETUID and CAP_SETGID to switch users' <<<"$log")" 1
+check "it says which listeners it cannot name at start" \
+  "$(grep -c '^listeners: the sockets of [0-9]* processes were unreadable' <<<"$log")" 1
 check "its effective capabilities after attaching" "$(field CapEff)" "$want_caps"
 check "its permitted capabilities after attaching" "$(field CapPrm)" "$want_caps"
 check "no_new_privs" "$(field NoNewPrivs)" 1
