@@ -3,6 +3,7 @@
 #ifndef EXPORTER_PROBE_ACCEPT_PROBE_H_
 #define EXPORTER_PROBE_ACCEPT_PROBE_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,11 +62,56 @@ struct DrainedCount {
   uint64_t count = 0;
 };
 
+// Lifetimes of closed connections, by upper bound in seconds; the last
+// bucket is everything longer (+Inf).
+inline constexpr int kDurationBuckets = 8;
+inline constexpr double kDurationBounds[kDurationBuckets - 1] = {0.01, 0.1, 1, 10, 60, 600, 3600};
+
+// Traffic of the accepted connections from one peer address to one local
+// port since the last drain: bytes of connections still open (read every
+// drain) and of those that closed, and the lifetimes of those that closed.
+struct DrainedTraffic {
+  IpAddress address;
+  uint16_t port = 0;
+  uint32_t netns = 0;
+  uint64_t received_bytes = 0;  // payload from the peer (tcp bytes_received)
+  uint64_t sent_bytes = 0;      // payload to the peer it acknowledged (tcp bytes_acked)
+  uint64_t closed = 0;          // connections that ended
+  uint64_t duration_ns = 0;     // their lifetimes, summed
+  // Closed connections by lifetime, not cumulative: bucket i counts those
+  // longer than kDurationBounds[i - 1] and at most kDurationBounds[i].
+  std::array<uint64_t, kDurationBuckets> duration_buckets{};
+};
+
+// Why an inbound connection failed.
+//   kRefused  a SYN to a port where nothing listens, answered with a reset
+enum class FailureReason : uint8_t { kRefused = 1 };
+
+// Failed inbound connections from one peer address since the last drain.
+struct DrainedFailure {
+  IpAddress address;
+  // The local port if --bpf.ports names it (or, counting every port, if a
+  // listener was ever seen there); 0 for any other port, so that a port
+  // scan adds no series: label "other".
+  uint16_t port = 0;
+  uint32_t netns = 0;
+  FailureReason reason = FailureReason::kRefused;
+  uint64_t count = 0;
+};
+
 // What one Drain() collected.
 struct DrainResult {
   std::vector<DrainedCount> counts;
   // (port, connections) whose peer address did not fit in the kernel map.
   std::vector<std::pair<uint16_t, uint64_t>> overflow;
+  std::vector<DrainedTraffic> traffic;
+  // Traffic whose peer address did not fit in the kernel map (address and
+  // netns unset; port 0).
+  DrainedTraffic traffic_overflow;
+  std::vector<DrainedFailure> failures;
+  // Failures whose peer address did not fit in the kernel map, by reason
+  // (address and netns unset; port 0).
+  std::vector<DrainedFailure> failure_overflow;
 };
 
 struct BpfLinkDeleter {
