@@ -4,25 +4,30 @@
 #include <string>
 #include <tuple>
 
+#include "exporter/stats/label_order.h"
+
 namespace geoip {
 namespace {
 
-// A number that sorts like the country's label: ISO codes are indexed in
-// alphabetical order, and the lower-case special labels come after them.
-uint32_t LabelOrder(CountryId country) {
-  if (country.is_country()) return country.index();
-  if (country == CountryId::Overflow()) return CountryId::kCountries;
-  if (country == CountryId::Private()) return CountryId::kCountries + 1;
-  return CountryId::kCountries + 2;  // unknown
+void Add(ConnectionStats::Traffic& total, const DrainedTraffic& traffic) {
+  total.received_bytes += traffic.received_bytes;
+  total.sent_bytes += traffic.sent_bytes;
+  total.closed_connections += traffic.closed;
+  total.lifetime_ns += traffic.duration_ns;
 }
 
-// Sorts items by (country label, extra key) without building label strings.
-template <typename T, typename ExtraKey>
-void SortByLabel(std::vector<T>& items, ExtraKey extra) {
-  std::sort(items.begin(), items.end(), [&](const T& a, const T& b) {
-    return std::make_tuple(LabelOrder(a.country), extra(a)) <
-           std::make_tuple(LabelOrder(b.country), extra(b));
-  });
+void Add(ConnectionStats::Traffic& total, const ConnectionStats::Traffic& more) {
+  total.received_bytes += more.received_bytes;
+  total.sent_bytes += more.sent_bytes;
+  total.closed_connections += more.closed_connections;
+  total.lifetime_ns += more.lifetime_ns;
+}
+
+bool HasLifetimes(const DrainedTraffic& traffic) {
+  for (uint64_t bucket : traffic.duration_buckets) {
+    if (bucket != 0) return true;
+  }
+  return traffic.duration_ns != 0;
 }
 
 }  // namespace
@@ -60,6 +65,42 @@ void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* 
     }
     next_recent_ = (next_recent_ + 1) % options_.recent_capacity;
   }
+  Changed(lock);
+}
+
+void ConnectionStats::RecordTraffic(CountryId country, ServiceId service,
+                                    const DrainedTraffic& traffic) {
+  const bool lifetimes = HasLifetimes(traffic);
+  if (traffic.received_bytes == 0 && traffic.sent_bytes == 0 && traffic.closed == 0 && !lifetimes) {
+    return;
+  }
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const size_t limit = options_.exact_unique_limit;
+  Add(series_.try_emplace(SeriesKey(country, traffic.port, service), limit).first->second.traffic,
+      traffic);
+  Add(countries_.try_emplace(country, limit).first->second.traffic, traffic);
+  if (lifetimes) {
+    Lifetimes& histogram = lifetimes_
+                               .try_emplace(LifetimesKey(traffic.port, service),
+                                            Lifetimes{traffic.port, service, {}, 0})
+                               .first->second;
+    for (size_t i = 0; i < histogram.buckets.size(); ++i) {
+      histogram.buckets[i] += traffic.duration_buckets[i];
+    }
+    histogram.sum_ns += traffic.duration_ns;
+  }
+  Changed(lock);
+}
+
+void ConnectionStats::RecordFailure(CountryId country, uint16_t port, FailureReason reason,
+                                    uint64_t count) {
+  if (count == 0) return;
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  failures_.Add(country, port, reason, count);
+  Changed(lock);
+}
+
+void ConnectionStats::Changed(std::unique_lock<std::shared_mutex>& lock) {
   ++version_;
   lock.unlock();
   changed_.notify_all();
@@ -72,7 +113,7 @@ std::vector<ConnectionStats::Series> ConnectionStats::Snapshot() const {
     result.reserve(series_.size());
     for (const auto& [key, counts] : series_) {
       result.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), counts.connections,
-                        counts.uniques.Estimate()});
+                        counts.uniques.Estimate(), counts.traffic});
     }
   }
   SortByLabel(result, [](const Series& s) { return std::make_pair(s.port, s.service); });
@@ -93,16 +134,17 @@ std::vector<ConnectionStats::CountryTotal> ConnectionStats::CountryTotals(
         if (filter.port.has_value() && port != *filter.port) continue;
         if (filter.service.has_value() && service != *filter.service) continue;
         CountryTotal& total =
-            by_country.try_emplace(country, CountryTotal{country, 0, 0}).first->second;
+            by_country.try_emplace(country, CountryTotal{country, 0, 0, {}}).first->second;
         total.connections += counts.connections;
         total.unique_addresses += counts.uniques.Estimate();
+        Add(total.traffic, counts.traffic);
       }
       result.reserve(by_country.size());
       for (const auto& entry : by_country) result.push_back(entry.second);
     } else {
       result.reserve(countries_.size());
       for (const auto& [country, counts] : countries_) {
-        result.push_back({country, counts.connections, counts.uniques.Estimate()});
+        result.push_back({country, counts.connections, counts.uniques.Estimate(), counts.traffic});
       }
     }
   }
@@ -133,6 +175,24 @@ std::vector<ServiceId> ConnectionStats::Services() const {
   std::sort(services.begin(), services.end());
   services.erase(std::unique(services.begin(), services.end()), services.end());
   return services;
+}
+
+std::vector<ConnectionStats::Lifetimes> ConnectionStats::LifetimeHistograms() const {
+  std::vector<Lifetimes> result;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    result.reserve(lifetimes_.size());
+    for (const auto& entry : lifetimes_) result.push_back(entry.second);
+  }
+  std::sort(result.begin(), result.end(), [](const Lifetimes& a, const Lifetimes& b) {
+    return std::make_pair(a.port, a.service) < std::make_pair(b.port, b.service);
+  });
+  return result;
+}
+
+std::vector<FailureCounts::Series> ConnectionStats::Failures() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return failures_.Snapshot();
 }
 
 std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(size_t max) const {
@@ -171,6 +231,8 @@ size_t ConnectionStats::MemoryBytes() const {
   // on top (UniqueCounter::MemoryBytes includes its inline size).
   size_t bytes = sizeof(*this) + series_.capacity() * (sizeof(SeriesKey) + sizeof(Counts) + 1) +
                  countries_.capacity() * (sizeof(CountryId) + sizeof(Counts) + 1) +
+                 lifetimes_.capacity() * (sizeof(LifetimesKey) + sizeof(Lifetimes) + 1) +
+                 failures_.MemoryBytes() - sizeof(FailureCounts) +
                  recent_.capacity() * sizeof(RecentConnection);
   for (const auto& entry : series_) {
     bytes += entry.second.uniques.MemoryBytes() - sizeof(UniqueCounter);

@@ -1,9 +1,11 @@
-// The exporter's aggregation state: accepted connections and distinct peer
-// addresses per (country, local port, service), plus a short log of recent
-// connections for the live view.
+// The exporter's aggregation state: accepted connections, distinct peer
+// addresses and traffic per (country, local port, service), lifetimes of
+// closed connections per (port, service), failed connections, plus a short
+// log of recent connections for the live view.
 #ifndef EXPORTER_STATS_CONNECTION_STATS_H_
 #define EXPORTER_STATS_CONNECTION_STATS_H_
 
+#include <array>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +20,8 @@
 #include "absl/time/time.h"
 #include "exporter/geo/country.h"
 #include "exporter/net/address.h"
+#include "exporter/probe/accept_probe.h"
+#include "exporter/stats/failure_counts.h"
 #include "exporter/stats/service_names.h"
 #include "exporter/stats/unique_counter.h"
 
@@ -28,7 +32,9 @@ namespace geoip {
 // nothing is evicted, so Prometheus never sees a spurious reset. Memory grows
 // with the number of (country, port, service) series, which the fixed set of
 // countries, the port list and the service cap (ServiceNames) bound, and
-// each unique counter is bounded itself (see UniqueCounter).
+// each unique counter is bounded itself (see UniqueCounter). One lock and
+// one Version() cover everything, so a live-stream client wakes for
+// connections, traffic and failures alike.
 class ConnectionStats {
  public:
   struct Options {
@@ -39,6 +45,15 @@ class ConnectionStats {
     size_t recent_capacity = 256;
   };
 
+  // What the accepted connections of a series (or a country) carried, as
+  // the kernel counts it for their sockets, and those that closed.
+  struct Traffic {
+    uint64_t received_bytes = 0;      // payload from the peers
+    uint64_t sent_bytes = 0;          // payload to the peers they acknowledged
+    uint64_t closed_connections = 0;  // connections that ended
+    uint64_t lifetime_ns = 0;         // their lifetimes, summed
+  };
+
   // One (country, port, service) series.
   struct Series {
     CountryId country;
@@ -46,6 +61,7 @@ class ConnectionStats {
     ServiceId service;
     uint64_t connections;
     uint64_t unique_addresses;
+    Traffic traffic;
   };
 
   // A country's totals over all ports, or over one port.
@@ -53,6 +69,18 @@ class ConnectionStats {
     CountryId country;
     uint64_t connections;
     uint64_t unique_addresses;
+    Traffic traffic;
+  };
+
+  // Lifetimes of the closed connections of one (port, service), over all
+  // countries: a histogram by kDurationBounds.
+  struct Lifetimes {
+    uint16_t port;
+    ServiceId service;
+    // Not cumulative: bucket i counts lifetimes in (bound i-1, bound i];
+    // the last is everything longer than the last bound.
+    std::array<uint64_t, kDurationBuckets> buckets;
+    uint64_t sum_ns;
   };
 
   // One Record() call, as the live view shows it.
@@ -79,6 +107,18 @@ class ConnectionStats {
   void Record(CountryId country, uint16_t port, const IpAddress* address, uint64_t count,
               absl::Time when, ServiceId service = ServiceNames::kUnknown);
 
+  // Adds the traffic of connections to local port traffic.port to the
+  // series (country, traffic.port, service), creating it if need be (a
+  // connection accepted before the exporter started has none), and the
+  // lifetimes of those that closed to the (port, service) histogram.
+  // traffic's address and netns are not read. Traffic of all zeros changes
+  // nothing.
+  void RecordTraffic(CountryId country, ServiceId service, const DrainedTraffic& traffic);
+
+  // Adds `count` failed connections from `country` to local `port` (0: a
+  // port not watched). A count of 0 changes nothing.
+  void RecordFailure(CountryId country, uint16_t port, FailureReason reason, uint64_t count);
+
   // Every series, sorted by (country label, port, service).
   std::vector<Series> Snapshot() const;
 
@@ -99,10 +139,16 @@ class ConnectionStats {
   // The services seen so far, by id.
   std::vector<ServiceId> Services() const;
 
+  // The lifetime histograms, sorted by (port, service).
+  std::vector<Lifetimes> LifetimeHistograms() const;
+
+  // Failed connections, as FailureCounts::Snapshot() sorts them.
+  std::vector<FailureCounts::Series> Failures() const;
+
   // Up to `max` most recent Record() calls, newest first.
   std::vector<RecentConnection> Recent(size_t max) const;
 
-  // Increases on every Record() that changes anything.
+  // Increases on every Record*() that changes anything.
   uint64_t Version() const;
 
   // Blocks until Version() differs from seen_version or timeout passes;
@@ -121,8 +167,13 @@ class ConnectionStats {
     explicit Counts(size_t exact_limit) : uniques(exact_limit) {}
     uint64_t connections = 0;
     UniqueCounter uniques;
+    Traffic traffic;
   };
   using SeriesKey = std::tuple<CountryId, uint16_t, ServiceId>;
+  using LifetimesKey = std::pair<uint16_t, ServiceId>;
+
+  // Bumps the version and wakes the waiters; releases `lock`.
+  void Changed(std::unique_lock<std::shared_mutex>& lock);
 
   const Options options_;
   // Guards everything below. Record() takes it exclusively, the readers
@@ -134,6 +185,8 @@ class ConnectionStats {
   // Per-country counts over all ports; separate from series_ because
   // distinct addresses cannot be summed across ports.
   absl::flat_hash_map<CountryId, Counts> countries_;
+  absl::flat_hash_map<LifetimesKey, Lifetimes> lifetimes_;
+  FailureCounts failures_;
   // Ring of recent connections; next_recent_ is where the next one goes.
   std::vector<RecentConnection> recent_;
   size_t next_recent_ = 0;

@@ -1,6 +1,7 @@
 #include "exporter/stats/connection_stats.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
 namespace geoip {
@@ -267,6 +269,144 @@ TEST(ConnectionStats, ConcurrentRecordAndSnapshotAreConsistent) {
   }
   EXPECT_EQ(total, kRecords);
   EXPECT_EQ(stats.Version(), kRecords);
+}
+
+// Traffic of connections to `port`: bytes, and `closed` connections whose
+// lifetimes fall in `buckets` and sum to duration_ns.
+DrainedTraffic Traffic(uint16_t port, uint64_t received, uint64_t sent, uint64_t closed = 0,
+                       uint64_t duration_ns = 0,
+                       std::array<uint64_t, kDurationBuckets> buckets = {}) {
+  DrainedTraffic traffic;
+  traffic.port = port;
+  traffic.received_bytes = received;
+  traffic.sent_bytes = sent;
+  traffic.closed = closed;
+  traffic.duration_ns = duration_ns;
+  traffic.duration_buckets = buckets;
+  return traffic;
+}
+
+// "US:80/web 3 rx=100 tx=2000 closed=2 1500000000ns".
+std::vector<std::string> DescribeTraffic(const std::vector<ConnectionStats::Series>& all) {
+  std::vector<std::string> out;
+  for (const auto& s : all) {
+    out.push_back(absl::StrCat(s.country.Label(), ":", s.port, "/", s.service, " ", s.connections,
+                               " rx=", s.traffic.received_bytes, " tx=", s.traffic.sent_bytes,
+                               " closed=", s.traffic.closed_connections, " ", s.traffic.lifetime_ns,
+                               "ns"));
+  }
+  return out;
+}
+
+std::vector<std::string> DescribeTraffic(const std::vector<ConnectionStats::CountryTotal>& all) {
+  std::vector<std::string> out;
+  for (const auto& t : all) {
+    out.push_back(absl::StrCat(t.country.Label(), " ", t.connections,
+                               " rx=", t.traffic.received_bytes, " tx=", t.traffic.sent_bytes,
+                               " closed=", t.traffic.closed_connections, " ", t.traffic.lifetime_ns,
+                               "ns"));
+  }
+  return out;
+}
+
+TEST(ConnectionStats, TrafficAddsToItsSeriesAndCountry) {
+  ConnectionStats stats;
+  const IpAddress a = IpAddress::V4(0x08080808);
+  stats.Record(Iso("US"), 80, &a, 3, kTime, 1);
+  // Open connections, read in one drain, then the same closing in the next:
+  // each drain's bytes are what is new since the last.
+  stats.RecordTraffic(Iso("US"), 1, Traffic(80, 1000, 20000));
+  stats.RecordTraffic(Iso("US"), 1,
+                      Traffic(80, 24, 48, 2, 1'500'000'000, {0, 0, 0, 1, 1, 0, 0, 0}));
+  stats.RecordTraffic(Iso("US"), 1, Traffic(443, 7, 0));  // another port of the same service
+  stats.RecordTraffic(Iso("DE"), 1, Traffic(80, 0, 5));
+
+  EXPECT_EQ(DescribeTraffic(stats.Snapshot()),
+            (std::vector<std::string>{"DE:80/1 0 rx=0 tx=5 closed=0 0ns",
+                                      "US:80/1 3 rx=1024 tx=20048 closed=2 1500000000ns",
+                                      "US:443/1 0 rx=7 tx=0 closed=0 0ns"}));
+  EXPECT_EQ(DescribeTraffic(stats.CountryTotals({})),
+            (std::vector<std::string>{"DE 0 rx=0 tx=5 closed=0 0ns",
+                                      "US 3 rx=1031 tx=20048 closed=2 1500000000ns"}));
+  EXPECT_EQ(DescribeTraffic(stats.CountryTotals({80, std::nullopt})),
+            (std::vector<std::string>{"DE 0 rx=0 tx=5 closed=0 0ns",
+                                      "US 3 rx=1024 tx=20048 closed=2 1500000000ns"}));
+  EXPECT_EQ(DescribeTraffic(stats.CountryTotals({443, 1})),
+            (std::vector<std::string>{"US 0 rx=7 tx=0 closed=0 0ns"}));
+  // Traffic is not a connection: the live feed does not show it.
+  EXPECT_EQ(stats.Recent(10).size(), 1u);
+}
+
+TEST(ConnectionStats, TrafficWithoutAConnectionCreatesItsSeries) {
+  // A connection accepted before the exporter started has no series: its
+  // bytes and its close are counted all the same, and stay.
+  ConnectionStats stats;
+  stats.RecordTraffic(Iso("JP"), ServiceNames::kUnknown,
+                      Traffic(22, 300, 400, 1, 7'200'000'000'000, {0, 0, 0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(DescribeTraffic(stats.Snapshot()),
+            (std::vector<std::string>{"JP:22/0 0 rx=300 tx=400 closed=1 7200000000000ns"}));
+  EXPECT_EQ(stats.Snapshot()[0].unique_addresses, 0u);
+  EXPECT_EQ(stats.SeriesCount(), 1u);
+  EXPECT_EQ(stats.Ports(), (std::vector<uint16_t>{22}));
+  const IpAddress a = IpAddress::V4(0x85000001);
+  stats.Record(Iso("JP"), 22, &a, 2, kTime);
+  EXPECT_EQ(DescribeTraffic(stats.Snapshot()),
+            (std::vector<std::string>{"JP:22/0 2 rx=300 tx=400 closed=1 7200000000000ns"}));
+}
+
+TEST(ConnectionStats, TrafficOfZerosChangesNothing) {
+  ConnectionStats stats;
+  stats.RecordTraffic(Iso("FR"), 0, Traffic(80, 0, 0));
+  EXPECT_EQ(stats.Version(), 0u);
+  EXPECT_EQ(stats.SeriesCount(), 0u);
+  EXPECT_TRUE(stats.LifetimeHistograms().empty());
+  stats.RecordTraffic(Iso("FR"), 0, Traffic(80, 1, 0));
+  EXPECT_EQ(stats.Version(), 1u);
+  EXPECT_TRUE(stats.LifetimeHistograms().empty());  // nothing closed
+}
+
+TEST(ConnectionStats, LifetimesArePerPortAndServiceAcrossCountries) {
+  ConnectionStats stats;
+  // 0.1 s, 1 s and 3 s on port 80 of service 1, from two countries; 20 ms
+  // on port 80 of service 2; one of over an hour on port 22.
+  stats.RecordTraffic(Iso("US"), 1, Traffic(80, 0, 0, 2, 1'100'000'000, {0, 1, 1, 0, 0, 0, 0, 0}));
+  stats.RecordTraffic(Iso("GB"), 1, Traffic(80, 0, 0, 1, 3'000'000'000, {0, 0, 0, 1, 0, 0, 0, 0}));
+  stats.RecordTraffic(Iso("GB"), 2, Traffic(80, 9, 9, 1, 20'000'000, {0, 1, 0, 0, 0, 0, 0, 0}));
+  stats.RecordTraffic(CountryId::Overflow(), 0,
+                      Traffic(22, 0, 0, 1, 4'000'000'000'000, {0, 0, 0, 0, 0, 0, 0, 1}));
+
+  std::vector<std::string> histograms;
+  for (const ConnectionStats::Lifetimes& h : stats.LifetimeHistograms()) {
+    histograms.push_back(absl::StrCat(h.port, "/", h.service, " [", absl::StrJoin(h.buckets, " "),
+                                      "] ", h.sum_ns, "ns"));
+  }
+  EXPECT_EQ(histograms, (std::vector<std::string>{"22/0 [0 0 0 0 0 0 0 1] 4000000000000ns",
+                                                  "80/1 [0 1 1 1 0 0 0 0] 4100000000ns",
+                                                  "80/2 [0 1 0 0 0 0 0 0] 20000000ns"}));
+  // Per country, the count and the sum.
+  EXPECT_EQ(DescribeTraffic(stats.CountryTotals({80, 1})),
+            (std::vector<std::string>{"GB 0 rx=0 tx=0 closed=1 3000000000ns",
+                                      "US 0 rx=0 tx=0 closed=2 1100000000ns"}));
+}
+
+TEST(ConnectionStats, FailuresAreCountedApartAndWakeWaiters) {
+  ConnectionStats stats;
+  stats.RecordFailure(Iso("CN"), 0, FailureReason::kRefused, 40);
+  stats.RecordFailure(Iso("CN"), 22, FailureReason::kRefused, 2);
+  stats.RecordFailure(CountryId::Overflow(), 0, FailureReason::kRefused, 5);
+  stats.RecordFailure(Iso("CN"), 0, FailureReason::kRefused, 0);  // no change
+  EXPECT_EQ(stats.Version(), 3u);
+  std::vector<std::string> failures;
+  for (const FailureCounts::Series& f : stats.Failures()) {
+    failures.push_back(absl::StrCat(f.country.Label(), ":", FailurePortLabel(f.port), " ",
+                                    FailureReasonLabel(f.reason), " ", f.count));
+  }
+  EXPECT_EQ(failures, (std::vector<std::string>{"CN:22 refused 2", "CN:other refused 40",
+                                                "overflow:other refused 5"}));
+  // Failed connections are not accepted ones: no series, no ports.
+  EXPECT_EQ(stats.SeriesCount(), 0u);
+  EXPECT_TRUE(stats.Ports().empty());
+  EXPECT_TRUE(stats.WaitForChange(2, absl::ZeroDuration()));
 }
 
 TEST(ConnectionStats, MemoryGrowsWithSeriesButNotWithAddresses) {

@@ -15,4 +15,24 @@ void ConnectionRecorder::RecordOverflow(uint16_t port, ServiceId service, uint64
   overflowed_.fetch_add(count, std::memory_order_relaxed);
 }
 
+CountryId ConnectionRecorder::RecordTraffic(const DrainedTraffic& traffic, ServiceId service) {
+  const CountryId country = geolocator_->Locate(traffic.address);
+  stats_->RecordTraffic(country, service, traffic);
+  return country;
+}
+
+void ConnectionRecorder::RecordTrafficOverflow(const DrainedTraffic& traffic) {
+  stats_->RecordTraffic(CountryId::Overflow(), ServiceNames::kUnknown, traffic);
+}
+
+CountryId ConnectionRecorder::RecordFailure(const DrainedFailure& failure) {
+  const CountryId country = geolocator_->Locate(failure.address);
+  stats_->RecordFailure(country, failure.port, failure.reason, failure.count);
+  return country;
+}
+
+void ConnectionRecorder::RecordFailureOverflow(const DrainedFailure& failure) {
+  stats_->RecordFailure(CountryId::Overflow(), failure.port, failure.reason, failure.count);
+}
+
 }  // namespace geoip
