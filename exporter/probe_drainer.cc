@@ -42,13 +42,25 @@ void ProbeDrainer::DrainOnce() {
     services_->Learn(probe_->Listeners());
   }
   // What was read before a failure is recorded all the same.
-  const absl::Time now = absl::Now();
+  RecordDrain(result, services_, recorder_, absl::Now());
+}
+
+void RecordDrain(const DrainResult& result, ServiceRegistry* services, ConnectionRecorder* recorder,
+                 absl::Time now) {
   for (const DrainedCount& count : result.counts) {
-    recorder_->Record(count.address, count.port, services_->ServiceOf(count.netns, count.port),
-                      count.count, now);
+    recorder->Record(count.address, count.port, services->ServiceOf(count.netns, count.port),
+                     count.count, now);
   }
   for (const auto& [port, count] : result.overflow) {
-    recorder_->RecordOverflow(port, ServiceNames::kUnknown, count, now);
+    recorder->RecordOverflow(port, ServiceNames::kUnknown, count, now);
+  }
+  for (const DrainedTraffic& traffic : result.traffic) {
+    recorder->RecordTraffic(traffic, services->ServiceOf(traffic.netns, traffic.port));
+  }
+  recorder->RecordTrafficOverflow(result.traffic_overflow);
+  for (const DrainedFailure& failure : result.failures) recorder->RecordFailure(failure);
+  for (const DrainedFailure& failure : result.failure_overflow) {
+    recorder->RecordFailureOverflow(failure);
   }
 }
 

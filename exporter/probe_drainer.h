@@ -1,7 +1,8 @@
 // The drain thread: moves the kernel's counts out of the probe every
 // --bpf.drain-interval, or early when the map being filled is half full,
-// into the recorder, each under the service of the listener that accepted
-// it (learnt from the probe's listeners first, when they changed).
+// into the recorder: connections and their traffic each under the service
+// of the listener that accepted them (learnt from the probe's listeners
+// first, when they changed), failed connections under none.
 #ifndef EXPORTER_PROBE_DRAINER_H_
 #define EXPORTER_PROBE_DRAINER_H_
 
@@ -16,6 +17,12 @@
 #include "exporter/stats/recorder.h"
 
 namespace geoip {
+
+// Records what one drain collected, read at `now`: connections and traffic
+// under the service of (netns, port), failures and everything that
+// overflowed the kernel's map under country="overflow".
+void RecordDrain(const DrainResult& result, ServiceRegistry* services, ConnectionRecorder* recorder,
+                 absl::Time now);
 
 // Shares (does not own) the probe, the registry and the recorder, which must
 // outlive it.
