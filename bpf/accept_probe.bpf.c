@@ -37,6 +37,8 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -47,6 +49,8 @@ const volatile __u8 port_bitmap[GEOIP_PORT_BITMAP_BYTES] = {};
 const volatile __u64 instance_id = 0;
 /* fexit or kprobe mode: the accept hook counts what the handshake parked. */
 const volatile bool accept_hook = false;
+/* Bytes and lifetimes of accepted connections (socket storage, Linux 5.12+). */
+const volatile bool track_traffic = false;
 
 /*
  * Shared state. With --bpf.pin-path the maps (this .bss included) are pinned
@@ -72,6 +76,16 @@ __u64 accept_misses = 0;
 __u64 pending_full = 0;
 /* Updates of `listeners`: user space reads the map again when this moves. */
 __u64 listeners_changed = 0;
+/* Traffic whose key did not fit in its slot's map, per slot. */
+struct traffic_value traffic_overflow[2] = {};
+/* Failures whose key did not fit in its slot's map, per slot and reason. */
+__u64 failure_overflow[2][GEOIP_FAILURE_REASONS] = {};
+/* Accepted connections that got no socket storage (the kernel had no memory
+ * for it): their bytes and lifetimes are not counted. Only increases. */
+__u64 untracked_connections = 0;
+/* Byte counts given up after losing the race to report them too often
+ * (see take_delta); never seen, but counted. Only increases. */
+__u64 traffic_races = 0;
 
 struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -113,6 +127,32 @@ struct {
 	__type(key, struct listener_key);
 	__type(value, struct listener_value);
 } listeners SEC(".maps");
+
+/* Traffic per accept_key, two slots as for counts. */
+struct traffic_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, struct accept_key);
+	__type(value, struct traffic_value);
+};
+struct traffic_map traffic0 SEC(".maps"), traffic1 SEC(".maps");
+
+/* Failed inbound connections per failure_key, two slots as for counts. */
+struct failures_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, struct failure_key);
+	__type(value, __u64);
+};
+struct failures_map failures0 SEC(".maps"), failures1 SEC(".maps");
+
+/* What the probe keeps on each accepted socket, freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct conn_state);
+} conn_states SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -286,10 +326,16 @@ static __always_inline void listening(const struct sock *sk)
 	__sync_fetch_and_add(&listeners_changed, 1);
 }
 
+/* This CPU's pair of in-flight counters. */
+static __always_inline __u64 *cpu_inflight(void)
+{
+	return inflight[bpf_get_smp_processor_id() % GEOIP_INFLIGHT_CPUS].count;
+}
+
 /* Adds one connection for key to the maps of the current generation. */
 static __always_inline void count_key(const struct accept_key *key)
 {
-	__u64 *count = inflight[bpf_get_smp_processor_id() % GEOIP_INFLIGHT_CPUS].count;
+	__u64 *count = cpu_inflight();
 	/* Everything this event writes stays inside the in-flight window. */
 	__u32 slot = enter_generation(count);
 
@@ -300,6 +346,210 @@ static __always_inline void count_key(const struct accept_key *key)
 		if (!count_in(&counts1, 1, key))
 			count_overflow(&overflow1, 1, key->port);
 	}
+	__sync_fetch_and_add(&count[slot], -1);
+}
+
+/* The bucket of a lifetime: upper bounds 0.01 0.1 1 10 60 600 3600 s. */
+static __always_inline __u32 duration_bucket(__u64 ns)
+{
+	if (ns <= 10000000ULL)
+		return 0;
+	if (ns <= 100000000ULL)
+		return 1;
+	if (ns <= 1000000000ULL)
+		return 2;
+	if (ns <= 10000000000ULL)
+		return 3;
+	if (ns <= 60000000000ULL)
+		return 4;
+	if (ns <= 600000000000ULL)
+		return 5;
+	if (ns <= 3600000000000ULL)
+		return 6;
+	return 7;
+}
+
+/* Adds `d` (at most one closed connection) to v. */
+static __always_inline void add_traffic_to(struct traffic_value *v, const struct traffic_value *d,
+					   __u32 bucket)
+{
+	if (d->received_bytes)
+		__sync_fetch_and_add(&v->received_bytes, d->received_bytes);
+	if (d->sent_bytes)
+		__sync_fetch_and_add(&v->sent_bytes, d->sent_bytes);
+	if (d->closed) {
+		__sync_fetch_and_add(&v->closed, 1);
+		__sync_fetch_and_add(&v->duration_ns, d->duration_ns);
+		__sync_fetch_and_add(&v->duration_buckets[bucket % GEOIP_DURATION_BUCKETS], 1);
+	}
+}
+
+/* Adds d to key in map, or to the slot's overflow if the map has no room. */
+static __always_inline void add_traffic_in(void *map, __u32 slot, const struct accept_key *key,
+					   const struct traffic_value *d, __u32 bucket)
+{
+	struct traffic_value *value = bpf_map_lookup_elem(map, key);
+
+	if (!value) {
+		if (bpf_map_update_elem(map, key, d, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU may have inserted the same key meanwhile. */
+		value = bpf_map_lookup_elem(map, key);
+		if (!value)
+			value = &traffic_overflow[slot & 1];
+	}
+	add_traffic_to(value, d, bucket);
+}
+
+/* Adds d to the traffic maps of the current generation. */
+static __always_inline void add_traffic(const struct accept_key *key, struct traffic_value *d)
+{
+	__u32 bucket = duration_bucket(d->duration_ns);
+	__u64 *count = cpu_inflight();
+	__u32 slot = enter_generation(count);
+
+	if (d->closed)
+		d->duration_buckets[bucket % GEOIP_DURATION_BUCKETS] = 1;
+	if (slot == 0)
+		add_traffic_in(&traffic0, 0, key, d, bucket);
+	else
+		add_traffic_in(&traffic1, 1, key, d, bucket);
+	__sync_fetch_and_add(&count[slot], -1);
+}
+
+/*
+ * The part of `total` not yet counted, claimed: *reported only grows, and
+ * whoever moves it from a value owns the bytes between. The iterator (each
+ * drain) and the close of the socket may race; neither counts twice.
+ */
+static __always_inline __u64 take_delta(__u64 *reported, __u64 total)
+{
+	__u64 seen = *(volatile __u64 *)reported, prev;
+
+	for (int i = 0; i < 4; i++) {
+		if (total <= seen)
+			return 0;
+		prev = __sync_val_compare_and_swap(reported, seen, total);
+		if (prev == seen)
+			return total - seen;
+		seen = prev;
+	}
+	__sync_fetch_and_add(&traffic_races, 1);
+	return 0;
+}
+
+/*
+ * The kernel's byte counts follow sequence numbers, and a FIN takes one:
+ * bytes_received counts the peer's FIN once it arrived (SOCK_DONE, set by
+ * tcp_fin() before anything else), bytes_acked counts ours once acked (it
+ * was sent if the socket went through a state that sends one, and acked
+ * when nothing is left unacknowledged). `state` is the socket's state, or
+ * the one it leaves when it closes.
+ */
+static __always_inline bool fin_received(const struct tcp_sock *tp)
+{
+	unsigned long done = 1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
+
+	return tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & done;
+}
+
+static __always_inline bool fin_acked(const struct tcp_sock *tp, int state)
+{
+	bool sent = state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
+		    state == TCP_LAST_ACK;
+
+	return sent && tp->snd_una == tp->write_seq;
+}
+
+/* Counts what sk's connection moved since last reported, and its end. */
+static __always_inline void report_traffic(struct conn_state *state, const struct tcp_sock *tp,
+					   int tcp_state, bool closed)
+{
+	struct traffic_value d = {};
+	struct accept_key key = state->key;
+	__u64 received = tp->bytes_received - (fin_received(tp) ? 1 : 0);
+	__u64 sent = tp->bytes_acked - (fin_acked(tp, tcp_state) ? 1 : 0);
+
+	d.received_bytes = take_delta(&state->received_reported, received);
+	d.sent_bytes = take_delta(&state->sent_reported, sent);
+	if (closed) {
+		d.closed = 1;
+		d.duration_ns = bpf_ktime_get_ns() - state->start_ns;
+	}
+	if (d.received_bytes || d.sent_bytes || d.closed)
+		add_traffic(&key, &d);
+}
+
+/* An accepted connection: keep its key and start on the socket. */
+static __always_inline void remember(const struct sock *sk, const struct accept_key *key)
+{
+	struct conn_state *state =
+	    bpf_sk_storage_get(&conn_states, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!state) {
+		__sync_fetch_and_add(&untracked_connections, 1);
+		return;
+	}
+	state->key = *key;
+	state->start_ns = bpf_ktime_get_ns();
+}
+
+/* A socket closes: count the rest of an accepted one's bytes, and its end. */
+static __always_inline void closing(const struct sock *sk, int oldstate)
+{
+	struct conn_state *state = bpf_sk_storage_get(&conn_states, (struct sock *)sk, 0, 0);
+	struct tcp_sock *tp;
+
+	if (!state)
+		return;
+	tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+	if (tp)
+		report_traffic(state, tp, oldstate, true);
+	bpf_sk_storage_delete(&conn_states, (struct sock *)sk);
+}
+
+/*
+ * The port a failure is counted under: the port itself where --bpf.ports
+ * names it, or, counting every port, where a listener was ever seen in
+ * that namespace; else 0 ("other"), so a port scan adds no keys per port.
+ */
+static __always_inline __u16 failure_port(__u32 netns, __u16 port)
+{
+	struct listener_key key = {.netns = netns, .port = port};
+
+	if (filter_ports)
+		return port_wanted(port) ? port : 0;
+	return bpf_map_lookup_elem(&listeners, &key) ? port : 0;
+}
+
+static __always_inline void count_failure_in(void *map, __u32 slot, const struct failure_key *key)
+{
+	__u64 one = 1, *value = bpf_map_lookup_elem(map, key);
+
+	if (value) {
+		__sync_fetch_and_add(value, 1);
+		return;
+	}
+	if (bpf_map_update_elem(map, key, &one, BPF_NOEXIST) == 0)
+		return;
+	value = bpf_map_lookup_elem(map, key);
+	if (value)
+		__sync_fetch_and_add(value, 1);
+	else
+		__sync_fetch_and_add(
+		    &failure_overflow[slot & 1][key->reason % GEOIP_FAILURE_REASONS], 1);
+}
+
+/* Adds one failure for key to the maps of the current generation. */
+static __always_inline void count_failure(const struct failure_key *key)
+{
+	__u64 *count = cpu_inflight();
+	__u32 slot = enter_generation(count);
+
+	if (slot == 0)
+		count_failure_in(&failures0, 0, key);
+	else
+		count_failure_in(&failures1, 1, key);
 	__sync_fetch_and_add(&count[slot], -1);
 }
 
@@ -343,6 +593,8 @@ static __always_inline void handshake_done(const struct sock *sk)
 
 	if (!make_key_btf(sk, &key))
 		return;
+	if (track_traffic)
+		remember(sk, &key);
 	if (!accept_hook) {
 		count_key(&key);
 		return;
@@ -435,5 +687,80 @@ int BPF_PROG(raw_tp_set_state, const struct sock *sk, int oldstate, int newstate
 				__sync_fetch_and_add(&accept_misses, 1);
 		}
 	}
+	/* The end of every TCP socket; only those accepted have storage. */
+	if (track_traffic && newstate == TCP_CLOSE)
+		closing(sk, oldstate);
+	return 0;
+}
+
+/*
+ * Bytes of the accepted connections still open: user space runs this over
+ * every socket storage of conn_states each drain, whatever the namespace.
+ */
+SEC("iter/bpf_sk_storage_map")
+int live_traffic(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct conn_state *state = ctx->value;
+	struct sock *sk = ctx->sk;
+	struct tcp_sock *tp;
+
+	if (!track_traffic || !state || !sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		report_traffic(state, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state, false);
+	return 0;
+}
+
+/*
+ * Refused: a SYN to a port where nothing listens. The kernel answers with a
+ * reset and drops the SYN with the reason NO_SOCKET (Linux 5.17+), which
+ * is the only moment it is seen: no listener, no socket, no state change.
+ */
+static __always_inline void refused(const struct sk_buff *skb)
+{
+	struct failure_key key = {};
+	unsigned char *head = skb->head;
+	__u16 network = skb->network_header, transport = skb->transport_header;
+	struct net_device *dev = skb->dev;
+	struct tcphdr tcp;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + network) ||
+		    ip.protocol != IPPROTO_TCP)
+			return;
+		key.af = GEOIP_AF_INET;
+		*(__u32 *)key.addr = ip.saddr;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + network) ||
+		    ip6.nexthdr != IPPROTO_TCP)
+			return;
+		key.af = GEOIP_AF_INET6;
+		__builtin_memcpy(key.addr, &ip6.saddr, 16);
+	} else {
+		return;
+	}
+	if (bpf_probe_read_kernel(&tcp, sizeof(tcp), head + transport) || !tcp.syn || tcp.ack)
+		return;
+	if (!dev)
+		return;
+	key.netns = dev->nd_net.net->ns.inum;
+	key.port = failure_port(key.netns, bpf_ntohs(tcp.dest));
+	key.reason = GEOIP_REASON_REFUSED;
+	count_failure(&key);
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(dropped_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	if (!bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
+		return 0;
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET) &&
+	    active())
+		refused(skb);
 	return 0;
 }

@@ -50,6 +50,46 @@ struct listener_value {
 #define GEOIP_PENDING_ENTRIES 16384
 
 /*
+ * Traffic of the accepted connections of one accept_key: bytes of those
+ * still open (reported by the iterator each drain) and of those that
+ * closed, and the lifetimes of those that closed.
+ * received_bytes: payload from the peer (tcp_sock.bytes_received).
+ * sent_bytes:     payload to the peer that it acknowledged (bytes_acked).
+ * duration_buckets: closed connections by lifetime, bounds in
+ *                 GEOIP_DURATION_BOUNDS_NS, the last one unbounded.
+ */
+#define GEOIP_DURATION_BUCKETS 8
+struct traffic_value {
+	__u64 received_bytes;
+	__u64 sent_bytes;
+	__u64 closed;
+	__u64 duration_ns;
+	__u64 duration_buckets[GEOIP_DURATION_BUCKETS];
+};
+
+/* What the probe keeps on each accepted socket (socket-local storage). */
+struct conn_state {
+	struct accept_key key;
+	__u64 start_ns;		 /* bpf_ktime_get_ns() at the handshake */
+	__u64 received_reported; /* bytes already counted in traffic maps */
+	__u64 sent_reported;
+};
+
+/*
+ * Failed inbound connections: the peer, the local port (0 unless watched:
+ * see failure_port()), the namespace, and why.
+ */
+#define GEOIP_REASON_REFUSED 1
+#define GEOIP_FAILURE_REASONS 2 /* reasons are 1 .. GEOIP_FAILURE_REASONS - 1 */
+struct failure_key {
+	__u8 addr[16];
+	__u16 port;
+	__u8 af;
+	__u8 reason;
+	__u32 netns;
+};
+
+/*
  * Programs currently writing into the maps of generation slot 0 / 1, one
  * counter pair per CPU on a cache line of its own, so that CPUs counting at
  * once do not pass the line between them. A program enters and leaves on

@@ -8,12 +8,15 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <fstream>
@@ -41,11 +44,14 @@ constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
-constexpr const char* kPinnedMaps[] = {"counts0", "counts1",   "overflow0", "overflow1",
-                                       "pending", "listeners", "bss"};
-// The counting hook's link, and in the accept-hook modes the tracepoint
-// that parks handshakes for it.
-constexpr const char* kPinnedLinks[] = {"link", "link_handshake"};
+constexpr const char* kPinnedMaps[] = {"counts0",   "counts1",   "overflow0",   "overflow1",
+                                       "pending",   "listeners", "traffic0",    "traffic1",
+                                       "failures0", "failures1", "conn_states", "bss"};
+// The counting hook's link; in the accept-hook modes the tracepoint that
+// parks handshakes for it; and the hook that sees refused connections.
+constexpr const char* kPinnedLinks[] = {"link", "link_handshake", "link_dropped"};
+// Entries read from a map per batch.
+constexpr uint32_t kBatch = 4096;
 
 struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "counts0") return skel->maps.counts0;
@@ -54,6 +60,11 @@ struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "overflow1") return skel->maps.overflow1;
   if (name == "pending") return skel->maps.pending;
   if (name == "listeners") return skel->maps.listeners;
+  if (name == "traffic0") return skel->maps.traffic0;
+  if (name == "traffic1") return skel->maps.traffic1;
+  if (name == "failures0") return skel->maps.failures0;
+  if (name == "failures1") return skel->maps.failures1;
+  if (name == "conn_states") return skel->maps.conn_states;
   return skel->maps.bss;
 }
 
@@ -123,6 +134,62 @@ int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format, va_lis
 using Skeleton = AcceptProbe::Skeleton;
 using Link = AcceptProbe::Link;
 
+// True if the running kernel is at least major.minor.
+bool KernelAtLeast(int major, int minor) {
+  struct utsname name {};
+  int running_major = 0, running_minor = 0;
+  if (uname(&name) != 0 || sscanf(name.release, "%d.%d", &running_major, &running_minor) != 2) {
+    return false;
+  }
+  return running_major > major || (running_major == major && running_minor >= minor);
+}
+
+// True if the kernel's BTF has the enum type `name`.
+bool KernelHasEnum(const char* name) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return false;
+  const bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_ENUM) >= 0;
+  btf__free(vmlinux);
+  return found;
+}
+
+// Reads and deletes every entry of a map no program writes now, kBatch at a
+// time, calling take(key, value) for each. `what` names it in errors.
+template <typename Key, typename Value, typename Take>
+absl::Status DrainWhole(int map_fd, uint32_t capacity, absl::string_view what, Take take) {
+  std::vector<Key> keys(kBatch);
+  std::vector<Value> values(kBatch);
+  uint32_t out_batch = 0;
+  void* in_batch = nullptr;
+  for (uint32_t round = 0; round <= capacity / kBatch + 64; ++round) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_and_delete_batch(map_fd, in_batch, &out_batch, keys.data(),
+                                                    values.data(), &count, nullptr);
+    const int saved_errno = errno;
+    for (uint32_t i = 0; i < count; ++i) take(keys[i], values[i]);
+    if (err == 0) {
+      in_batch = &out_batch;
+      continue;
+    }
+    if (saved_errno == ENOENT) return absl::OkStatus();  // map is empty now
+    return absl::InternalError(
+        absl::StrCat("reading the kernel's ", what, " failed: ", strerror(saved_errno)));
+  }
+  return absl::OkStatus();
+}
+
+DrainedTraffic ToTraffic(const struct traffic_value& value) {
+  DrainedTraffic traffic;
+  traffic.received_bytes = value.received_bytes;
+  traffic.sent_bytes = value.sent_bytes;
+  traffic.closed = value.closed;
+  traffic.duration_ns = value.duration_ns;
+  static_assert(kDurationBuckets == GEOIP_DURATION_BUCKETS);
+  std::copy(std::begin(value.duration_buckets), std::end(value.duration_buckets),
+            traffic.duration_buckets.begin());
+  return traffic;
+}
+
 struct bpf_program* ProgramFor(struct accept_probe* skel, ProbeMode mode) {
   switch (mode) {
     case ProbeMode::kFexit:
@@ -189,10 +256,20 @@ absl::Status MapBssOntoKernelMap(struct accept_probe* skel) {
 
 struct Loaded {
   Skeleton skel;
-  std::vector<Link> links;  // the counting hook first
+  std::vector<Link> links;              // the counting hook first
+  std::vector<const char*> link_names;  // where each is pinned (kPinnedLinks)
+  Link traffic_iterator;                // runs each drain; never pinned
 };
 
-absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uint64_t instance_id) {
+// The optional parts of the probe. A kernel may refuse one (too old, or a
+// policy against it) and still run the rest.
+struct Extras {
+  bool open_traffic = true;  // bytes of connections still open (iterator)
+  bool refused = true;       // refused connections (kfree_skb)
+};
+
+absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uint64_t instance_id,
+                                const Extras& extras) {
   std::string last_message;
   libbpf_log = &last_message;
   struct Reset {
@@ -210,8 +287,17 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
     memcpy(const_cast<uint8_t*>(skel->rodata->port_bitmap), bitmap.data(), bitmap.size());
   }
   skel->rodata->instance_id = instance_id;
-  bpf_map__set_max_entries(skel->maps.counts0, options.max_addresses);
-  bpf_map__set_max_entries(skel->maps.counts1, options.max_addresses);
+  for (struct bpf_map* map : {skel->maps.counts0, skel->maps.counts1, skel->maps.traffic0,
+                              skel->maps.traffic1, skel->maps.failures0, skel->maps.failures1}) {
+    bpf_map__set_max_entries(map, options.max_addresses);
+  }
+  // Socket storage from tracing programs and BPF compare-and-swap: 5.12.
+  const bool traffic = KernelAtLeast(5, 12);
+  skel->rodata->track_traffic = traffic;
+  bpf_program__set_autoload(skel->progs.live_traffic, traffic && extras.open_traffic);
+  // The drop reason that says "refused" came with Linux 5.17.
+  bpf_program__set_autoload(skel->progs.dropped_skb,
+                            extras.refused && KernelHasEnum("skb_drop_reason"));
   if (!options.pin_path.empty()) {
     // libbpf reuses a compatible pinned map, or creates and pins a new one.
     for (const char* name : kPinnedMaps) {
@@ -240,13 +326,36 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
   absl::StatusOr<Link> hook = AttachProgram(ProgramFor(skel.get(), mode), mode, last_message);
   if (!hook.ok()) return hook.status();
   links.push_back(*std::move(hook));
+  std::vector<const char*> link_names = {kPinnedLinks[0]};
   if (UsesAcceptHook(mode)) {
     absl::StatusOr<Link> handshake = AttachProgram(ProgramFor(skel.get(), ProbeMode::kTracepoint),
                                                    ProbeMode::kTracepoint, last_message);
     if (!handshake.ok()) return handshake.status();
     links.push_back(*std::move(handshake));
+    link_names.push_back(kPinnedLinks[1]);
   }
-  return Loaded{std::move(skel), std::move(links)};
+  if (bpf_program__autoload(skel->progs.dropped_skb)) {
+    absl::StatusOr<Link> dropped =
+        AttachProgram(skel->progs.dropped_skb, ProbeMode::kTracepoint, last_message);
+    if (!dropped.ok()) return dropped.status();
+    links.push_back(*std::move(dropped));
+    link_names.push_back(kPinnedLinks[2]);
+  }
+  Link traffic_iterator;
+  if (bpf_program__autoload(skel->progs.live_traffic)) {
+    union bpf_iter_link_info info {};
+    info.map.map_fd = bpf_map__fd(skel->maps.conn_states);
+    LIBBPF_OPTS(bpf_iter_attach_opts, iter_options, .link_info = &info,
+                .link_info_len = sizeof(info));
+    traffic_iterator.reset(bpf_program__attach_iter(skel->progs.live_traffic, &iter_options));
+    if (!traffic_iterator) {
+      return absl::UnavailableError(
+          absl::StrCat("attaching the iterator over open connections failed: ", strerror(errno),
+                       last_message.empty() ? "" : "; libbpf: " + last_message));
+    }
+  }
+  return Loaded{std::move(skel), std::move(links), std::move(link_names),
+                std::move(traffic_iterator)};
 }
 
 }  // namespace
@@ -314,7 +423,8 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
   const uint64_t instance_id = NewInstanceId();
   std::string failures;
   for (ProbeMode mode : order) {
-    absl::StatusOr<Loaded> loaded = LoadMode(options, mode, instance_id);
+    Extras extras;
+    absl::StatusOr<Loaded> loaded = LoadMode(options, mode, instance_id, extras);
     if (!loaded.ok() && !options.pin_path.empty() &&
         absl::StrContains(loaded.status().message(), "reuse pinned map")) {
       // Pinned by a build with another map layout or size: start afresh.
@@ -322,7 +432,29 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
                        " do not match this build or --bpf.max-addresses; replacing them "
                        "(connections not yet drained from them are lost)"));
       RemovePins(options.pin_path);
-      loaded = LoadMode(options, mode, instance_id);
+      loaded = LoadMode(options, mode, instance_id, extras);
+    }
+    // An optional program the kernel refuses: go on without it, and say so.
+    for (int retry = 0; retry < 2 && !loaded.ok(); ++retry) {
+      absl::string_view message = loaded.status().message();
+      // libbpf's words name the program; the mode's hint does not apply.
+      if (const size_t libbpf = message.find("libbpf: "); libbpf != absl::string_view::npos) {
+        message.remove_prefix(libbpf + 8);
+      }
+      if (extras.open_traffic && absl::StrContains(message, "'live_traffic'")) {
+        extras.open_traffic = false;
+        log(absl::StrCat(
+            "open connections: this kernel refused the iterator over socket "
+            "storage (",
+            message, "); bytes of a connection are counted when it closes, not while open"));
+      } else if (extras.refused && absl::StrContains(message, "'dropped_skb'")) {
+        extras.refused = false;
+        log(absl::StrCat("refused connections: this kernel refused the kfree_skb hook (", message,
+                         "); they are not counted"));
+      } else {
+        break;
+      }
+      loaded = LoadMode(options, mode, instance_id, extras);
     }
     if (!loaded.ok()) {
       std::string line = absl::StrCat(ProbeModeName(mode), ": ", loaded.status().message());
@@ -340,7 +472,7 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       // Unpinning detaches the earlier exporter's programs.
       RemovePinnedLinks(options.pin_path);
       for (size_t i = 0; i < loaded->links.size(); ++i) {
-        const std::string link_pin = options.pin_path + "/" + kPinnedLinks[i];
+        const std::string link_pin = options.pin_path + "/" + loaded->link_names[i];
         if (bpf_link__pin(loaded->links[i].get(), link_pin.c_str()) != 0) {
           log(absl::StrCat("cannot pin the probe at ", link_pin, ": ", strerror(errno),
                            "; it will stop with the exporter"));
@@ -353,9 +485,9 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
         }
       }
     }
-    return std::unique_ptr<AcceptProbe>(new AcceptProbe(std::move(skel), std::move(loaded->links),
-                                                        mode, options.max_addresses,
-                                                        std::move(pin_lock)));
+    return std::unique_ptr<AcceptProbe>(new AcceptProbe(
+        std::move(skel), std::move(loaded->links), std::move(loaded->traffic_iterator), mode,
+        options.max_addresses, std::move(pin_lock)));
   }
   if (pin_lock.valid()) {
     // Leave nothing behind from the failed attempts, unless an earlier
@@ -384,10 +516,11 @@ void BpfLinkDeleter::operator()(struct bpf_link* link) const {
 
 void SkeletonDeleter::operator()(struct accept_probe* skel) const { accept_probe__destroy(skel); }
 
-AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode,
-                         uint32_t max_addresses, UniqueFd pin_lock)
+AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, Link traffic_iterator,
+                         ProbeMode mode, uint32_t max_addresses, UniqueFd pin_lock)
     : skel_(std::move(skel)),
       links_(std::move(links)),
+      traffic_iterator_(std::move(traffic_iterator)),
       mode_(mode),
       max_addresses_(max_addresses),
       adopt_parked_(mode == ProbeMode::kTracepoint && pin_lock.valid()),
@@ -396,13 +529,16 @@ AcceptProbe::AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode,
       values_(max_addresses) {}
 
 AcceptProbe::~AcceptProbe() {
+  traffic_iterator_.reset();
   links_.clear();  // before the skeleton that owns the programs
   skel_.reset();
 }
 
 absl::Status AcceptProbe::Drain(DrainResult* result) {
-  result->counts.clear();
-  result->overflow.clear();
+  *result = DrainResult();
+  // Bytes of the connections still open go into the generation being
+  // filled, so this drain reads them.
+  if (absl::Status live = ReadOpenConnections(); !live.ok()) return live;
 
   // Flip the generation so new counts go to the other map, then wait until
   // no program is still inside the old one (see enter_generation()).
@@ -425,6 +561,8 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
   }
   __atomic_store_n(&skel_->bss->inserted[slot], 0, __ATOMIC_SEQ_CST);
   if (absl::Status overflow = DrainOverflow(slot, result); !overflow.ok()) return overflow;
+  if (absl::Status traffic = DrainTraffic(slot, result); !traffic.ok()) return traffic;
+  if (absl::Status failures = DrainFailures(slot, result); !failures.ok()) return failures;
   if (adopt_parked_) {
     adopt_parked_ = false;
     return AdoptParked(result);
@@ -561,6 +699,63 @@ absl::Status AcceptProbe::DrainOverflow(int slot, DrainResult* result) {
   }
   __atomic_store_n(&skel_->bss->overflow_total[slot], 0, __ATOMIC_SEQ_CST);
   return absl::OkStatus();
+}
+
+absl::Status AcceptProbe::ReadOpenConnections() {
+  if (!traffic_iterator_) return absl::OkStatus();
+  UniqueFd iterator(bpf_iter_create(bpf_link__fd(traffic_iterator_.get())));
+  if (!iterator.valid()) {
+    return absl::InternalError(
+        absl::StrCat("starting the iterator over open connections failed: ", strerror(errno)));
+  }
+  // The program writes nothing: reading to the end runs it over every
+  // socket storage once.
+  char buffer[64];
+  ssize_t n;
+  while ((n = read(iterator.get(), buffer, sizeof(buffer))) > 0) {
+  }
+  if (n < 0) {
+    return absl::InternalError(
+        absl::StrCat("reading the open connections' bytes failed: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AcceptProbe::DrainTraffic(int slot, DrainResult* result) {
+  const int fd = bpf_map__fd(slot == 0 ? skel_->maps.traffic0 : skel_->maps.traffic1);
+  absl::Status drained = DrainWhole<struct accept_key, struct traffic_value>(
+      fd, max_addresses_, "connection traffic",
+      [result](const struct accept_key& key, const struct traffic_value& value) {
+        DrainedTraffic traffic = ToTraffic(value);
+        traffic.address = IpAddress::FromRaw(key.af, key.addr);
+        traffic.port = key.port;
+        traffic.netns = key.netns;
+        result->traffic.push_back(traffic);
+      });
+  // Nothing writes the slot now.
+  struct traffic_value& overflow = skel_->bss->traffic_overflow[slot];
+  result->traffic_overflow = ToTraffic(overflow);
+  overflow = {};
+  return drained;
+}
+
+absl::Status AcceptProbe::DrainFailures(int slot, DrainResult* result) {
+  const int fd = bpf_map__fd(slot == 0 ? skel_->maps.failures0 : skel_->maps.failures1);
+  absl::Status drained = DrainWhole<struct failure_key, uint64_t>(
+      fd, max_addresses_, "failed connections",
+      [result](const struct failure_key& key, uint64_t count) {
+        result->failures.push_back(DrainedFailure{IpAddress::FromRaw(key.af, key.addr), key.port,
+                                                  key.netns, static_cast<FailureReason>(key.reason),
+                                                  count});
+      });
+  for (int reason = 1; reason < GEOIP_FAILURE_REASONS; ++reason) {
+    __u64& overflow = skel_->bss->failure_overflow[slot][reason];
+    if (overflow == 0) continue;
+    result->failure_overflow.push_back(
+        DrainedFailure{IpAddress(), 0, 0, static_cast<FailureReason>(reason), overflow});
+    overflow = 0;
+  }
+  return drained;
 }
 
 }  // namespace geoip

@@ -160,15 +160,20 @@ class AcceptProbe {
   using Link = std::unique_ptr<struct bpf_link, BpfLinkDeleter>;
 
  private:
-  AcceptProbe(Skeleton skel, std::vector<Link> links, ProbeMode mode, uint32_t max_addresses,
-              UniqueFd pin_lock);
+  AcceptProbe(Skeleton skel, std::vector<Link> links, Link traffic_iterator, ProbeMode mode,
+              uint32_t max_addresses, UniqueFd pin_lock);
 
   absl::Status DrainMap(int map_fd, DrainResult* result);
   absl::Status DrainOverflow(int slot, DrainResult* result);
   absl::Status AdoptParked(DrainResult* result);
+  // Counts the bytes the open connections moved since the last drain.
+  absl::Status ReadOpenConnections();
+  absl::Status DrainTraffic(int slot, DrainResult* result);
+  absl::Status DrainFailures(int slot, DrainResult* result);
 
   Skeleton skel_;
   std::vector<Link> links_;  // the counting hook first
+  Link traffic_iterator_;    // empty where the kernel cannot track traffic
   ProbeMode mode_;
   uint32_t max_addresses_;
   // Tracepoint mode after an accept-hook exporter pinned in the same place:
