@@ -3,15 +3,18 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "exporter/stats/failure_counts.h"
 #include "exporter/util/proc_status.h"
 
 namespace geoip {
@@ -19,6 +22,9 @@ namespace {
 
 // Escapes for the text format: backslash and newline, and '"' if quote.
 void AppendEscaped(std::string* out, absl::string_view text, bool quote);
+// A sample value: integers as such, others in the fewest digits that read
+// back as the same double.
+void AppendValue(std::string* out, double value);
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -70,10 +76,42 @@ constexpr char kUniquesName[] = "ebpf_geoip_unique_source_addresses";
 constexpr char kUniquesHelp[] =
     "Distinct peer addresses seen since start, by country, local port and service; "
     "exact up to a bound per series, a HyperLogLog estimate past it.";
+constexpr char kReceivedName[] = "ebpf_geoip_received_bytes_total";
+constexpr char kReceivedHelp[] =
+    "Payload bytes the kernel counted as received on accepted TCP connections' sockets, by peer "
+    "country, local port and service; counted while connections are open and when they close.";
+constexpr char kSentName[] = "ebpf_geoip_sent_bytes_total";
+constexpr char kSentHelp[] =
+    "Payload bytes the kernel counted as sent and acknowledged by the peer on accepted TCP "
+    "connections' sockets, by peer country, local port and service; counted while connections "
+    "are open and when they close.";
+constexpr char kClosedName[] = "ebpf_geoip_closed_connections_total";
+constexpr char kClosedHelp[] =
+    "Accepted TCP connections that closed, by peer country, local port and service.";
+constexpr char kLifetimeName[] = "ebpf_geoip_connection_lifetime_seconds_total";
+constexpr char kLifetimeHelp[] =
+    "Lifetimes of the connections in ebpf_geoip_closed_connections_total, summed, in seconds; "
+    "divided by that count, the mean lifetime per country.";
+constexpr char kDurationName[] = "ebpf_geoip_connection_duration_seconds";
+constexpr char kDurationHelp[] =
+    "Lifetimes of closed accepted TCP connections, by local port and service; no country label "
+    "(per country: ebpf_geoip_connection_lifetime_seconds_total and "
+    "ebpf_geoip_closed_connections_total).";
+constexpr char kFailedName[] = "ebpf_geoip_failed_connections_total";
+constexpr char kFailedHelp[] =
+    "Inbound TCP connections that failed, by peer country, local port (\"other\" for a port "
+    "not watched) and reason: refused = a SYN to a port where nothing listens, answered with a "
+    "reset.";
+
+double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 std::vector<MetricFamily> ExporterCollector::Collect() const {
   MetricFamily connections = Family(kConnectionsName, kConnectionsHelp, MetricType::Counter);
   MetricFamily uniques = Family(kUniquesName, kUniquesHelp, MetricType::Gauge);
+  MetricFamily received = Family(kReceivedName, kReceivedHelp, MetricType::Counter);
+  MetricFamily sent = Family(kSentName, kSentHelp, MetricType::Counter);
+  MetricFamily closed = Family(kClosedName, kClosedHelp, MetricType::Counter);
+  MetricFamily lifetime = Family(kLifetimeName, kLifetimeHelp, MetricType::Counter);
   const std::vector<std::string> services = services_->All();
   for (const ConnectionStats::Series& series : stats_->Snapshot()) {
     std::vector<ClientMetric::Label> labels = {
@@ -82,14 +120,58 @@ std::vector<MetricFamily> ExporterCollector::Collect() const {
         {"service", series.service < services.size() ? services[series.service] : "unknown"}};
     AddSample(&connections, labels, static_cast<double>(series.connections));
     if (series.country != CountryId::Overflow()) {
-      AddSample(&uniques, std::move(labels), static_cast<double>(series.unique_addresses));
+      AddSample(&uniques, labels, static_cast<double>(series.unique_addresses));
     }
+    AddSample(&received, labels, static_cast<double>(series.traffic.received_bytes));
+    AddSample(&sent, labels, static_cast<double>(series.traffic.sent_bytes));
+    AddSample(&closed, labels, static_cast<double>(series.traffic.closed_connections));
+    AddSample(&lifetime, std::move(labels), Seconds(series.traffic.lifetime_ns));
   }
   std::vector<MetricFamily> families;
   families.push_back(std::move(connections));
   families.push_back(std::move(uniques));
+  families.push_back(std::move(received));
+  families.push_back(std::move(sent));
+  families.push_back(std::move(closed));
+  families.push_back(std::move(lifetime));
+  families.push_back(CollectDurations(services));
+  families.push_back(CollectFailures());
   for (MetricFamily& family : CollectHealth()) families.push_back(std::move(family));
   return families;
+}
+
+MetricFamily ExporterCollector::CollectDurations(const std::vector<std::string>& services) const {
+  MetricFamily durations = Family(kDurationName, kDurationHelp, MetricType::Histogram);
+  for (const ConnectionStats::Lifetimes& lifetimes : stats_->LifetimeHistograms()) {
+    ClientMetric metric;
+    metric.label = {
+        {"port", absl::StrCat(lifetimes.port)},
+        {"service", lifetimes.service < services.size() ? services[lifetimes.service] : "unknown"}};
+    // The kernel's buckets are not cumulative; Prometheus' are.
+    uint64_t cumulative = 0;
+    for (int i = 0; i < kDurationBuckets; ++i) {
+      cumulative += lifetimes.buckets[i];
+      metric.histogram.bucket.push_back(
+          {cumulative, i + 1 < kDurationBuckets ? kDurationBounds[i]
+                                                : std::numeric_limits<double>::infinity()});
+    }
+    metric.histogram.sample_count = cumulative;
+    metric.histogram.sample_sum = Seconds(lifetimes.sum_ns);
+    durations.metric.push_back(std::move(metric));
+  }
+  return durations;
+}
+
+MetricFamily ExporterCollector::CollectFailures() const {
+  MetricFamily failed = Family(kFailedName, kFailedHelp, MetricType::Counter);
+  for (const FailureCounts::Series& series : stats_->Failures()) {
+    AddSample(&failed,
+              {{"country", series.country.Label()},
+               {"port", FailurePortLabel(series.port)},
+               {"reason", std::string(FailureReasonLabel(series.reason))}},
+              static_cast<double>(series.count));
+  }
+  return failed;
 }
 
 std::string ExporterCollector::CollectText() const {
@@ -97,11 +179,12 @@ std::string ExporterCollector::CollectText() const {
   // building a MetricFamily per series took most of a 16k-series scrape.
   const std::vector<ConnectionStats::Series> snapshot = stats_->Snapshot();
   std::string out;
-  out.reserve(snapshot.size() * 130 + 8192);
-  // Each series' labels once, for both families: country labels are two
+  out.reserve(snapshot.size() * 600 + 8192);
+  // Each series' labels once, for every family: country labels are two
   // capitals or a lower-case word, and service names are escaped once each.
+  const std::vector<std::string> names = services_->All();
   std::vector<std::string> services;
-  for (const std::string& name : services_->All()) {
+  for (const std::string& name : names) {
     services.emplace_back();
     AppendEscaped(&services.back(), name, /*quote=*/true);
   }
@@ -123,7 +206,31 @@ std::string ExporterCollector::CollectText() const {
     if (snapshot[i].country == CountryId::Overflow()) continue;
     absl::StrAppend(&out, kUniquesName, labels[i], snapshot[i].unique_addresses, "\n");
   }
-  out += SerializeText(CollectHealth());
+  // Byte and connection counts as integers, like the connections above.
+  auto counter = [&](const char* name, const char* help, auto value) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n");
+    for (size_t i = 0; i < snapshot.size(); ++i) {
+      absl::StrAppend(&out, name, labels[i]);
+      const auto number = value(snapshot[i].traffic);
+      if constexpr (std::is_integral_v<decltype(number)>) {
+        absl::StrAppend(&out, number);
+      } else {
+        AppendValue(&out, number);
+      }
+      out.push_back('\n');
+    }
+  };
+  using Traffic = ConnectionStats::Traffic;
+  counter(kReceivedName, kReceivedHelp, [](const Traffic& t) { return t.received_bytes; });
+  counter(kSentName, kSentHelp, [](const Traffic& t) { return t.sent_bytes; });
+  counter(kClosedName, kClosedHelp, [](const Traffic& t) { return t.closed_connections; });
+  counter(kLifetimeName, kLifetimeHelp, [](const Traffic& t) { return Seconds(t.lifetime_ns); });
+  // A series per (port, service) or per failure: few, through the writer.
+  std::vector<MetricFamily> families;
+  families.push_back(CollectDurations(names));
+  families.push_back(CollectFailures());
+  for (MetricFamily& family : CollectHealth()) families.push_back(std::move(family));
+  out += SerializeText(families);
   return out;
 }
 
@@ -289,8 +396,32 @@ void AppendValue(std::string* out, double value) {
   } else if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) {
     absl::StrAppend(out, static_cast<int64_t>(value));
   } else {
-    absl::StrAppendFormat(out, "%.17g", value);
+    // Shortest round trip: 0.1 s of lifetime reads "0.1", not
+    // "0.10000000000000001".
+    char buffer[32];
+    const std::to_chars_result end = std::to_chars(buffer, buffer + sizeof(buffer), value);
+    out->append(buffer, end.ptr);
   }
+}
+
+// name{labels[,le="bound"]} for one line of a sample.
+void AppendSampleName(std::string* out, absl::string_view name, absl::string_view suffix,
+                      const std::vector<ClientMetric::Label>& labels, const double* le) {
+  absl::StrAppend(out, name, suffix);
+  if (labels.empty() && le == nullptr) return;
+  out->push_back('{');
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    absl::StrAppend(out, labels[i].name, "=\"");
+    AppendEscaped(out, labels[i].value, true);
+    out->push_back('"');
+  }
+  if (le != nullptr) {
+    out->append(labels.empty() ? "le=\"" : ",le=\"");
+    AppendValue(out, *le);
+    out->push_back('"');
+  }
+  out->push_back('}');
 }
 
 const char* TypeName(MetricType type) {
@@ -299,6 +430,8 @@ const char* TypeName(MetricType type) {
       return "counter";
     case MetricType::Gauge:
       return "gauge";
+    case MetricType::Histogram:
+      return "histogram";
     default:
       return "untyped";
   }
@@ -318,17 +451,20 @@ std::string SerializeText(const std::vector<MetricFamily>& families) {
     AppendEscaped(&out, family.help, false);
     absl::StrAppend(&out, "\n# TYPE ", family.name, " ", TypeName(family.type), "\n");
     for (const ClientMetric& metric : family.metric) {
-      out.append(family.name);
-      if (!metric.label.empty()) {
-        out.push_back('{');
-        for (size_t i = 0; i < metric.label.size(); ++i) {
-          if (i > 0) out.push_back(',');
-          absl::StrAppend(&out, metric.label[i].name, "=\"");
-          AppendEscaped(&out, metric.label[i].value, true);
-          out.push_back('"');
+      if (family.type == MetricType::Histogram) {
+        for (const ClientMetric::Bucket& bucket : metric.histogram.bucket) {
+          AppendSampleName(&out, family.name, "_bucket", metric.label, &bucket.upper_bound);
+          absl::StrAppend(&out, " ", bucket.cumulative_count, "\n");
         }
-        out.push_back('}');
+        AppendSampleName(&out, family.name, "_sum", metric.label, nullptr);
+        out.push_back(' ');
+        AppendValue(&out, metric.histogram.sample_sum);
+        out.push_back('\n');
+        AppendSampleName(&out, family.name, "_count", metric.label, nullptr);
+        absl::StrAppend(&out, " ", metric.histogram.sample_count, "\n");
+        continue;
       }
+      AppendSampleName(&out, family.name, "", metric.label, nullptr);
       out.push_back(' ');
       switch (family.type) {
         case MetricType::Counter:

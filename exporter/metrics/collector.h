@@ -51,7 +51,8 @@ struct BuildInfo {
   std::string branch;
 };
 
-// Collects the connection series of `stats` plus health and build metrics.
+// Collects the connection, traffic and failure series of `stats` plus
+// health and build metrics.
 // Does not own `stats`, which must outlive it.
 class ExporterCollector : public prometheus::Collectable {
  public:
@@ -65,7 +66,11 @@ class ExporterCollector : public prometheus::Collectable {
   std::string CollectText() const;
 
  private:
-  // Everything but the connection series: health, build, process.
+  // The lifetime histograms per (port, service), with their service names.
+  prometheus::MetricFamily CollectDurations(const std::vector<std::string>& services) const;
+  // Failed connections per (country, port, reason).
+  prometheus::MetricFamily CollectFailures() const;
+  // Everything but the statistics: health, build, process.
   std::vector<prometheus::MetricFamily> CollectHealth() const;
 
   const ConnectionStats* stats_;

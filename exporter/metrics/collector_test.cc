@@ -1,6 +1,12 @@
 #include "exporter/metrics/collector.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -161,6 +167,204 @@ TEST(ExporterCollector, LabelsSeriesWithTheirServiceAndListsListeners) {
       "ebpf_geoip_listener_info{port=\"8080\",service=\"demo-hello\",process=\"python3\","
       "unit=\"demo-hello.service\",container_id=\"\",pod_uid=\"\",netns=\"4026531840\"} 1\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_services_over_cap_total 1\n"));
+}
+
+// GB and US reach "web" on 8081: GB 3 connections, 1 MiB up and 3 MiB down,
+// two closed after 1 s and 2.1 s; US one closed after 0.1 s. Overflowed
+// traffic: one closed after 20 ms. Refused: CN on 22 and on unwatched
+// ports, and overflowed ones.
+void RecordKnownDrain(ConnectionStats& stats, ServiceNames& services) {
+  const ServiceId web = services.Intern("web");
+  const IpAddress a = Addr("81.2.69.142");
+  stats.Record(*CountryId::FromIsoCode("GB"), 8081, &a, 3, absl::Now(), web);
+  DrainedTraffic traffic;
+  traffic.port = 8081;
+  traffic.received_bytes = 1048576;
+  traffic.sent_bytes = 3145728;
+  traffic.closed = 2;
+  traffic.duration_ns = 3'100'000'000;
+  traffic.duration_buckets = {0, 0, 1, 1, 0, 0, 0, 0};
+  stats.RecordTraffic(*CountryId::FromIsoCode("GB"), web, traffic);
+  traffic.received_bytes = 300;
+  traffic.sent_bytes = 0;
+  traffic.closed = 1;
+  traffic.duration_ns = 100'000'000;
+  traffic.duration_buckets = {0, 1, 0, 0, 0, 0, 0, 0};
+  stats.RecordTraffic(*CountryId::FromIsoCode("US"), web, traffic);
+  traffic.port = 0;
+  traffic.received_bytes = 70;
+  traffic.duration_ns = 20'000'000;
+  stats.RecordTraffic(CountryId::Overflow(), ServiceNames::kUnknown, traffic);
+  const CountryId cn = *CountryId::FromIsoCode("CN");
+  stats.RecordFailure(cn, 0, FailureReason::kRefused, 40);
+  stats.RecordFailure(cn, 22, FailureReason::kRefused, 2);
+  stats.RecordFailure(CountryId::Overflow(), 0, FailureReason::kRefused, 9);
+}
+
+// The lines of one family in `text`, from its TYPE line to the next HELP.
+std::string FamilyLines(const std::string& text, const std::string& name) {
+  const size_t start = text.find(absl::StrCat("# TYPE ", name, " "));
+  if (start == std::string::npos) return "";
+  const size_t end = text.find("# HELP ", start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+TEST(ExporterCollector, ExposesTrafficLifetimesAndFailuresExactly) {
+  ConnectionStats stats;
+  ServiceNames services(64);
+  RecordKnownDrain(stats, services);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
+  const std::string text = collector.CollectText();
+
+  EXPECT_EQ(FamilyLines(text, "ebpf_geoip_received_bytes_total"),
+            "# TYPE ebpf_geoip_received_bytes_total counter\n"
+            "ebpf_geoip_received_bytes_total{country=\"GB\",port=\"8081\",service=\"web\"} "
+            "1048576\n"
+            "ebpf_geoip_received_bytes_total{country=\"US\",port=\"8081\",service=\"web\"} 300\n"
+            "ebpf_geoip_received_bytes_total{country=\"overflow\",port=\"0\",service=\"unknown\"} "
+            "70\n");
+  EXPECT_EQ(FamilyLines(text, "ebpf_geoip_sent_bytes_total"),
+            "# TYPE ebpf_geoip_sent_bytes_total counter\n"
+            "ebpf_geoip_sent_bytes_total{country=\"GB\",port=\"8081\",service=\"web\"} 3145728\n"
+            "ebpf_geoip_sent_bytes_total{country=\"US\",port=\"8081\",service=\"web\"} 0\n"
+            "ebpf_geoip_sent_bytes_total{country=\"overflow\",port=\"0\",service=\"unknown\"} 0\n");
+  EXPECT_EQ(
+      FamilyLines(text, "ebpf_geoip_closed_connections_total"),
+      "# TYPE ebpf_geoip_closed_connections_total counter\n"
+      "ebpf_geoip_closed_connections_total{country=\"GB\",port=\"8081\",service=\"web\"} 2\n"
+      "ebpf_geoip_closed_connections_total{country=\"US\",port=\"8081\",service=\"web\"} 1\n"
+      "ebpf_geoip_closed_connections_total{country=\"overflow\",port=\"0\",service=\"unknown\"} "
+      "1\n");
+  EXPECT_EQ(FamilyLines(text, "ebpf_geoip_connection_lifetime_seconds_total"),
+            "# TYPE ebpf_geoip_connection_lifetime_seconds_total counter\n"
+            "ebpf_geoip_connection_lifetime_seconds_total{country=\"GB\",port=\"8081\","
+            "service=\"web\"} 3.1\n"
+            "ebpf_geoip_connection_lifetime_seconds_total{country=\"US\",port=\"8081\","
+            "service=\"web\"} 0.1\n"
+            "ebpf_geoip_connection_lifetime_seconds_total{country=\"overflow\",port=\"0\","
+            "service=\"unknown\"} 0.02\n");
+  // Per (port, service) only, and cumulative.
+  EXPECT_EQ(FamilyLines(text, "ebpf_geoip_connection_duration_seconds"),
+            "# TYPE ebpf_geoip_connection_duration_seconds histogram\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"0.01\"} 0\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"0.1\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"1\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"10\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"60\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"600\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"3600\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"0\",service=\"unknown\","
+            "le=\"+Inf\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_sum{port=\"0\",service=\"unknown\"} 0.02\n"
+            "ebpf_geoip_connection_duration_seconds_count{port=\"0\",service=\"unknown\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"0.01\"} 0\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"0.1\"} 1\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"1\"} 2\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"10\"} 3\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"60\"} 3\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"600\"} 3\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"3600\"} 3\n"
+            "ebpf_geoip_connection_duration_seconds_bucket{port=\"8081\",service=\"web\","
+            "le=\"+Inf\"} 3\n"
+            "ebpf_geoip_connection_duration_seconds_sum{port=\"8081\",service=\"web\"} 3.2\n"
+            "ebpf_geoip_connection_duration_seconds_count{port=\"8081\",service=\"web\"} 3\n");
+  EXPECT_EQ(
+      FamilyLines(text, "ebpf_geoip_failed_connections_total"),
+      "# TYPE ebpf_geoip_failed_connections_total counter\n"
+      "ebpf_geoip_failed_connections_total{country=\"CN\",port=\"22\",reason=\"refused\"} 2\n"
+      "ebpf_geoip_failed_connections_total{country=\"CN\",port=\"other\",reason=\"refused\"} 40\n"
+      "ebpf_geoip_failed_connections_total{country=\"overflow\",port=\"other\",reason="
+      "\"refused\"} 9\n");
+  // Traffic is not a connection: US has a series now, with no connections
+  // and no addresses.
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ebpf_geoip_accepted_connections_total{country=\"US\",port="
+                                "\"8081\",service=\"web\"} 0\n"));
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "ebpf_geoip_unique_source_addresses{country=\"US\",port=\"8081\",service=\"web\"} 0\n"));
+}
+
+TEST(ExporterCollector, CollectTextIsTheTextOfCollectWithTrafficAndFailures) {
+  ConnectionStats stats;
+  ServiceNames services(64);
+  RecordKnownDrain(stats, services);
+  // A service name that needs escaping in the histogram's labels too.
+  DrainedTraffic traffic;
+  traffic.port = 443;
+  traffic.closed = 1;
+  traffic.duration_ns = 1'234'567'891;
+  traffic.duration_buckets = {0, 0, 0, 1, 0, 0, 0, 0};
+  stats.RecordTraffic(CountryId::Private(), services.Intern("we\"b\\1"), traffic);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
+  const std::string text = collector.CollectText();
+  auto without_process = [](const std::string& body) {
+    return body.substr(0, body.find("# HELP process_"));
+  };
+  EXPECT_EQ(without_process(text), without_process(SerializeText(collector.Collect())));
+  EXPECT_TRUE(absl::StrContains(text,
+                                "ebpf_geoip_connection_duration_seconds_sum{port=\"443\","
+                                "service=\"we\\\"b\\\\1\"} 1.234567891\n"))
+      << text;
+}
+
+TEST(ExporterCollector, HelpSaysWhatBytesAndFailuresAre) {
+  ConnectionStats stats;
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
+  const std::string text = collector.CollectText();
+  EXPECT_TRUE(absl::StrContains(
+      text, "# HELP ebpf_geoip_received_bytes_total Payload bytes the kernel counted as received"));
+  EXPECT_TRUE(absl::StrContains(
+      text,
+      "# HELP ebpf_geoip_sent_bytes_total Payload bytes the kernel counted as sent and "
+      "acknowledged"));
+  EXPECT_TRUE(absl::StrContains(text, "(\"other\" for a port not watched)"));
+  // Families without series still say what they are.
+  EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_connection_duration_seconds histogram\n"));
+  EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_failed_connections_total counter\n"));
+}
+
+// promtool's own lint of the exposition, where Debian's prometheus package
+// is installed: names, types, histogram buckets and suffixes.
+TEST(ExporterCollector, PromtoolChecksTheExposition) {
+  if (system("command -v promtool >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  }
+  ConnectionStats stats;
+  ServiceNames services(64);
+  RecordKnownDrain(stats, services);
+  stats.Record(CountryId::Overflow(), 8081, nullptr, 2, absl::Now());
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth);
+  // Other build trees may run this test at the same time.
+  const std::string path =
+      absl::StrCat(testing::TempDir(), "/collector_exposition.", getpid(), ".txt");
+  {
+    std::ofstream file(path);
+    file << collector.CollectText();
+  }
+  FILE* promtool = popen(absl::StrCat("promtool check metrics < ", path, " 2>&1").c_str(), "r");
+  ASSERT_NE(promtool, nullptr);
+  std::string output;
+  char buffer[512];
+  while (fgets(buffer, sizeof(buffer), promtool) != nullptr) output += buffer;
+  EXPECT_EQ(pclose(promtool), 0) << output;
+  EXPECT_EQ(output, "") << output;
+  std::remove(path.c_str());
 }
 
 TEST(SerializeText, WritesTheTextFormatWithEscapes) {
