@@ -83,6 +83,8 @@ __u64 failure_overflow[2][GEOIP_FAILURE_REASONS] = {};
 /* Accepted connections that got no socket storage (the kernel had no memory
  * for it): their bytes and lifetimes are not counted. Only increases. */
 __u64 untracked_connections = 0;
+/* Entries in half_open, so a handshake looks there only if any. */
+__u64 half_open_entries = 0;
 /* Byte counts given up after losing the race to report them too often
  * (see take_delta); never seen, but counted. Only increases. */
 __u64 traffic_races = 0;
@@ -145,6 +147,14 @@ struct failures_map {
 	__type(value, __u64);
 };
 struct failures_map failures0 SEC(".maps"), failures1 SEC(".maps");
+
+/* Handshakes waiting on a retransmitted SYN-ACK (see half_open_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GEOIP_HALF_OPEN_ENTRIES);
+	__type(key, struct half_open_key);
+	__type(value, struct half_open_value);
+} half_open SEC(".maps");
 
 /* What the probe keeps on each accepted socket, freed with the socket. */
 struct {
@@ -522,6 +532,14 @@ static __always_inline __u16 failure_port(__u32 netns, __u16 port)
 	return bpf_map_lookup_elem(&listeners, &key) ? port : 0;
 }
 
+/* An index into failure_overflow's reasons, bounded for the verifier. */
+static __always_inline __u32 reason_index(__u32 reason)
+{
+	if (reason >= GEOIP_FAILURE_REASONS)
+		return 0;
+	return reason;
+}
+
 static __always_inline void count_failure_in(void *map, __u32 slot, const struct failure_key *key)
 {
 	__u64 one = 1, *value = bpf_map_lookup_elem(map, key);
@@ -536,8 +554,17 @@ static __always_inline void count_failure_in(void *map, __u32 slot, const struct
 	if (value)
 		__sync_fetch_and_add(value, 1);
 	else
-		__sync_fetch_and_add(
-		    &failure_overflow[slot & 1][key->reason % GEOIP_FAILURE_REASONS], 1);
+		__sync_fetch_and_add(&failure_overflow[slot & 1][reason_index(key->reason)], 1);
+}
+
+/* Adds one failure of `reason` whose peer is not kept. */
+static __always_inline void count_failure_overflow(__u32 reason)
+{
+	__u64 *count = cpu_inflight();
+	__u32 slot = enter_generation(count);
+
+	__sync_fetch_and_add(&failure_overflow[slot & 1][reason_index(reason)], 1);
+	__sync_fetch_and_add(&count[slot], -1);
 }
 
 /* Adds one failure for key to the maps of the current generation. */
@@ -585,6 +612,16 @@ static __always_inline bool is_mark(const struct accept_key *key)
 	return key->af == 0;
 }
 
+/* A handshake that had to wait completed: it is no longer half open. */
+static __always_inline void completed(const struct sock *sk, const struct accept_key *key)
+{
+	struct half_open_key half = {.conn = *key};
+
+	half.peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (bpf_map_delete_elem(&half_open, &half) == 0)
+		__sync_fetch_and_add(&half_open_entries, -1);
+}
+
 /* Handshake completed: count it now, or park it for the accept hook. */
 static __always_inline void handshake_done(const struct sock *sk)
 {
@@ -593,6 +630,8 @@ static __always_inline void handshake_done(const struct sock *sk)
 
 	if (!make_key_btf(sk, &key))
 		return;
+	if (half_open_entries)
+		completed(sk, &key);
 	if (track_traffic)
 		remember(sk, &key);
 	if (!accept_hook) {
@@ -752,6 +791,53 @@ static __always_inline void refused(const struct sk_buff *skb)
 	key.port = failure_port(key.netns, bpf_ntohs(tcp.dest));
 	key.reason = GEOIP_REASON_REFUSED;
 	count_failure(&key);
+}
+
+/*
+ * Incomplete: the kernel sends a SYN-ACK again because no ACK came. The
+ * handshake is remembered until it completes; if it has not when the
+ * kernel's next timer would give up on it (1 s << retransmissions so far,
+ * at most 120 s, the kernel's own backoff from TCP_TIMEOUT_INIT), user space
+ * counts it. A SYN-ACK sent again for a repeated SYN only moves that time.
+ */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(synack_again, const struct sock *listener, const struct request_sock *req)
+{
+	const struct sock_common *skc = &req->__req_common;
+	struct half_open_key half = {};
+	struct half_open_value value = {};
+	__u32 daddr6[4] = {};
+	__u64 backoff, timeouts;
+
+	if (!active() || BPF_CORE_READ_BITFIELD(listener, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (skc->skc_family == AF_INET6) {
+		daddr6[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+		daddr6[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+		daddr6[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+		daddr6[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	}
+	if (!set_peer(&half.conn, skc->skc_family, skc->skc_daddr, daddr6))
+		return 0;
+	half.conn.port = skc->skc_num;
+	half.conn.netns = skc->skc_net.net->ns.inum;
+	half.peer_port = bpf_ntohs(skc->skc_dport);
+	timeouts = BPF_CORE_READ_BITFIELD(req, num_timeout);
+	backoff = timeouts >= 6 ? 120 : (1ULL << (timeouts + 1));
+	if (backoff > 120)
+		backoff = 120;
+	/* One second more than the kernel's timer, for the timer's slack. */
+	value.expires_ns = bpf_ktime_get_ns() + (backoff + 1) * 1000000000ULL;
+	value.label_port = failure_port(half.conn.netns, half.conn.port);
+	if (bpf_map_update_elem(&half_open, &half, &value, BPF_EXIST) == 0)
+		return 0; /* seen before: a later deadline */
+	if (bpf_map_update_elem(&half_open, &half, &value, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&half_open_entries, 1);
+		return 0;
+	}
+	/* The table is full (a SYN flood): counted now, as overflow. */
+	count_failure_overflow(GEOIP_REASON_INCOMPLETE);
+	return 0;
 }
 
 SEC("tp_btf/kfree_skb")

@@ -80,13 +80,31 @@ struct conn_state {
  * see failure_port()), the namespace, and why.
  */
 #define GEOIP_REASON_REFUSED 1
-#define GEOIP_FAILURE_REASONS 2 /* reasons are 1 .. GEOIP_FAILURE_REASONS - 1 */
+#define GEOIP_REASON_INCOMPLETE 2
+#define GEOIP_FAILURE_REASONS 3 /* reasons are 1 .. GEOIP_FAILURE_REASONS - 1 */
 struct failure_key {
 	__u8 addr[16];
 	__u16 port;
 	__u8 af;
 	__u8 reason;
 	__u32 netns;
+};
+
+/*
+ * Handshakes whose SYN-ACK the kernel had to send again: the connection
+ * (peer, local port, namespace) and the peer's port. An entry goes when the
+ * handshake completes; one left past expires_ns, when the kernel has given
+ * up on it, is counted by user space as incomplete.
+ */
+#define GEOIP_HALF_OPEN_ENTRIES 16384
+struct half_open_key {
+	struct accept_key conn;
+	__u32 peer_port;
+};
+struct half_open_value {
+	__u64 expires_ns; /* bpf_ktime_get_ns() after which it was given up */
+	__u16 label_port; /* the port to count it under (0: other) */
+	__u16 pad[3];
 };
 
 /*

@@ -44,12 +44,13 @@ constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
-constexpr const char* kPinnedMaps[] = {"counts0",   "counts1",   "overflow0",   "overflow1",
-                                       "pending",   "listeners", "traffic0",    "traffic1",
-                                       "failures0", "failures1", "conn_states", "bss"};
+constexpr const char* kPinnedMaps[] = {
+    "counts0",  "counts1",   "overflow0", "overflow1",   "pending",   "listeners", "traffic0",
+    "traffic1", "failures0", "failures1", "conn_states", "half_open", "bss"};
 // The counting hook's link; in the accept-hook modes the tracepoint that
-// parks handshakes for it; and the hook that sees refused connections.
-constexpr const char* kPinnedLinks[] = {"link", "link_handshake", "link_dropped"};
+// parks handshakes for it; the hooks that see refused and incomplete
+// connections.
+constexpr const char* kPinnedLinks[] = {"link", "link_handshake", "link_dropped", "link_synack"};
 // Entries read from a map per batch.
 constexpr uint32_t kBatch = 4096;
 
@@ -65,6 +66,7 @@ struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "failures0") return skel->maps.failures0;
   if (name == "failures1") return skel->maps.failures1;
   if (name == "conn_states") return skel->maps.conn_states;
+  if (name == "half_open") return skel->maps.half_open;
   return skel->maps.bss;
 }
 
@@ -341,6 +343,11 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
     links.push_back(*std::move(dropped));
     link_names.push_back(kPinnedLinks[2]);
   }
+  absl::StatusOr<Link> synack =
+      AttachProgram(skel->progs.synack_again, ProbeMode::kTracepoint, last_message);
+  if (!synack.ok()) return synack.status();
+  links.push_back(*std::move(synack));
+  link_names.push_back(kPinnedLinks[3]);
   Link traffic_iterator;
   if (bpf_program__autoload(skel->progs.live_traffic)) {
     union bpf_iter_link_info info {};
@@ -563,6 +570,7 @@ absl::Status AcceptProbe::Drain(DrainResult* result) {
   if (absl::Status overflow = DrainOverflow(slot, result); !overflow.ok()) return overflow;
   if (absl::Status traffic = DrainTraffic(slot, result); !traffic.ok()) return traffic;
   if (absl::Status failures = DrainFailures(slot, result); !failures.ok()) return failures;
+  if (absl::Status half_open = ExpireHalfOpen(result); !half_open.ok()) return half_open;
   if (adopt_parked_) {
     adopt_parked_ = false;
     return AdoptParked(result);
@@ -756,6 +764,40 @@ absl::Status AcceptProbe::DrainFailures(int slot, DrainResult* result) {
     overflow = 0;
   }
   return drained;
+}
+
+absl::Status AcceptProbe::ExpireHalfOpen(DrainResult* result) {
+  if (__atomic_load_n(&skel_->bss->half_open_entries, __ATOMIC_RELAXED) == 0) {
+    return absl::OkStatus();
+  }
+  struct timespec now {};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of bpf_ktime_get_ns()
+  const uint64_t now_ns = uint64_t(now.tv_sec) * 1000000000 + uint64_t(now.tv_nsec);
+  const int fd = bpf_map__fd(skel_->maps.half_open);
+  std::vector<struct half_open_key> expired;
+  struct half_open_key key {
+  }, next{};
+  void* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    struct half_open_value value {};
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0 && value.expires_ns < now_ns) {
+      expired.push_back(next);
+    }
+    key = next;
+    previous = &key;
+  }
+  for (const struct half_open_key& half : expired) {
+    struct half_open_value value {};
+    // A SYN-ACK sent again since the scan moved the deadline.
+    if (bpf_map_lookup_elem(fd, &half, &value) != 0 || value.expires_ns >= now_ns) continue;
+    // The handshake may complete meanwhile: whoever deletes it counts it.
+    if (bpf_map_delete_elem(fd, &half) != 0) continue;
+    __atomic_fetch_sub(&skel_->bss->half_open_entries, 1, __ATOMIC_RELAXED);
+    result->failures.push_back(DrainedFailure{IpAddress::FromRaw(half.conn.af, half.conn.addr),
+                                              value.label_port, half.conn.netns,
+                                              FailureReason::kIncomplete, 1});
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace geoip

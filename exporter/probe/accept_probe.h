@@ -84,8 +84,11 @@ struct DrainedTraffic {
 };
 
 // Why an inbound connection failed.
-//   kRefused  a SYN to a port where nothing listens, answered with a reset
-enum class FailureReason : uint8_t { kRefused = 1 };
+//   kRefused     a SYN to a port where nothing listens, answered with a reset
+//   kIncomplete  a handshake the kernel gave up on: its SYN-ACK was sent
+//                again and no ACK ever came (SYN floods, half-open scans,
+//                clients that vanish)
+enum class FailureReason : uint8_t { kRefused = 1, kIncomplete = 2 };
 
 // Failed inbound connections from one peer address since the last drain.
 struct DrainedFailure {
@@ -170,6 +173,8 @@ class AcceptProbe {
   absl::Status ReadOpenConnections();
   absl::Status DrainTraffic(int slot, DrainResult* result);
   absl::Status DrainFailures(int slot, DrainResult* result);
+  // Counts the handshakes the kernel has given up on as incomplete.
+  absl::Status ExpireHalfOpen(DrainResult* result);
 
   Skeleton skel_;
   std::vector<Link> links_;  // the counting hook first
