@@ -101,7 +101,8 @@ constexpr char kFailedName[] = "ebpf_geoip_failed_connections_total";
 constexpr char kFailedHelp[] =
     "Inbound TCP connections that failed, by peer country, local port (\"other\" for a port "
     "not watched) and reason: refused = a SYN to a port where nothing listens, answered with a "
-    "reset.";
+    "reset; incomplete = a handshake the kernel gave up on, its SYN-ACK sent again and never "
+    "acknowledged.";
 
 double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 

@@ -172,7 +172,7 @@ TEST(ExporterCollector, LabelsSeriesWithTheirServiceAndListsListeners) {
 // GB and US reach "web" on 8081: GB 3 connections, 1 MiB up and 3 MiB down,
 // two closed after 1 s and 2.1 s; US one closed after 0.1 s. Overflowed
 // traffic: one closed after 20 ms. Refused: CN on 22 and on unwatched
-// ports, and overflowed ones.
+// ports, and overflowed ones; incomplete: CN on 22.
 void RecordKnownDrain(ConnectionStats& stats, ServiceNames& services) {
   const ServiceId web = services.Intern("web");
   const IpAddress a = Addr("81.2.69.142");
@@ -198,6 +198,7 @@ void RecordKnownDrain(ConnectionStats& stats, ServiceNames& services) {
   const CountryId cn = *CountryId::FromIsoCode("CN");
   stats.RecordFailure(cn, 0, FailureReason::kRefused, 40);
   stats.RecordFailure(cn, 22, FailureReason::kRefused, 2);
+  stats.RecordFailure(cn, 22, FailureReason::kIncomplete, 5);
   stats.RecordFailure(CountryId::Overflow(), 0, FailureReason::kRefused, 9);
 }
 
@@ -286,6 +287,8 @@ TEST(ExporterCollector, ExposesTrafficLifetimesAndFailuresExactly) {
       FamilyLines(text, "ebpf_geoip_failed_connections_total"),
       "# TYPE ebpf_geoip_failed_connections_total counter\n"
       "ebpf_geoip_failed_connections_total{country=\"CN\",port=\"22\",reason=\"refused\"} 2\n"
+      "ebpf_geoip_failed_connections_total{country=\"CN\",port=\"22\",reason=\"incomplete\"} "
+      "5\n"
       "ebpf_geoip_failed_connections_total{country=\"CN\",port=\"other\",reason=\"refused\"} 40\n"
       "ebpf_geoip_failed_connections_total{country=\"overflow\",port=\"other\",reason="
       "\"refused\"} 9\n");

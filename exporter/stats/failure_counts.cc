@@ -35,6 +35,8 @@ absl::string_view FailureReasonLabel(FailureReason reason) {
   switch (reason) {
     case FailureReason::kRefused:
       return "refused";
+    case FailureReason::kIncomplete:
+      return "incomplete";
   }
   return "unknown";
 }

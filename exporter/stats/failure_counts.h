@@ -51,8 +51,8 @@ class FailureCounts {
 // The port label of a failure: the number, or "other" for 0.
 std::string FailurePortLabel(uint16_t port);
 
-// The reason label: "refused"; "unknown" for a value this exporter does not
-// know (a newer probe's).
+// The reason label: "refused" or "incomplete"; "unknown" for a value this
+// exporter does not know (a newer probe's).
 absl::string_view FailureReasonLabel(FailureReason reason);
 
 }  // namespace geoip

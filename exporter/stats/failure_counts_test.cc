@@ -30,14 +30,15 @@ TEST(FailureCounts, SumsPerCountryPortAndReasonSortedByLabelWithOtherLast) {
   counts.Add(Iso("US"), 0, FailureReason::kRefused, 3);
   counts.Add(Iso("CN"), 22, FailureReason::kRefused, 2);
   counts.Add(CountryId::Private(), 443, FailureReason::kRefused, 1);
+  counts.Add(Iso("US"), 22, FailureReason::kIncomplete, 6);
   counts.Add(Iso("US"), 22, FailureReason::kRefused, 5);
   counts.Add(Iso("DE"), 22, FailureReason::kRefused, 0);  // count 0: no series
 
   EXPECT_EQ(Describe(counts),
-            (std::vector<std::string>{"CN:22 refused 2", "US:22 refused 5", "US:8081 refused 1",
-                                      "US:other refused 7", "overflow:other refused 9",
-                                      "private:443 refused 1"}));
-  EXPECT_EQ(counts.size(), 6u);
+            (std::vector<std::string>{"CN:22 refused 2", "US:22 refused 5", "US:22 incomplete 6",
+                                      "US:8081 refused 1", "US:other refused 7",
+                                      "overflow:other refused 9", "private:443 refused 1"}));
+  EXPECT_EQ(counts.size(), 7u);
 }
 
 TEST(FailureCounts, AScanOfEveryPortIsOneSeriesPerCountry) {
@@ -56,6 +57,7 @@ TEST(FailureCounts, LabelsOfPortsAndReasons) {
   EXPECT_EQ(FailurePortLabel(1), "1");
   EXPECT_EQ(FailurePortLabel(65535), "65535");
   EXPECT_EQ(FailureReasonLabel(FailureReason::kRefused), "refused");
+  EXPECT_EQ(FailureReasonLabel(FailureReason::kIncomplete), "incomplete");
   EXPECT_EQ(FailureReasonLabel(static_cast<FailureReason>(200)), "unknown");
 }
 
