@@ -1,8 +1,9 @@
 // The live map's JSON API on arbitrary request bodies and query strings,
 // through their handlers: POST /api/v1/connections (SimulatedSource, the
-// body parser) and GET /api/v1/countries and /api/v1/state (LiveApi, the
-// query parser with its port and service filters). The handlers must answer
-// every input with a status from their documented set, and a 200 with JSON.
+// body parser) and GET /api/v1/countries, /api/v1/failures and
+// /api/v1/state (LiveApi, the query parser with its port and service
+// filters, and the failures' port "other"). The handlers must answer every
+// input with a status from their documented set, and a 200 with JSON.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -36,6 +37,18 @@ struct Api {
                                                       recorder.get());
     api = std::make_unique<geoip::LiveApi>(geoip::LiveApi::Options{}, &stats, &service_names,
                                            &stopping);
+    // Failures on a watched port and on "other", and traffic, so that the
+    // filters have something to select.
+    const geoip::CountryId cn = *geoip::CountryId::FromIsoCode("CN");
+    stats.RecordFailure(cn, 8081, geoip::FailureReason::kRefused, 2);
+    stats.RecordFailure(cn, 0, geoip::FailureReason::kRefused, 40);
+    stats.RecordFailure(geoip::CountryId::Overflow(), 0, geoip::FailureReason::kRefused, 9);
+    geoip::DrainedTraffic traffic;
+    traffic.port = 8081;
+    traffic.received_bytes = 1000;
+    traffic.closed = 1;
+    traffic.duration_buckets[2] = 1;
+    stats.RecordTraffic(cn, geoip::ServiceNames::kUnknown, traffic);
   }
   geoip::ConnectionStats stats;
   geoip::ServiceNames service_names{64};
@@ -71,14 +84,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (response.status != 200 && response.status != 400 && response.status != 413) abort();
     CheckJson(response);
   } else {
-    // Odd first bytes: 1, 5, ... the countries, 3, 7, ... the whole state,
-    // which also echoes the service asked for.
-    const bool state = data[0] % 4 == 3;
+    // Odd first bytes: 1, 9, ... the countries, 5, 13, ... the failures, 3,
+    // 7, ... the whole state, which also echoes the service asked for.
     request.method = "GET";
-    request.path = state ? "/api/v1/state" : "/api/v1/countries";
     request.query = rest;
-    const geoip::HttpResponse response =
-        state ? api->api->State(request) : api->api->Countries(request);
+    geoip::HttpResponse response;
+    if (data[0] % 4 == 3) {
+      request.path = "/api/v1/state";
+      response = api->api->State(request);
+    } else if (data[0] % 8 == 5) {
+      request.path = "/api/v1/failures";
+      response = api->api->Failures(request);
+    } else {
+      request.path = "/api/v1/countries";
+      response = api->api->Countries(request);
+    }
     if (response.status != 200 && response.status != 400) abort();
     CheckJson(response);
   }

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "exporter/listeners/service_name.h"
+#include "exporter/stats/failure_counts.h"
 #include "exporter/web/country_names.h"
 #include "exporter/web/embedded_file.h"
 #include "exporter/web/json.h"
@@ -70,21 +71,26 @@ std::optional<std::string> DecodeQueryValue(absl::string_view text) {
 }
 
 // The filters in a query string. port, if present, must be a port number
-// 1-65535; service a name of 1 to 64 bytes, URL-encoded. Other parameters
-// are ignored; of a repeated one, the last counts.
-absl::StatusOr<LiveApi::Query> ParseQuery(absl::string_view query) {
+// 1-65535, or with `other_port` also "other" (read as 0, the ports failures
+// count as "other"); service a name of 1 to 64 bytes, URL-encoded. Other
+// parameters are ignored; of a repeated one, the last counts.
+absl::StatusOr<LiveApi::Query> ParseQuery(absl::string_view query, bool other_port = false) {
   LiveApi::Query parsed;
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (kv.first == "port") {
       uint32_t value = 0;
-      if (kv.second.empty() || !absl::ascii_isdigit(kv.second[0]) ||
-          !absl::SimpleAtoi(kv.second, &value) || value < 1 || value > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "port must be a number from 1 to 65535, got \"", kv.second.substr(0, 32), "\""));
+      if (other_port && kv.second == "other") {
+        parsed.port = 0;
+      } else if (kv.second.empty() || !absl::ascii_isdigit(kv.second[0]) ||
+                 !absl::SimpleAtoi(kv.second, &value) || value < 1 || value > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat("port must be a number from 1 to 65535",
+                                                       other_port ? " or \"other\"" : "",
+                                                       ", got \"", kv.second.substr(0, 32), "\""));
+      } else {
+        parsed.port = static_cast<uint16_t>(value);
       }
-      parsed.port = static_cast<uint16_t>(value);
     } else if (kv.first == "service") {
       std::optional<std::string> name = DecodeQueryValue(kv.second);
       if (!name) {
@@ -153,6 +159,8 @@ std::vector<HttpRoute> LiveApi::Routes() {
   routes.push_back({"/api/v1/ports", [this](const HttpRequest& r) { return Ports(r); }, nullptr});
   routes.push_back(
       {"/api/v1/services", [this](const HttpRequest& r) { return Services(r); }, nullptr});
+  routes.push_back(
+      {"/api/v1/failures", [this](const HttpRequest& r) { return Failures(r); }, nullptr});
   routes.push_back({"/api/v1/state", [this](const HttpRequest& r) { return State(r); }, nullptr});
   HttpRoute stream{"/api/v1/stream", nullptr,
                    [this](const HttpRequest& r, HttpStream& s) { Stream(r, s); }};
@@ -197,7 +205,10 @@ std::string LiveApi::CountriesJson(const Query& query) const {
     absl::StrAppend(&json, "{", CountryFields(total.country),
                     ",\"connections\":", total.connections,
                     ",\"unique_addresses\":", total.unique_addresses,
-                    ",\"percent\":", Percent(total.connections, all), "}");
+                    ",\"percent\":", Percent(total.connections, all),
+                    ",\"received_bytes\":", total.traffic.received_bytes,
+                    ",\"sent_bytes\":", total.traffic.sent_bytes,
+                    ",\"closed_connections\":", total.traffic.closed_connections, "}");
   }
   return json + "]";
 }
@@ -232,6 +243,42 @@ std::string LiveApi::ServicesJson() const {
   for (const auto& [name, count] : services) {
     if (json.size() > 1) json += ",";
     absl::StrAppend(&json, "{\"service\":", JsonString(name), ",\"connections\":", count, "}");
+  }
+  return json + "]";
+}
+
+std::string LiveApi::FailuresJson(std::optional<uint16_t> port) const {
+  struct CountryFailures {
+    CountryId country;
+    uint64_t failed = 0;
+    std::map<FailureReason, uint64_t> reasons;
+  };
+  // Failures() comes sorted by country label, so a country's series are
+  // next to each other.
+  std::vector<CountryFailures> countries;
+  for (const FailureCounts::Series& series : stats_->Failures()) {
+    if (port && series.port != *port) continue;
+    if (countries.empty() || countries.back().country != series.country) {
+      countries.push_back({series.country, 0, {}});
+    }
+    countries.back().failed += series.count;
+    countries.back().reasons[series.reason] += series.count;
+  }
+  // Most failures first; ties stay in label order.
+  std::stable_sort(
+      countries.begin(), countries.end(),
+      [](const CountryFailures& a, const CountryFailures& b) { return a.failed > b.failed; });
+  std::string json = "[";
+  for (const CountryFailures& country : countries) {
+    if (json.size() > 1) json += ",";
+    absl::StrAppend(&json, "{", CountryFields(country.country),
+                    ",\"failed_connections\":", country.failed, ",\"reasons\":{");
+    bool first = true;
+    for (const auto& [reason, count] : country.reasons) {
+      absl::StrAppend(&json, first ? "" : ",", JsonString(FailureReasonLabel(reason)), ":", count);
+      first = false;
+    }
+    json += "}}";
   }
   return json + "]";
 }
@@ -271,20 +318,28 @@ std::string LiveApi::StateJson(const Query& query) const {
   // again rather than lost.
   const uint64_t version = stats_->Version();
   uint64_t connections = 0, unique_addresses = 0;
+  ConnectionStats::Traffic traffic;
   // Countries partition the addresses, so their distinct counts add up.
   if (const std::optional<ConnectionStats::Filter> filter = FilterOf(query)) {
     for (const auto& total : stats_->CountryTotals(*filter)) {
       connections += total.connections;
       unique_addresses += total.unique_addresses;
+      traffic.received_bytes += total.traffic.received_bytes;
+      traffic.sent_bytes += total.traffic.sent_bytes;
+      traffic.closed_connections += total.traffic.closed_connections;
     }
   }
-  return absl::StrCat("{\"version\":", version,
-                      ",\"source\":", options_.simulated ? "\"simulated\"" : "\"ebpf\"",
-                      ",\"port\":", query.port ? absl::StrCat(*query.port) : "null",
-                      ",\"service\":", query.service ? JsonString(*query.service) : "null",
-                      ",\"connections\":", connections, ",\"unique_addresses\":", unique_addresses,
-                      ",\"countries\":", CountriesJson(query), ",\"ports\":", PortsJson(),
-                      ",\"services\":", ServicesJson(), ",\"recent\":", RecentJson(query), "}");
+  // Failed connections reached no service: only the port selects them.
+  return absl::StrCat(
+      "{\"version\":", version, ",\"source\":", options_.simulated ? "\"simulated\"" : "\"ebpf\"",
+      ",\"port\":", query.port ? absl::StrCat(*query.port) : "null",
+      ",\"service\":", query.service ? JsonString(*query.service) : "null",
+      ",\"connections\":", connections, ",\"unique_addresses\":", unique_addresses,
+      ",\"received_bytes\":", traffic.received_bytes, ",\"sent_bytes\":", traffic.sent_bytes,
+      ",\"closed_connections\":", traffic.closed_connections,
+      ",\"countries\":", CountriesJson(query), ",\"ports\":", PortsJson(),
+      ",\"services\":", ServicesJson(), ",\"failures\":", FailuresJson(query.port),
+      ",\"recent\":", RecentJson(query), "}");
 }
 
 HttpResponse LiveApi::Countries(const HttpRequest& request) const {
@@ -302,6 +357,13 @@ HttpResponse LiveApi::Ports(const HttpRequest& request) const {
 HttpResponse LiveApi::Services(const HttpRequest& request) const {
   if (!IsGet(request)) return NotGet();
   return JsonResponse(200, ServicesJson());
+}
+
+HttpResponse LiveApi::Failures(const HttpRequest& request) const {
+  if (!IsGet(request)) return NotGet();
+  absl::StatusOr<Query> query = ParseQuery(request.query, /*other_port=*/true);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  return JsonResponse(200, FailuresJson(query->port));
 }
 
 HttpResponse LiveApi::State(const HttpRequest& request) const {

@@ -1,7 +1,7 @@
 // The live map and its JSON API over ConnectionStats: the page and its
-// files, per-country, per-port and per-service totals, the live stream
-// (Server-Sent Events). It only reads; connections come in through
-// ConnectionRecorder.
+// files, per-country, per-port and per-service totals, failed connections,
+// the live stream (Server-Sent Events). It only reads; connections come in
+// through ConnectionRecorder.
 // API reference: docs/API.md.
 #ifndef EXPORTER_WEB_API_H_
 #define EXPORTER_WEB_API_H_
@@ -53,7 +53,7 @@ class LiveApi {
 
   // What a request asks for: ?port=N and ?service=NAME; absent means all.
   struct Query {
-    std::optional<uint16_t> port;
+    std::optional<uint16_t> port;        // 0: "other", the ports not watched (failures only)
     std::optional<std::string> service;  // decoded; may name no service yet
   };
 
@@ -64,20 +64,23 @@ class LiveApi {
   LiveApi& operator=(const LiveApi&) = delete;
 
   // Every route: "/" (the page), "/live_map/<file>", "/api/v1/countries",
-  // "/api/v1/ports", "/api/v1/services", "/api/v1/state" and
-  // "/api/v1/stream".
+  // "/api/v1/ports", "/api/v1/services", "/api/v1/failures",
+  // "/api/v1/state" and "/api/v1/stream".
   std::vector<HttpRoute> Routes();
 
   // GET /: the page, with the metrics path filled in.
   HttpResponse Page(const HttpRequest& request) const;
   // GET /api/v1/countries[?port=N][&service=NAME]: one object per country,
-  // most connections first.
+  // most connections first, with its traffic.
   HttpResponse Countries(const HttpRequest& request) const;
   // GET /api/v1/ports: the ports seen, ascending, with their connections.
   HttpResponse Ports(const HttpRequest& request) const;
   // GET /api/v1/services: the services seen, most connections first, with
   // their connections.
   HttpResponse Services(const HttpRequest& request) const;
+  // GET /api/v1/failures[?port=N|other]: failed connections per country and
+  // reason, most first.
+  HttpResponse Failures(const HttpRequest& request) const;
   // GET /api/v1/state[?port=N][&service=NAME]: what one stream message
   // carries, for pages that poll because every stream slot is taken.
   HttpResponse State(const HttpRequest& request) const;
@@ -85,9 +88,12 @@ class LiveApi {
   // again on every change, until the client goes or the exporter stops.
   void Stream(const HttpRequest& request, HttpStream& stream);
 
-  // One stream message: totals, countries, ports, services and recent
-  // connections, for what `query` selects. Public for tests.
+  // One stream message: totals, countries, ports, services, failures and
+  // recent connections, for what `query` selects. Public for tests.
   std::string StateJson(const Query& query) const;
+
+  // The failures of one port (0: "other"), or of all; public for tests.
+  std::string FailuresJson(std::optional<uint16_t> port) const;
 
  private:
   // The series `query` selects; nullopt if none can match (a service name

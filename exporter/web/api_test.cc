@@ -39,6 +39,27 @@ struct Fixture {
     stats.Record(id, port, &ip, count, when, service_names.Intern(service));
   }
 
+  // Traffic of connections from `country` to `port`, `closed` of them
+  // closed after 1 s each.
+  void Traffic(const char* country, uint16_t port, uint64_t received, uint64_t sent,
+               uint64_t closed = 0, const char* service = "unknown") {
+    DrainedTraffic traffic;
+    traffic.port = port;
+    traffic.received_bytes = received;
+    traffic.sent_bytes = sent;
+    traffic.closed = closed;
+    traffic.duration_ns = closed * 1'000'000'000;
+    traffic.duration_buckets[2] = closed;
+    stats.RecordTraffic(Iso(country), service_names.Intern(service), traffic);
+  }
+
+  // Refused connections from `country` (or "overflow") to `port` (0: other).
+  void Refused(const char* country, uint16_t port, uint64_t count) {
+    const CountryId id =
+        absl::string_view(country) == "overflow" ? CountryId::Overflow() : Iso(country);
+    stats.RecordFailure(id, port, FailureReason::kRefused, count);
+  }
+
   ConnectionStats stats;
   ServiceNames service_names{64};
   absl::Notification stopping;
@@ -70,11 +91,14 @@ TEST(LiveApi, CountriesAreExactJsonMostConnectionsFirst) {
   EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
   EXPECT_EQ(response.body,
             "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
-            "\"unique_addresses\":2,\"percent\":60.0},"
+            "\"unique_addresses\":2,\"percent\":60.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"GB\",\"name\":\"United Kingdom\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":20.0},"
+            "\"unique_addresses\":1,\"percent\":20.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":20.0}]\n");
+            "\"unique_addresses\":1,\"percent\":20.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
 }
 
 TEST(LiveApi, CountriesFilterByPortWithSharesOfThatPort) {
@@ -82,12 +106,15 @@ TEST(LiveApi, CountriesFilterByPortWithSharesOfThatPort) {
   RecordFive(f);
   EXPECT_EQ(f.api->Countries(Get("port=8081")).body,
             "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
-            "\"unique_addresses\":2,\"percent\":75.0},"
+            "\"unique_addresses\":2,\"percent\":75.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"GB\",\"name\":\"United Kingdom\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":25.0}]\n");
+            "\"unique_addresses\":1,\"percent\":25.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
   EXPECT_EQ(f.api->Countries(Get("x=1&port=8082")).body,
             "[{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":100.0}]\n");
+            "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
   EXPECT_EQ(f.api->Countries(Get("port=9")).body, "[]\n");
 }
 
@@ -99,16 +126,23 @@ TEST(LiveApi, PercentRoundsHalfUpToOneDecimal) {
   f.Record("JP", 80, "133.11.0.1", 13);
   EXPECT_EQ(f.api->Countries(Get()).body,
             "[{\"id\":\"JP\",\"name\":\"Japan\",\"connections\":13,"
-            "\"unique_addresses\":1,\"percent\":81.3},"
+            "\"unique_addresses\":1,\"percent\":81.3,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":2,"
-            "\"unique_addresses\":1,\"percent\":12.5},"
+            "\"unique_addresses\":1,\"percent\":12.5,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"FR\",\"name\":\"France\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":6.3}]\n");
+            "\"unique_addresses\":1,\"percent\":6.3,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+            "connections\":0}]\n");
   Fixture thirds;
   thirds.Record("ES", 80, "138.100.31.225", 1);
   thirds.Record("SE", 80, "130.237.1.1", 2);
-  EXPECT_TRUE(absl::StrContains(thirds.api->Countries(Get()).body, "\"percent\":66.7}"));
-  EXPECT_TRUE(absl::StrContains(thirds.api->Countries(Get()).body, "\"percent\":33.3}"));
+  EXPECT_TRUE(absl::StrContains(
+      thirds.api->Countries(Get()).body,
+      "\"percent\":66.7,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0}"));
+  EXPECT_TRUE(absl::StrContains(
+      thirds.api->Countries(Get()).body,
+      "\"percent\":33.3,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0}"));
 }
 
 TEST(LiveApi, BadPortIs400WithAClearMessage) {
@@ -167,12 +201,15 @@ TEST(LiveApi, CountriesFilterByServiceAndPort) {
   RecordServices(f);
   EXPECT_EQ(f.api->Countries(Get("service=web")).body,
             "[{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":3,"
-            "\"unique_addresses\":1,\"percent\":60.0},"
+            "\"unique_addresses\":1,\"percent\":60.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
-            "\"unique_addresses\":1,\"percent\":40.0}]\n");
+            "\"unique_addresses\":1,\"percent\":40.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
   const std::string web_on_8081 =
       "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
-      "\"unique_addresses\":1,\"percent\":100.0}]\n";
+      "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+      "connections\":0}]\n";
   EXPECT_EQ(f.api->Countries(Get("service=web&port=8081")).body, web_on_8081);
   EXPECT_EQ(f.api->Countries(Get("port=8081&service=web")).body, web_on_8081);
   // Of a repeated parameter, the last counts.
@@ -193,7 +230,8 @@ TEST(LiveApi, ServiceNamesAreUrlDecoded) {
   RecordServices(f);
   const std::string france =
       "[{\"id\":\"FR\",\"name\":\"France\",\"connections\":1,"
-      "\"unique_addresses\":1,\"percent\":100.0}]\n";
+      "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+      "connections\":0}]\n";
   for (const char* query : {"service=my%20app", "service=my+app", "service=%6d%79%20%61%70%70",
                             "service=%6D%79%20app"}) {
     EXPECT_EQ(f.api->Countries(Get(query)).body, france) << query;
@@ -235,15 +273,18 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
   EXPECT_EQ(
       f.api->StateJson({std::nullopt, "web"}),
       "{\"version\":4,\"source\":\"ebpf\",\"port\":null,\"service\":\"web\",\"connections\":5,"
-      "\"unique_addresses\":2,"
+      "\"unique_addresses\":2,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
       "\"countries\":[{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":3,"
-      "\"unique_addresses\":1,\"percent\":60.0},"
+      "\"unique_addresses\":1,\"percent\":60.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+      "connections\":0},"
       "{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
-      "\"unique_addresses\":1,\"percent\":40.0}],"
+      "\"unique_addresses\":1,\"percent\":40.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+      "connections\":0}],"
       "\"ports\":[{\"port\":8081,\"connections\":3},{\"port\":8443,\"connections\":3},"
       "{\"port\":9000,\"connections\":1}],"
       "\"services\":[{\"service\":\"web\",\"connections\":5},"
       "{\"service\":\"api\",\"connections\":1},{\"service\":\"my app\",\"connections\":1}],"
+      "\"failures\":[],"
       "\"recent\":["
       "{\"time\":\"2023-11-14T22:13:22.000Z\",\"id\":\"DE\",\"name\":\"Germany\","
       "\"port\":8443,\"service\":\"web\",\"address\":\"193.51.24.0/24\",\"connections\":3},"
@@ -267,9 +308,13 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
   EXPECT_TRUE(absl::StartsWith(none,
                                "{\"version\":4,\"source\":\"ebpf\",\"port\":null,"
                                "\"service\":\"\\\"quoted\\\"\",\"connections\":0,"
-                               "\"unique_addresses\":0,\"countries\":[],\"ports\":[{"))
+                               "\"unique_addresses\":0,\"received_bytes\":0,\"sent_bytes\":0,"
+                               "\"closed_connections\":0,\"countries\":[],"
+                               "\"ports\":[{"))
       << none;
-  EXPECT_TRUE(absl::EndsWith(none, "{\"service\":\"my app\",\"connections\":1}],\"recent\":[]}\n"))
+  EXPECT_TRUE(absl::EndsWith(none,
+                             "{\"service\":\"my app\",\"connections\":1}],\"failures\":[],"
+                             "\"recent\":[]}\n"))
       << none;
 }
 
@@ -285,6 +330,140 @@ TEST(LiveApi, StateIsWhatAStreamMessageCarries) {
       << response.body;
   response = f.api->State(Get("port=x"));
   EXPECT_EQ(response.status, 400);
+}
+
+TEST(LiveApi, CountriesCarryTheirTrafficAlsoWithoutConnections) {
+  Fixture f;
+  RecordFive(f);
+  f.Traffic("US", 8081, 1048576, 3145728, 2);
+  f.Traffic("US", 8082, 100, 0);
+  f.Traffic("GB", 8081, 0, 0, 1);
+  // A connection accepted before the exporter started: traffic, no
+  // connection.
+  f.Traffic("JP", 22, 10, 20, 1);
+  EXPECT_EQ(f.api->Countries(Get()).body,
+            "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
+            "\"unique_addresses\":2,\"percent\":60.0,\"received_bytes\":1048676,"
+            "\"sent_bytes\":3145728,\"closed_connections\":2},"
+            "{\"id\":\"GB\",\"name\":\"United Kingdom\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":20.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":1},"
+            "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":20.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
+            "{\"id\":\"JP\",\"name\":\"Japan\",\"connections\":0,"
+            "\"unique_addresses\":0,\"percent\":0.0,\"received_bytes\":10,\"sent_bytes\":20,"
+            "\"closed_connections\":1}]\n");
+  EXPECT_EQ(f.api->Countries(Get("port=8082")).body,
+            "[{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
+            "{\"id\":\"US\",\"name\":\"United States\",\"connections\":0,"
+            "\"unique_addresses\":0,\"percent\":0.0,\"received_bytes\":100,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
+  // The state's totals follow the filter.
+  EXPECT_TRUE(absl::StrContains(f.api->StateJson({8081, std::nullopt}),
+                                "\"connections\":4,\"unique_addresses\":3,"
+                                "\"received_bytes\":1048576,\"sent_bytes\":3145728,"
+                                "\"closed_connections\":3,\"countries\":"));
+}
+
+// CN: 40 refused on unwatched ports and 2 on 22; US 2 on 22; overflow 9 on
+// unwatched ports.
+void RecordRefused(Fixture& f) {
+  f.Refused("CN", 0, 40);
+  f.Refused("CN", 22, 2);
+  f.Refused("US", 22, 2);
+  f.Refused("overflow", 0, 9);
+}
+
+TEST(LiveApi, FailuresPerCountryAndReasonMostFirst) {
+  Fixture f;
+  EXPECT_EQ(f.api->Failures(Get()).body, "[]\n");
+  RecordRefused(f);
+  const HttpResponse response = f.api->Failures(Get());
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.content_type, "application/json; charset=utf-8");
+  EXPECT_EQ(response.body,
+            "[{\"id\":\"CN\",\"name\":\"China\",\"failed_connections\":42,"
+            "\"reasons\":{\"refused\":42}},"
+            "{\"id\":\"overflow\",\"name\":\"Not recorded (overflow)\",\"failed_connections\":9,"
+            "\"reasons\":{\"refused\":9}},"
+            "{\"id\":\"US\",\"name\":\"United States\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}}]\n");
+  // Ties (CN and US on 22) in label order.
+  EXPECT_EQ(f.api->Failures(Get("port=22")).body,
+            "[{\"id\":\"CN\",\"name\":\"China\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}},"
+            "{\"id\":\"US\",\"name\":\"United States\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}}]\n");
+  EXPECT_EQ(f.api->Failures(Get("port=other")).body,
+            "[{\"id\":\"CN\",\"name\":\"China\",\"failed_connections\":40,"
+            "\"reasons\":{\"refused\":40}},"
+            "{\"id\":\"overflow\",\"name\":\"Not recorded (overflow)\",\"failed_connections\":9,"
+            "\"reasons\":{\"refused\":9}}]\n");
+  EXPECT_EQ(f.api->Failures(Get("port=8081")).body, "[]\n");
+  // Failed connections reached no service: a service does not filter them.
+  EXPECT_EQ(f.api->Failures(Get("port=22&service=web")).body, f.api->Failures(Get("port=22")).body);
+  // Failures are not connections.
+  EXPECT_EQ(f.api->Countries(Get()).body, "[]\n");
+  EXPECT_EQ(f.api->Ports(Get()).body, "[]\n");
+}
+
+TEST(LiveApi, FailuresListEachReasonOfACountry) {
+  Fixture f;
+  RecordRefused(f);
+  f.stats.RecordFailure(Iso("US"), 22, FailureReason::kIncomplete, 5);
+  EXPECT_EQ(f.api->Failures(Get("port=22")).body,
+            "[{\"id\":\"US\",\"name\":\"United States\",\"failed_connections\":7,"
+            "\"reasons\":{\"refused\":2,\"incomplete\":5}},"
+            "{\"id\":\"CN\",\"name\":\"China\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}}]\n");
+}
+
+TEST(LiveApi, FailuresPortIsANumberOrOther) {
+  Fixture f;
+  RecordRefused(f);
+  for (const char* query : {"port=Other", "port=0", "port=", "port=other&port=x", "port=65536"}) {
+    const HttpResponse response = f.api->Failures(Get(query));
+    EXPECT_EQ(response.status, 400) << query;
+    EXPECT_TRUE(absl::StartsWith(
+        response.body,
+        "{\"error\":\"port must be a number from 1 to 65535 or \\\"other\\\", got \\\""))
+        << response.body;
+  }
+  EXPECT_EQ(f.api->Failures(Get("service=%zz")).status, 400);
+  // Only failures have an "other" port.
+  EXPECT_EQ(f.api->Countries(Get("port=other")).body,
+            "{\"error\":\"port must be a number from 1 to 65535, got \\\"other\\\"\"}\n");
+  EXPECT_EQ(f.api->State(Get("port=other")).status, 400);
+  HttpRequest post = Get();
+  post.method = "POST";
+  EXPECT_EQ(f.api->Failures(post).status, 405);
+}
+
+TEST(LiveApi, StateCarriesFailuresOfItsPort) {
+  Fixture f;
+  f.Record("US", 22, "8.8.8.8", 1);
+  RecordRefused(f);
+  EXPECT_EQ(f.api->StateJson({22, "unknown"}),
+            "{\"version\":5,\"source\":\"ebpf\",\"port\":22,\"service\":\"unknown\","
+            "\"connections\":1,\"unique_addresses\":1,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0,"
+            "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":1,"
+            "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}],"
+            "\"ports\":[{\"port\":22,\"connections\":1}],"
+            "\"services\":[{\"service\":\"unknown\",\"connections\":1}],"
+            "\"failures\":[{\"id\":\"CN\",\"name\":\"China\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}},"
+            "{\"id\":\"US\",\"name\":\"United States\",\"failed_connections\":2,"
+            "\"reasons\":{\"refused\":2}}],"
+            "\"recent\":[{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\","
+            "\"name\":\"United States\",\"port\":22,\"service\":\"unknown\","
+            "\"address\":\"8.8.8.0/24\",\"connections\":1}]}");
+  EXPECT_TRUE(absl::StrContains(f.api->StateJson({}),
+                                "\"failures\":" + f.api->FailuresJson(std::nullopt) + ","));
 }
 
 TEST(LiveApi, GetEndpointsRefuseOtherMethods) {
@@ -303,37 +482,43 @@ TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
   f.Record("US", 8081, "8.8.8.8", 2, kTime);
   f.Record("US", 8082, "2001:4860:4860::8888", 1, kTime + absl::Milliseconds(1500));
   const uint64_t version = f.stats.Version();
-  EXPECT_EQ(f.api->StateJson({}),
-            absl::StrCat(
-                "{\"version\":", version,
-                ",\"source\":\"ebpf\",\"port\":null,\"service\":null,\"connections\":3,"
-                "\"unique_addresses\":2,"
-                "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
-                "\"unique_addresses\":2,\"percent\":100.0}],"
-                "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
-                "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
-                "\"recent\":["
-                "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
-                "\"connections\":1},"
-                "{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8081,\"service\":\"unknown\",\"address\":\"8.8.8.0/24\","
-                "\"connections\":2}]}"));
+  EXPECT_EQ(
+      f.api->StateJson({}),
+      absl::StrCat(
+          "{\"version\":", version,
+          ",\"source\":\"ebpf\",\"port\":null,\"service\":null,\"connections\":3,"
+          "\"unique_addresses\":2,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
+          "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":3,"
+          "\"unique_addresses\":2,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+          "connections\":0}],"
+          "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+          "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
+          "\"failures\":[],"
+          "\"recent\":["
+          "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
+          "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
+          "\"connections\":1},"
+          "{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\",\"name\":\"United States\","
+          "\"port\":8081,\"service\":\"unknown\",\"address\":\"8.8.8.0/24\","
+          "\"connections\":2}]}"));
   // The port filter applies to totals, countries and the feed, not to the
   // lists of ports and services the page offers.
-  EXPECT_EQ(f.api->StateJson({8082, std::nullopt}),
-            absl::StrCat(
-                "{\"version\":", version,
-                ",\"source\":\"ebpf\",\"port\":8082,\"service\":null,\"connections\":1,"
-                "\"unique_addresses\":1,"
-                "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":1,"
-                "\"unique_addresses\":1,\"percent\":100.0}],"
-                "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
-                "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
-                "\"recent\":["
-                "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
-                "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
-                "\"connections\":1}]}"));
+  EXPECT_EQ(
+      f.api->StateJson({8082, std::nullopt}),
+      absl::StrCat(
+          "{\"version\":", version,
+          ",\"source\":\"ebpf\",\"port\":8082,\"service\":null,\"connections\":1,"
+          "\"unique_addresses\":1,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
+          "\"countries\":[{\"id\":\"US\",\"name\":\"United States\",\"connections\":1,"
+          "\"unique_addresses\":1,\"percent\":100.0,\"received_bytes\":0,\"sent_bytes\":0,\"closed_"
+          "connections\":0}],"
+          "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
+          "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
+          "\"failures\":[],"
+          "\"recent\":["
+          "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
+          "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
+          "\"connections\":1}]}"));
 }
 
 TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
@@ -388,7 +573,7 @@ TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
             (std::vector<std::string>{"/", "/live_map/live_map.css", "/live_map/live_map.js",
                                       "/live_map/countries-110m.json", "/live_map/centroids.json",
                                       "/api/v1/countries", "/api/v1/ports", "/api/v1/services",
-                                      "/api/v1/state", "/api/v1/stream"}));
+                                      "/api/v1/failures", "/api/v1/state", "/api/v1/stream"}));
 }
 
 TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {
@@ -461,6 +646,24 @@ TEST(LiveApi, StreamSendsStateOnConnectThenOnChangeUntilStopped) {
   EXPECT_EQ(stream.writes().size(), 2u);
 }
 
+TEST(LiveApi, StreamSendsAnUpdateForFailuresAndTraffic) {
+  Fixture f(FastStream());
+  FakeStream stream;
+  std::thread handler([&] { f.api->Stream(Get(), stream); });
+  ASSERT_TRUE(stream.WaitForWrites(1));
+  // A scan alone, then a download alone: no connection, an update each.
+  f.Refused("CN", 0, 3);
+  ASSERT_TRUE(stream.WaitForWrites(2));
+  EXPECT_TRUE(absl::StrContains(stream.writes()[1], "\"failed_connections\":3,"))
+      << stream.writes()[1];
+  f.Traffic("GB", 8081, 5000, 0);
+  ASSERT_TRUE(stream.WaitForWrites(3));
+  EXPECT_TRUE(absl::StrContains(stream.writes()[2], "\"received_bytes\":5000,"))
+      << stream.writes()[2];
+  f.stopping.Notify();
+  handler.join();
+}
+
 TEST(LiveApi, StreamEndsWhenTheClientHasGone) {
   Fixture f(FastStream());
   FakeStream stream(/*fail_after=*/1);
@@ -519,6 +722,7 @@ TEST(LiveApi, StreamForAServiceNotSeenYetFillsInWhenItAppears) {
   ASSERT_TRUE(stream.WaitForWrites(1));
   EXPECT_TRUE(absl::StrContains(stream.writes()[0],
                                 "\"service\":\"late\",\"connections\":0,\"unique_addresses\":0,"
+                                "\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
                                 "\"countries\":[],"))
       << stream.writes()[0];
 
@@ -530,6 +734,7 @@ TEST(LiveApi, StreamForAServiceNotSeenYetFillsInWhenItAppears) {
   EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson({std::nullopt, "late"}), "\n\n"));
   EXPECT_TRUE(absl::StrContains(update,
                                 "\"service\":\"late\",\"connections\":2,\"unique_addresses\":1,"
+                                "\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
                                 "\"countries\":[{\"id\":\"GB\","))
       << update;
   f.stopping.Notify();

@@ -88,11 +88,14 @@ TEST(SimulatedSource, PostRecordsThroughTheGeolocator) {
   EXPECT_EQ(response.body, "{\"id\":\"private\",\"name\":\"Private network\",\"port\":8081}\n");
   EXPECT_EQ(f.api.Countries(Get()).body,
             "[{\"id\":\"US\",\"name\":\"United States\",\"connections\":2,"
-            "\"unique_addresses\":2,\"percent\":50.0},"
+            "\"unique_addresses\":2,\"percent\":50.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"ES\",\"name\":\"Spain\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":25.0},"
+            "\"unique_addresses\":1,\"percent\":25.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0},"
             "{\"id\":\"private\",\"name\":\"Private network\",\"connections\":1,"
-            "\"unique_addresses\":1,\"percent\":25.0}]\n");
+            "\"unique_addresses\":1,\"percent\":25.0,\"received_bytes\":0,\"sent_bytes\":0,"
+            "\"closed_connections\":0}]\n");
   EXPECT_EQ(f.geolocator.stats().lookups, 4u);
 }
 

@@ -376,17 +376,18 @@ class SimulatedLiveMapTest(unittest.TestCase):
 
         self.assertEqual(exporter.get("/api/v1/countries"), (200, (
             '[{"id":"GB","name":"United Kingdom","connections":2,"unique_addresses":1,'
-            '"percent":33.3},'
+            '"percent":33.3,"received_bytes":0,"sent_bytes":0,"closed_connections":0},'
             '{"id":"US","name":"United States","connections":2,"unique_addresses":2,'
-            '"percent":33.3},'
-            '{"id":"DE","name":"Germany","connections":1,"unique_addresses":1,"percent":16.7},'
+            '"percent":33.3,"received_bytes":0,"sent_bytes":0,"closed_connections":0},'
+            '{"id":"DE","name":"Germany","connections":1,"unique_addresses":1,"percent":16.7,'
+            '"received_bytes":0,"sent_bytes":0,"closed_connections":0},'
             '{"id":"private","name":"Private network","connections":1,"unique_addresses":1,'
-            '"percent":16.7}]\n')))
+            '"percent":16.7,"received_bytes":0,"sent_bytes":0,"closed_connections":0}]\n')))
         self.assertEqual(exporter.get("/api/v1/countries?port=8082"), (200, (
             '[{"id":"US","name":"United States","connections":2,"unique_addresses":2,'
-            '"percent":66.7},'
+            '"percent":66.7,"received_bytes":0,"sent_bytes":0,"closed_connections":0},'
             '{"id":"DE","name":"Germany","connections":1,"unique_addresses":1,'
-            '"percent":33.3}]\n')))
+            '"percent":33.3,"received_bytes":0,"sent_bytes":0,"closed_connections":0}]\n')))
         self.assertEqual(exporter.get("/api/v1/countries?port=http"), (
             400, '{"error":"port must be a number from 1 to 65535, got \\"http\\""}\n'))
         self.assertEqual(exporter.get("/api/v1/ports"), (
