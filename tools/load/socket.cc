@@ -16,6 +16,28 @@ namespace {
 
 int Family(const IpAddress& address) { return address.is_v4() ? AF_INET : AF_INET6; }
 
+// A TCP socket for a connection to destination, bound to source (port
+// left to connect()) when one is given, its blocking calls bounded by
+// deadline unless that is absl::InfiniteFuture().
+absl::StatusOr<UniqueFd> ClientSocket(const Endpoint& destination,
+                                      const std::optional<IpAddress>& source, absl::Time deadline) {
+  UniqueFd fd(socket(Family(destination.address), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket()");
+  if (deadline != absl::InfiniteFuture()) {
+    RETURN_IF_ERROR(BoundBlockingCalls(fd.get(), deadline - absl::Now()));
+  }
+  if (source) {
+    int one = 1;
+    setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    socklen_t length = 0;
+    const sockaddr_storage address = ToSockaddr(Endpoint{*source, 0}, &length);
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("bind(", FormatIpAddress(*source), ")"));
+    }
+  }
+  return fd;
+}
+
 }  // namespace
 
 absl::StatusOr<UniqueFd> Listen(const Endpoint& endpoint) {
@@ -61,26 +83,32 @@ absl::Status BoundBlockingCalls(int fd, absl::Duration timeout) {
 
 absl::StatusOr<UniqueFd> Connect(const Endpoint& destination,
                                  const std::optional<IpAddress>& source, absl::Time deadline) {
-  UniqueFd fd(socket(Family(destination.address), SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket()");
-  if (deadline != absl::InfiniteFuture()) {
-    RETURN_IF_ERROR(BoundBlockingCalls(fd.get(), deadline - absl::Now()));
-  }
-  if (source) {
-    int one = 1;
-    setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    socklen_t length = 0;
-    const sockaddr_storage address = ToSockaddr(Endpoint{*source, 0}, &length);
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("bind(", FormatIpAddress(*source), ")"));
-    }
-  }
+  ASSIGN_OR_RETURN(UniqueFd fd, ClientSocket(destination, source, deadline));
   socklen_t length = 0;
   const sockaddr_storage address = ToSockaddr(destination, &length);
   if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
     return absl::ErrnoToStatus(errno, "connect()");
   }
   return fd;
+}
+
+absl::StatusOr<Knock> KnockOnce(const Endpoint& destination, const std::optional<IpAddress>& source,
+                                absl::Time deadline) {
+  // Without a source address, the kernel may pick the destination's own
+  // address and port for the client, and the socket connects to itself (TCP
+  // simultaneous open) where nothing listens. Such an attempt is made again.
+  constexpr int kTries = 3;
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(const UniqueFd fd, ClientSocket(destination, source, deadline));
+    socklen_t length = 0;
+    const sockaddr_storage address = ToSockaddr(destination, &length);
+    if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+      if (errno == ECONNREFUSED) return Knock::kRefused;
+      return absl::ErrnoToStatus(errno, absl::StrCat("connect(", destination.Text(), ")"));
+    }
+    ASSIGN_OR_RETURN(const Endpoint local, LocalEndpoint(fd.get()));
+    if (!(local == destination) || attempt == kTries) return Knock::kOpen;
+  }
 }
 
 void ResetOnClose(int fd) {

@@ -33,6 +33,20 @@ absl::Status BoundBlockingCalls(int fd, absl::Duration timeout);
 absl::StatusOr<UniqueFd> Connect(const Endpoint& destination,
                                  const std::optional<IpAddress>& source, absl::Time deadline);
 
+// What a connection attempt found at its destination.
+enum class Knock {
+  kRefused,  // a reset answered the SYN: nothing listens there (ECONNREFUSED)
+  kOpen,     // the connection was made (and is closed again with a FIN)
+};
+
+// One connection attempt from source (as Connect() binds it) to
+// destination: refused, or open. Any other failure (a bind, a timeout) is
+// an error. Bounded by deadline like Connect(). A socket that connected to
+// itself (no source given, and the kernel chose the destination as its own
+// address and port) is not a listener: that attempt is made again.
+absl::StatusOr<Knock> KnockOnce(const Endpoint& destination, const std::optional<IpAddress>& source,
+                                absl::Time deadline);
+
 // Makes close(fd) send an RST instead of a FIN (SO_LINGER {1, 0}): no
 // TIME_WAIT is left behind, so a storm does not run out of ports.
 void ResetOnClose(int fd);
