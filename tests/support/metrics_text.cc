@@ -153,4 +153,18 @@ double MetricsText::Sum(absl::string_view name, const MetricLabels& match) const
   return sum;
 }
 
+std::vector<MetricsText::Series> MetricsText::Select(absl::string_view name,
+                                                     const MetricLabels& match) const {
+  std::vector<Series> selected;
+  for (const Sample& sample : samples_) {
+    if (sample.name != name) continue;
+    const bool matches = std::all_of(match.begin(), match.end(), [&](const auto& label) {
+      auto it = sample.labels.find(label.first);
+      return it != sample.labels.end() && it->second == label.second;
+    });
+    if (matches) selected.push_back(Series{sample.labels, sample.value});
+  }
+  return selected;
+}
+
 }  // namespace geoip

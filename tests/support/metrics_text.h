@@ -38,6 +38,16 @@ class MetricsText {
   // Series string -> value.
   const std::map<std::string, double>& series() const { return series_; }
 
+  // One series of a Select: its labels and value.
+  struct Series {
+    std::map<std::string, std::string> labels;
+    double value = 0;
+  };
+
+  // Every series of name whose labels include all of match, in the order
+  // served: for reading a label's values, such as a histogram's "le".
+  std::vector<Series> Select(absl::string_view name, const MetricLabels& match = {}) const;
+
  private:
   struct Sample {
     std::string name;

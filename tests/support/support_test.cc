@@ -273,6 +273,109 @@ TEST(TestNamespace, PreforkServerSaysListeningOnceEveryAcceptorIsInAccept) {
   EXPECT_EQ(server->Stdout(), "connections made=0 accepted=150\n");
 }
 
+TEST(Traffic, RejectsBadTransferRefusedAndScanFlagsWithExitCode2) {
+  for (const char* flag :
+       {"--transfer=127.0.0.1:80/send=3/receive=5", "--transfer=127.0.0.1:80/bogus=1",
+        "--transfer=127.0.0.1:80*1025", "--refused=127.0.0.1", "--scan=::1", "--scan=127.0.0.1:0-9",
+        "--rate=100", "--serve-transfers"}) {
+    absl::StatusOr<CommandResult> result = RunCommand({kTraffic, flag}, absl::Seconds(10));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->exit_code, 2) << flag;
+    EXPECT_EQ(result->stdout_text, "") << flag;
+    EXPECT_TRUE(absl::StrContains(result->stderr_text, "see --help")) << flag;
+  }
+}
+
+TEST(TestNamespace, TrafficTransfersKnownBytesAndReportsSteps) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  ASSERT_TRUE(ns->AddAddress("2001:4860:4860::8888").ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081,[::]:8083",
+               "--transfer=81.2.69.142>127.0.0.1:8081*2/send=1048576/receive=3145728,"
+               "2001:4860:4860::8888>[::1]:8083/send=300/receive=700/steps=3/hold=300ms,"
+               "81.2.69.142>127.0.0.1:8083*2",
+               "--timeout=20"},
+              absl::Seconds(30));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  // 2 x 1 MiB + 300 up, 2 x 3 MiB + 700 down; the third client's steps
+  // carry a third each, the last the remainder.
+  EXPECT_EQ(result->stdout_text,
+            "transfer 3 step 1/3 sent=100 received=233\n"
+            "transfer 3 step 2/3 sent=200 received=466\n"
+            "transfer 3 step 3/3 sent=300 received=700\n"
+            "transfers made=5 sent=2097452 received=6292156\n"
+            "served transfers=5 failed=0 received=2097452 sent=6292156\n"
+            "connections made=0 accepted=5\n");
+}
+
+TEST(TestNamespace, TrafficServesTransfersToAnotherProcess) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  absl::StatusOr<ChildProcess> server =
+      ns->Start({kTraffic, "--listen=127.0.0.1:8081", "--serve-transfers", "--timeout=30"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  while (!absl::StrContains(server->Stderr(), "listening") && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server->Stderr(), "listening\n");
+  // 64 acceptors by default when serving transfers: all 20 clients at once.
+  EXPECT_EQ(BlockedAcceptors(server->pid()), 64);
+  absl::StatusOr<CommandResult> client =
+      ns->Run({kTraffic, "--transfer=81.2.69.142>127.0.0.1:8081*20/send=1000/receive=2000/hold=1s",
+               "--timeout=20"},
+              absl::Seconds(30));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->exit_code, 0) << client->stderr_text;
+  EXPECT_EQ(client->stdout_text,
+            "transfers made=20 sent=20000 received=40000\nconnections made=0 accepted=0\n");
+  ASSERT_TRUE(server->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = server->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(server->Stdout(),
+            "served transfers=20 failed=0 received=20000 sent=40000\n"
+            "connections made=0 accepted=20\n");
+}
+
+TEST(TestNamespace, TrafficCountsRefusedAttemptsAndScansBoundedRanges) {
+  SKIP_UNLESS_ROOT();
+  absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(ns->AddAddress("81.2.69.142").ok());
+  ASSERT_TRUE(ns->AddAddress("2001:4860:4860::8888").ok());
+  absl::StatusOr<CommandResult> result =
+      ns->Run({kTraffic, "--listen=127.0.0.1:8081",
+               "--refused=81.2.69.142>127.0.0.1:8082*3,2001:4860:4860::8888>[::1]:9999*2",
+               "--scan=81.2.69.142>127.0.0.1:8000-8099,2001:4860:4860::8888>[::1]:8000-8099",
+               "--rate=2000", "--timeout=20"},
+              absl::Seconds(30));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  const std::vector<std::string> lines = absl::StrSplit(result->stdout_text, '\n');
+  ASSERT_EQ(lines.size(), 4u) << result->stdout_text;
+  EXPECT_EQ(lines[0], "refused attempts=5 refused=5");
+  EXPECT_TRUE(absl::StartsWith(lines[1], "scan attempts=200 refused=199 open=1 seconds="))
+      << lines[1];
+  EXPECT_EQ(lines[2], "connections made=0 accepted=1");
+
+  // An attempt that is not refused fails --refused.
+  result = ns->Run({kTraffic, "--listen=127.0.0.1:8081", "--refused=81.2.69.142>127.0.0.1:8081*2"},
+                   absl::Seconds(30));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_EQ(result->stdout_text, "refused attempts=2 refused=0\nconnections made=0 accepted=2\n");
+  EXPECT_TRUE(absl::StrContains(result->stderr_text, "not refused")) << result->stderr_text;
+}
+
 TEST(TestNamespace, ServerStopsAtItsTimeout) {
   SKIP_UNLESS_ROOT();
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
@@ -516,6 +619,24 @@ TEST(MetricsText, ParsesSeriesWithSortedLabels) {
   EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total"), 15);
   EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"port", "8081"}}), 5);
   EXPECT_EQ(metrics->Sum("ebpf_geoip_accepted_connections_total", {{"country", "FR"}}), 0);
+}
+
+TEST(MetricsText, SelectsSeriesWithTheirLabels) {
+  absl::StatusOr<MetricsText> metrics = MetricsText::Parse(
+      "h_bucket{port=\"80\",le=\"0.1\"} 4\n"
+      "h_bucket{port=\"80\",le=\"1\"} 7\n"
+      "h_bucket{port=\"80\",le=\"+Inf\"} 9\n"
+      "h_bucket{port=\"81\",le=\"+Inf\"} 1\n"
+      "h_count{port=\"80\"} 9\n");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::vector<MetricsText::Series> buckets = metrics->Select("h_bucket", {{"port", "80"}});
+  ASSERT_EQ(buckets.size(), 3u);
+  EXPECT_EQ(buckets[0].labels.at("le"), "0.1");
+  EXPECT_EQ(buckets[0].value, 4);
+  EXPECT_EQ(buckets[2].labels.at("le"), "+Inf");
+  EXPECT_EQ(buckets[2].value, 9);
+  EXPECT_EQ(metrics->Select("h_bucket").size(), 4u);
+  EXPECT_TRUE(metrics->Select("h_bucket", {{"port", "82"}}).empty());
 }
 
 TEST(MetricsText, RejectsMalformedText) {
