@@ -763,6 +763,7 @@ static __always_inline void refused(const struct sk_buff *skb)
 	__u16 network = skb->network_header, transport = skb->transport_header;
 	struct net_device *dev = skb->dev;
 	struct tcphdr tcp;
+	__u32 port;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -788,7 +789,12 @@ static __always_inline void refused(const struct sk_buff *skb)
 	if (!dev)
 		return;
 	key.netns = dev->nd_net.net->ns.inum;
-	key.port = failure_port(key.netns, bpf_ntohs(tcp.dest));
+	/* Older kernels lose a byte swap's bounds: mask where the verifier
+	 * sees it, or the port bitmap's index looks unbounded (6.1 refused it). */
+	port = bpf_ntohs(tcp.dest);
+	barrier_var(port);
+	port &= 0xffff;
+	key.port = failure_port(key.netns, port);
 	key.reason = GEOIP_REASON_REFUSED;
 	count_failure(&key);
 }
