@@ -75,7 +75,8 @@ class PrometheusRulesTest(unittest.TestCase):
                 alerts |= set(re.findall(r"(?m)^\s+- alert: (\w+)$", f.read()))
         self.assertEqual(alerts, {"EbpfGeoipExporterDown", "EbpfGeoipEventsLost",
                                   "EbpfGeoipProbeErrors", "EbpfGeoipAcceptHookMisses",
-                                  "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections"})
+                                  "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections",
+                                  "EbpfGeoipRefusedSpike", "EbpfGeoipIncompleteSpike"})
         firing, quiet = set(), set()
         for path in TESTS:
             with open(path) as f:

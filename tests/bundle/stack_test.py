@@ -348,9 +348,17 @@ class StackTest(unittest.TestCase):
         self.assertTrue(self.expected <= {dict(k)["country"] for k in country_service})
 
     def test_rules_load_and_evaluate_without_errors(self):
-        groups = self.prometheus.get("rules")["groups"]
+        # The baselines group runs once a minute: wait for every group's
+        # first evaluation, then every rule must have come out ok.
+        def evaluated():
+            groups = self.prometheus.get("rules")["groups"]
+            if all(rule["health"] != "unknown" for group in groups for rule in group["rules"]):
+                return groups
+            return None
+        groups = wait_until("every rule group's first evaluation", evaluated, 90)
         self.assertEqual({g["name"] for g in groups},
-                         {"ebpf_geoip.recording", "ebpf_geoip.fleet", "ebpf_geoip.alerts"})
+                         {"ebpf_geoip.recording", "ebpf_geoip.fleet", "ebpf_geoip.baselines",
+                          "ebpf_geoip.alerts"})
         for group in groups:
             for rule in group["rules"]:
                 self.assertEqual(rule["health"], "ok", rule)
