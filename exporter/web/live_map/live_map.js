@@ -1,5 +1,7 @@
 // The live map: draws the world from the embedded TopoJSON, then follows
-// /api/v1/stream (Server-Sent Events) and keeps one bubble per country.
+// /api/v1/stream (Server-Sent Events) and keeps one bubble per country, for
+// the layer chosen: accepted connections, traffic (bytes) or failed
+// connections. Every layer comes from the same stream message.
 // No libraries: the TopoJSON decoding and the projection are below.
 'use strict';
 
@@ -13,6 +15,16 @@ const ANTARCTICA = '010';  // ISO numeric id in world-atlas
 const $ = (id) => document.getElementById(id);
 const numbers = new Intl.NumberFormat();
 const count = (n, one, many) => `${numbers.format(n)} ${n === 1 ? one : many}`;
+const significant = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+// Bytes in binary units, three significant digits: "700 B", "1.5 MiB".
+function bytes(n) {
+  let unit = 0;
+  while (n >= 1024 && unit < BYTE_UNITS.length - 1) { n /= 1024; unit += 1; }
+  return `${unit === 0 ? numbers.format(n) : significant.format(n)} ${BYTE_UNITS[unit]}`;
+}
+// part of whole in percent, one decimal.
+const share = (part, whole) => (whole > 0 ? (100 * part) / whole : 0).toFixed(1);
 
 // Equal Earth projection (Šavrič, Patterson and Jenny, 2018): equal-area,
 // so bubble placement does not inflate the far north. Returns SVG units,
@@ -126,17 +138,71 @@ const bubbles = new Map();  // alpha-2 -> circle
 
 function isCountry(id) { return /^[A-Z]{2}$/.test(id); }
 
+// What each layer draws. rows(state) gives one row per country, in the
+// order of its table: {id, name, count, ...}; count sizes the bubble and is
+// its data-count. share(row, rows) is the table's Share column; lines(row,
+// rows) the tooltip under the name; label(row) the bubble's accessible name.
+const LAYERS = {
+  accepted: {
+    title: 'Accepted connections by client country',
+    top: 'Top countries',
+    column: 'Conn.',
+    rows: (state) => state.countries.map((c) => ({ ...c, count: c.connections })),
+    format: (n) => numbers.format(n),
+    share: (row) => row.percent.toFixed(1),
+    lines: (row) => [count(row.connections, 'connection', 'connections'),
+      count(row.unique_addresses, 'unique address', 'unique addresses'),
+      `${row.percent.toFixed(1)}% of all`],
+    label: (row) => count(row.connections, 'connection', 'connections'),
+  },
+  traffic: {
+    title: 'Traffic (bytes received and sent) by client country',
+    top: 'Top countries by traffic',
+    column: 'Bytes',
+    // Most bytes first; ties keep the API's order (most connections first).
+    rows: (state) => state.countries
+      .map((c) => ({ ...c, count: c.received_bytes + c.sent_bytes }))
+      .filter((row) => row.count > 0)
+      .sort((a, b) => b.count - a.count),
+    format: bytes,
+    share: (row, rows) => share(row.count, total(rows)),
+    lines: (row, rows) => [`${bytes(row.received_bytes)} received`, `${bytes(row.sent_bytes)} sent`,
+      `${share(row.count, total(rows))}% of all traffic`],
+    label: (row) => `${bytes(row.received_bytes)} received, ${bytes(row.sent_bytes)} sent`,
+  },
+  failed: {
+    title: 'Refused and failed connections by client country',
+    top: 'Top countries by failed connections',
+    column: 'Failed',
+    rows: (state) => (state.failures ?? []).map((f) => ({ ...f, count: f.failed_connections })),
+    format: (n) => numbers.format(n),
+    share: (row, rows) => share(row.count, total(rows)),
+    lines: (row, rows) => [count(row.count, 'failed connection', 'failed connections'),
+      ...Object.entries(row.reasons).map(([reason, n]) => `${numbers.format(n)} ${reason}`),
+      `${share(row.count, total(rows))}% of all failures`],
+    label: (row) => `${count(row.count, 'failed connection', 'failed connections')} (${
+      Object.entries(row.reasons).map(([reason, n]) => `${numbers.format(n)} ${reason}`)
+        .join(', ')})`,
+  },
+};
+
+function total(rows) { return rows.reduce((sum, row) => sum + row.count, 0); }
+
+// The layer shown: "accepted" unless ?layer= names another.
+let layer = 'accepted';
+
 function showTooltip(circle) {
-  const info = circle.info;
+  const { row, rows } = circle.info;
   const tooltip = $('tooltip');
   tooltip.replaceChildren();
+  tooltip.dataset.layer = circle.dataset.layer;
   const name = document.createElement('strong');
-  name.textContent = info.name;
-  tooltip.append(name,
-    count(info.connections, 'connection', 'connections'), document.createElement('br'),
-    count(info.unique_addresses, 'unique address', 'unique addresses'),
-    document.createElement('br'),
-    `${info.percent.toFixed(1)}% of all`);
+  name.textContent = row.name;
+  tooltip.append(name);
+  LAYERS[circle.dataset.layer].lines(row, rows).forEach((line, i) => {
+    if (i > 0) tooltip.append(document.createElement('br'));
+    tooltip.append(line);
+  });
   tooltip.hidden = false;
   // Centred above the bubble, but kept inside the map so that it never
   // widens the page (phones).
@@ -163,38 +229,77 @@ function newBubble(id) {
   return circle;
 }
 
-function renderBubbles(countries) {
-  const placed = countries.filter((c) => centroids[c.id] && c.connections > 0);
-  const busiest = Math.max(1, ...placed.map((c) => c.connections));
-  const layer = $('bubbles');
+// One bubble per country of `rows` with a count and a place on the map.
+// A bubble pulses when its count rises, not when the layer changes.
+function renderBubbles(rows) {
+  const placed = rows.filter((row) => centroids[row.id] && row.count > 0);
+  const busiest = Math.max(1, ...placed.map((row) => row.count));
+  const group = $('bubbles');
   const keep = new Set();
-  for (const country of placed) {
-    let circle = bubbles.get(country.id);
+  for (const row of placed) {
+    let circle = bubbles.get(row.id);
     if (!circle) {
-      circle = newBubble(country.id);
-      bubbles.set(country.id, circle);
+      circle = newBubble(row.id);
+      bubbles.set(row.id, circle);
     }
-    const before = Number(circle.dataset.count || 0);
-    circle.info = country;
-    circle.dataset.count = String(country.connections);
-    // Area, not radius, proportional to connections.
-    const r = Math.max(MIN_RADIUS, MAX_RADIUS * Math.sqrt(country.connections / busiest));
+    const before = circle.dataset.layer === undefined ? 0
+      : circle.dataset.layer === layer ? Number(circle.dataset.count) : row.count;
+    circle.info = { row, rows };
+    circle.dataset.layer = layer;
+    circle.dataset.count = String(row.count);
+    // Area, not radius, proportional to the count.
+    const r = Math.max(MIN_RADIUS, MAX_RADIUS * Math.sqrt(row.count / busiest));
     circle.setAttribute('r', r.toFixed(2));
-    circle.setAttribute('aria-label',
-      `${country.name}: ${count(country.connections, 'connection', 'connections')}`);
-    if (country.connections > before) {
+    circle.setAttribute('aria-label', `${row.name}: ${LAYERS[layer].label(row)}`);
+    if (row.count > before) {
       circle.classList.remove('pulse');
       void circle.getBBox();  // restarts the animation
       circle.classList.add('pulse');
     }
-    keep.add(country.id);
+    keep.add(row.id);
   }
   for (const [id, circle] of bubbles) {
     if (!keep.has(id)) { circle.remove(); bubbles.delete(id); }
   }
   // Big bubbles first, so small ones stay on top and hoverable.
-  placed.sort((a, b) => b.connections - a.connections)
-    .forEach((country) => layer.append(bubbles.get(country.id)));
+  placed.sort((a, b) => b.count - a.count).forEach((row) => group.append(bubbles.get(row.id)));
+}
+
+// The layer's bubbles, top-countries table and titles, and a note on what
+// it counts.
+function renderLayer(state) {
+  const shown = LAYERS[layer];
+  const rows = shown.rows(state);
+  renderBubbles(rows);
+  $('map-title').textContent = shown.title;
+  $('top-title').textContent = shown.top;
+  $('top-count').textContent = shown.column;
+  const table = $('top').tBodies[0];
+  table.replaceChildren();
+  for (const row of rows.slice(0, 10)) {
+    const tr = table.insertRow();
+    cell(tr, row.name);
+    cell(tr, shown.format(row.count));
+    cell(tr, `${shown.share(row, rows)}%`);
+  }
+  const note = $('layer-note');
+  if (layer === 'traffic') {
+    note.textContent = `${bytes(state.received_bytes)} received, ${bytes(state.sent_bytes)} sent`;
+  } else if (layer === 'failed') {
+    const reasons = {};
+    for (const row of rows) {
+      for (const [reason, n] of Object.entries(row.reasons)) {
+        reasons[reason] = (reasons[reason] ?? 0) + n;
+      }
+    }
+    note.textContent = [
+      count(total(rows), 'failed connection', 'failed connections') +
+        Object.entries(reasons).map(([reason, n]) => `, ${numbers.format(n)} ${reason}`).join(''),
+      // A failed connection reached no service (docs/API.md).
+      ...(state.service === null ? [] : ['the service filter does not apply to them']),
+    ].join('; ');
+  }
+  note.hidden = layer === 'accepted';
 }
 
 // Fills a filter with [value, label] options after "all"; a selected value
@@ -229,7 +334,7 @@ function render(state) {
   latest = state;
   if (!centroids) return;
   const port = state.port === null ? '' : String(state.port);
-  renderBubbles(state.countries);
+  renderLayer(state);
   renderPorts(state.ports, port);
   renderServices(state.services, state.service ?? '');
   $('total-connections').textContent = numbers.format(state.connections);
@@ -237,15 +342,6 @@ function render(state) {
   $('total-countries').textContent =
     numbers.format(state.countries.filter((c) => isCountry(c.id)).length);
   $('source').textContent = state.source;
-
-  const rows = $('top').tBodies[0];
-  rows.replaceChildren();
-  for (const country of state.countries.slice(0, 10)) {
-    const row = rows.insertRow();
-    cell(row, country.name);
-    cell(row, numbers.format(country.connections));
-    cell(row, `${country.percent.toFixed(1)}%`);
-  }
 
   $('feed').replaceChildren(...state.recent.map((r) => {
     const item = document.createElement('li');
@@ -277,14 +373,19 @@ function setStatus(kind, text) {
 }
 
 // The filters as a query string: '' for all, else ?port=N&service=NAME.
-function query() {
+// With `withLayer`, the page's own address: the layer too, unless it is the
+// default, so that a link shows the same view.
+function query(withLayer = false) {
   const params = new URLSearchParams();
   for (const name of ['port', 'service']) {
     if ($(name).value) params.set(name, $(name).value);
   }
+  if (withLayer && layer !== 'accepted') params.set('layer', layer);
   const text = params.toString();
   return text ? `?${text}` : '';
 }
+
+function rememberView() { history.replaceState(null, '', query(true) || location.pathname); }
 
 // EventSource reconnects by itself (the server asks for 2 s) after the
 // exporter restarts; a connection it gives up on is reopened here.
@@ -334,9 +435,20 @@ function start() {
   const initial = new URLSearchParams(location.search);
   renderPorts([], initial.get('port') || '');
   renderServices([], initial.get('service') || '');
+  if (Object.hasOwn(LAYERS, initial.get('layer'))) layer = initial.get('layer');
+  for (const radio of document.querySelectorAll('input[name="layer"]')) {
+    radio.checked = radio.value === layer;
+    // Every layer is in each message: redraw, no new stream.
+    radio.addEventListener('change', () => {
+      layer = radio.value;
+      hideTooltip();
+      rememberView();
+      if (latest) render(latest);
+    });
+  }
   for (const name of ['port', 'service']) {
     $(name).addEventListener('change', () => {
-      history.replaceState(null, '', query() || location.pathname);
+      rememberView();
       connect();
     });
   }
