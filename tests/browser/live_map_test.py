@@ -5,7 +5,11 @@ ProbeLiveMapTest (root): a real exporter with the real probe; clients in a
 private network namespace connect from world addresses; the page must show
 bubbles for exactly those countries with the right counts, update them
 without a reload, filter them by port and by the service that accepted
-them, and reconnect by itself after the exporter restarts.
+them, and reconnect by itself after the exporter restarts. Its layers
+(issue 14): known transfers and refused attempts from world addresses must
+give exact bytes and failures per country in the traffic and refused/failed
+layers, with the port filter, from the same stream, and the address bar
+must reproduce the layer.
 
 SimulatedLiveMapTest (no probe): --connections.source=simulated; addresses POSTed to
 the API must give exact API numbers and bubbles, and bad bodies change
@@ -38,7 +42,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 from exporter_process import ExporterProcess  # noqa: E402  tests/support/exporter_process.py
 from netns import TestNamespace  # noqa: E402  tests/support/netns.py
-from webdriver import Browser, wait_for  # noqa: E402
+from webdriver import ARROW_RIGHT, Browser, wait_for  # noqa: E402
 
 ARGS = None  # the command line, parsed in main()
 
@@ -103,6 +107,40 @@ return bubbles;
 """
 
 
+# Reads the page's bubbles with their layer: {alpha-2: [data-count, data-layer]}.
+LAYER_BUBBLES_SCRIPT = """
+const bubbles = {};
+for (const e of document.querySelectorAll('#bubbles [data-country]')) {
+  bubbles[e.getAttribute('data-country')] =
+      [Number(e.getAttribute('data-count')), e.getAttribute('data-layer')];
+}
+return bubbles;
+"""
+
+# The layer control: [[value, its label's text, checked]], and its legend.
+LAYER_CONTROL_SCRIPT = """
+return [document.querySelector('.layers legend').textContent,
+        [...document.querySelectorAll('input[name="layer"]')].map(
+            (input) => [input.value, input.labels[0].textContent, input.checked])];
+"""
+
+# From now on, counts the streams the page opens in window.__streams.
+COUNT_STREAMS_SCRIPT = """
+window.__streams = 0;
+const Original = window.EventSource;
+window.EventSource = class extends Original {
+  constructor(...args) { super(...args); window.__streams += 1; }
+};
+"""
+
+# The top-countries table: its title, count column and [[cell texts]].
+TOP_SCRIPT = """
+return [document.getElementById('top-title').textContent,
+        document.getElementById('top-count').textContent,
+        [...document.querySelectorAll('#top tbody tr')].map(
+            (tr) => [...tr.cells].map((cell) => cell.textContent))];
+"""
+
 # The service filter's options: [[value, text]].
 SERVICE_OPTIONS_SCRIPT = """
 return [...document.getElementById('service').options].map((o) => [o.value, o.text]);
@@ -156,6 +194,39 @@ def wait_for_bubbles(browser, expected, timeout):
         raise AssertionError(f"page shows {browser.execute(BUBBLES_SCRIPT)}, "
                              f"expected {expected} within {timeout}s") from None
     return time.monotonic() - start
+
+
+def wait_for_layer(browser, layer, expected, timeout):
+    """Waits until the page shows exactly expected ({alpha-2: data-count}),
+    every bubble drawn for layer; returns seconds taken."""
+    want = {country: [count, layer] for country, count in expected.items()}
+    start = time.monotonic()
+    try:
+        wait_for(f"{layer} bubbles {expected}",
+                 lambda: browser.execute(LAYER_BUBBLES_SCRIPT) == want, timeout, interval=0.05)
+    except TimeoutError:
+        raise AssertionError(f"page shows {browser.execute(LAYER_BUBBLES_SCRIPT)}, "
+                             f"expected {want} within {timeout}s") from None
+    return time.monotonic() - start
+
+
+def choose_layer(browser, layer):
+    """Clicks the layer's button, as a user would."""
+    browser.click(browser.find(f'input[name="layer"][value="{layer}"] + span'))
+
+
+def layer_control(checked):
+    """What LAYER_CONTROL_SCRIPT returns with the layer `checked` chosen."""
+    return ["Layer", [[value, text, value == checked] for value, text in [
+        ("accepted", "Accepted"), ("traffic", "Traffic"), ("failed", "Refused / failed")]]]
+
+
+def tooltip_of(browser, country):
+    """Hovers country's bubble; its tooltip's text."""
+    browser.hover(browser.find(f'#bubbles [data-country="{country}"]'))
+    wait_for("the tooltip", lambda: browser.execute(
+        "return !document.getElementById('tooltip').hidden"), timeout=5)
+    return browser.execute("return document.getElementById('tooltip').innerText")
 
 
 def traffic_connect(namespace, ports, connects, tool=None):
@@ -342,6 +413,152 @@ class ProbeLiveMapTest(unittest.TestCase):
         self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
 
 
+    def test_layers_show_exact_traffic_and_failures(self):
+        # Watched ports of our own: p and q listen on IPv4 only, so an IPv6
+        # SYN to p is refused on a watched port; `unwatched` is not watched,
+        # so its refusals count under port "other".
+        p = random.randrange(30000, 39990)
+        q, unwatched = p + 1, p + 7
+        flags = [f"--bpf.ports={p},{q}", "--bpf.pin-path="]
+        exporter = self.own(Exporter("exporter-probe-layers", flags))
+        namespace = self.own(TestNamespace())
+        a = {"GB": "81.2.69.142", "US": "8.8.8.8", "JP": "133.11.0.1", "DE": "2a01:4f8::1",
+             "BR": "200.160.2.3"}
+        for address in a.values():
+            namespace.add_address(address)
+
+        browser = self.own(Browser(os.path.join(ARGS.out_dir, "chromedriver-layers.log")))
+        browser.get(exporter.url + "/")
+        wait_for("the map", lambda: browser.execute(
+            "return document.querySelectorAll('#land path.country').length") > 150, timeout=20)
+        wait_for("the stream", lambda: browser.execute(
+            "return document.getElementById('status').textContent") == "live", timeout=20)
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("accepted"))
+        browser.execute(COUNT_STREAMS_SCRIPT)
+
+        # GB: two clients each send 1 MiB and receive 3 MiB on p; US: one
+        # sends 300,000 bytes and receives 700,000 on q; JP connects to p
+        # and moves nothing. DE knocks 3 times at p over IPv6, BR 4 times at
+        # the unwatched port.
+        mib = 1 << 20
+        result = namespace.run([
+            ARGS.traffic, f"--listen=127.0.0.1:{p},127.0.0.1:{q}",
+            f"--transfer={a['GB']}>127.0.0.1:{p}*2/send={mib}/receive={3 * mib},"
+            f"{a['US']}>127.0.0.1:{q}/send=300000/receive=700000,{a['JP']}>127.0.0.1:{p}",
+            f"--refused={a['DE']}>[::1]:{p}*3,{a['BR']}>127.0.0.1:{unwatched}*4",
+            "--timeout=20"])
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("transfers made=4 ", result.stdout)
+        self.assertIn("refused attempts=7 refused=7\n", result.stdout)
+
+        gb_bytes, us_bytes = 2 * 4 * mib, 1000000
+        wait_for_layer(browser, "accepted", {"GB": 2, "US": 1, "JP": 1}, timeout=10)
+
+        # Bytes are counted at the latest when a connection closes (all
+        # have), in the drain after.
+        def countries():
+            return {c["id"]: (c["connections"], c["received_bytes"], c["sent_bytes"])
+                    for c in json.loads(exporter.get("/api/v1/countries")[1])}
+        expected = {"GB": (2, 2 * mib, 6 * mib), "US": (1, 300000, 700000), "JP": (1, 0, 0)}
+        try:
+            wait_for("the bytes", lambda: countries() == expected, timeout=10)
+        except TimeoutError:
+            self.assertEqual(countries(), expected)
+        # Failures count on every port: leave out those of the host's own
+        # addresses (private), which other programs may cause meanwhile.
+        ours = ("DE", "BR")
+
+        def failures():
+            return {f["id"]: (f["failed_connections"], f["reasons"])
+                    for f in json.loads(exporter.get("/api/v1/failures")[1]) if f["id"] in ours}
+        expected = {"DE": (3, {"refused": 3}), "BR": (4, {"refused": 4})}
+        try:
+            wait_for("the failures", lambda: failures() == expected, timeout=10)
+        except TimeoutError:
+            self.assertEqual(failures(), expected)
+
+        # Traffic: bubbles sized by bytes received and sent, from the same
+        # stream (no new one), remembered in the address.
+        choose_layer(browser, "traffic")
+        took = wait_for_layer(browser, "traffic", {"GB": gb_bytes, "US": us_bytes}, UPDATE_BOUND)
+        print(f"traffic layer drawn after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return location.search"), "?layer=traffic")
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("traffic"))
+        self.assertEqual(browser.execute(TOP_SCRIPT), [
+            "Top countries by traffic", "Bytes",
+            [["United Kingdom", "8 MiB", "89.3%"], ["United States", "977 KiB", "10.7%"]]])
+        self.assertEqual(browser.execute("return document.getElementById('layer-note').innerText"),
+                         "2.29 MiB received, 6.67 MiB sent")
+        self.assertEqual(tooltip_of(browser, "GB"),
+                         "United Kingdom\n2 MiB received\n6 MiB sent\n89.3% of all traffic")
+        self.assertEqual(tooltip_of(browser, "US"),
+                         "United States\n293 KiB received\n684 KiB sent\n10.7% of all traffic")
+        time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-traffic.png"))
+
+        # Refused / failed, chosen from the keyboard: the arrow key moves
+        # from the checked button to the next.
+        browser.execute("document.querySelector('input[name=\"layer\"]:checked').focus()")
+        browser.press(ARROW_RIGHT)
+        took = wait_for_layer(browser, "failed", {"DE": 3, "BR": 4}, UPDATE_BOUND)
+        print(f"failed layer drawn after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return location.search"), "?layer=failed")
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("failed"))
+        title, column, rows = browser.execute(TOP_SCRIPT)
+        self.assertEqual((title, column), ("Top countries by failed connections", "Failed"))
+        self.assertEqual([row[:2] for row in rows if row[0] in ("Germany", "Brazil")],
+                         [["Brazil", "4"], ["Germany", "3"]])
+        tooltip = tooltip_of(browser, "BR")
+        self.assertTrue(tooltip.startswith("Brazil\n4 failed connections\n4 refused\n"), tooltip)
+        self.assertEqual(browser.execute("return window.__streams"), 0)
+        time.sleep(1.0)
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-failed.png"))
+
+        # The port filter applies to every layer: p has GB's and JP's
+        # connections, GB's bytes and DE's refusals; q US's.
+        choose(browser, "port", str(p))
+        wait_for_layer(browser, "failed", {"DE": 3}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), f"?port={p}&layer=failed")
+        self.assertEqual(browser.execute("return document.getElementById('layer-note').innerText"),
+                         "3 failed connections, 3 refused")
+        self.assertEqual(browser.execute("return window.__streams"), 1)  # the filter's
+        choose_layer(browser, "traffic")
+        wait_for_layer(browser, "traffic", {"GB": gb_bytes}, UPDATE_BOUND)
+        choose_layer(browser, "accepted")
+        wait_for_layer(browser, "accepted", {"GB": 2, "JP": 1}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), f"?port={p}")
+        choose(browser, "port", str(q))
+        wait_for_layer(browser, "accepted", {"US": 1}, UPDATE_BOUND)
+        choose_layer(browser, "traffic")
+        wait_for_layer(browser, "traffic", {"US": us_bytes}, UPDATE_BOUND)
+        choose_layer(browser, "failed")
+        wait_for_layer(browser, "failed", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return window.__streams"), 2)
+        # A failed connection reached no service: the service filter leaves
+        # the failures of the port, and says so.
+        (service,) = [s["service"] for s in json.loads(exporter.get("/api/v1/services")[1])]
+        choose(browser, "port", str(p))
+        choose(browser, "service", service)
+        wait_for("the service filter", lambda: browser.execute(
+            "return document.getElementById('layer-note').innerText") ==
+            "3 failed connections, 3 refused; the service filter does not apply to them",
+            timeout=UPDATE_BOUND)
+        wait_for_layer(browser, "failed", {"DE": 3}, UPDATE_BOUND)
+
+        # The address reproduces the view: a fresh page from each link.
+        browser.get(f"{exporter.url}/?port={p}&layer=failed")
+        wait_for_layer(browser, "failed", {"DE": 3}, timeout=20)
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("failed"))
+        self.assertEqual(browser.execute("return document.getElementById('port').value"), str(p))
+        browser.get(f"{exporter.url}/?layer=traffic")
+        wait_for_layer(browser, "traffic", {"GB": gb_bytes, "US": us_bytes}, timeout=20)
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("traffic"))
+        # An unknown layer is the default one.
+        browser.get(f"{exporter.url}/?layer=nonsense")
+        wait_for_layer(browser, "accepted", {"GB": 2, "US": 1, "JP": 1}, timeout=20)
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("accepted"))
+
+
 class SimulatedLiveMapTest(unittest.TestCase):
 
     def test_posted_addresses_reach_api_and_page_exactly(self):
@@ -472,6 +689,30 @@ class SimulatedLiveMapTest(unittest.TestCase):
         choose(browser, "service", "")
         wait_for_bubbles(browser, {"US": 2, "DE": 1}, UPDATE_BOUND)
         self.assertEqual(browser.execute("return location.search"), "?port=8082")
+
+        # Posted connections move no bytes and none failed: the other layers
+        # are empty, and the accepted one comes back whole.
+        browser.execute(COUNT_STREAMS_SCRIPT)
+        choose_layer(browser, "traffic")
+        wait_for_layer(browser, "traffic", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?port=8082&layer=traffic")
+        self.assertEqual(browser.execute(TOP_SCRIPT), ["Top countries by traffic", "Bytes", []])
+        self.assertEqual(browser.execute("return document.getElementById('layer-note').innerText"),
+                         "0 B received, 0 B sent")
+        choose_layer(browser, "failed")
+        wait_for_layer(browser, "failed", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?port=8082&layer=failed")
+        choose_layer(browser, "accepted")
+        wait_for_layer(browser, "accepted", {"US": 2, "DE": 1}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?port=8082")
+        self.assertEqual(browser.execute(TOP_SCRIPT), ["Top countries", "Conn.", [
+            ["United States", "2", "66.7%"], ["Germany", "1", "33.3%"]]])
+        self.assertEqual(browser.execute("return window.__streams"), 0)
+        browser.get(exporter.url + "/?layer=traffic")
+        wait_for("the state", lambda: browser.execute(
+            "return document.body.dataset.version !== undefined"), timeout=10)
+        self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("traffic"))
+        wait_for_layer(browser, "traffic", {}, UPDATE_BOUND)
 
 
 def main():

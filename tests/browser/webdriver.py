@@ -29,6 +29,8 @@ CHROMIUM_FLAGS = [
 ]
 # W3C name of the key that holds an element reference.
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+# W3C key codes for press().
+ARROW_RIGHT = "\ue014"
 # Bound on every WebDriver command; page loads and scripts are quick here.
 COMMAND_TIMEOUT = 60
 
@@ -126,6 +128,18 @@ class Browser:
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
             "actions": [{"type": "pointerMove", "duration": 0, "origin": element,
                          "x": 0, "y": 0}],
+        }]})
+
+    def click(self, element):
+        """Clicks the centre of element, as a user would."""
+        self._session_command("POST", f"/element/{element[ELEMENT]}/click", {})
+
+    def press(self, key):
+        """Presses and releases key (a character or a W3C key code such as
+        ARROW_RIGHT) in whatever has the focus."""
+        self._session_command("POST", "/actions", {"actions": [{
+            "type": "key", "id": "keyboard",
+            "actions": [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}],
         }]})
 
     def screenshot(self, path):
