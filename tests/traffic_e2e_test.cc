@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <set>
@@ -263,15 +264,23 @@ TEST_F(TrafficEndToEnd, LongLivedConnectionShowsItsBytesBeforeItCloses) {
 
   // After each step the client has read its share of the download and its
   // upload is acknowledged: the kernel holds exactly that much for the open
-  // socket, and the exporter must show it within the pause.
+  // socket, and the exporter must show it within the pause. A kernel that
+  // refuses the iterator over open connections (the exporter says so at
+  // start; this development host does) counts them at the close only: then
+  // nothing may show before it, and everything after.
+  const bool counted_while_open = OpenTrafficNote(*exporter).empty();
+  if (!counted_while_open) {
+    std::cout << "[ NOTE     ] bytes of open connections are not counted on this kernel: "
+              << OpenTrafficNote(*exporter) << "\n";
+  }
   for (int step = 1; step <= kSteps; ++step) {
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     while (StepsDone(client->Stdout()) < step && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     ASSERT_GE(StepsDone(client->Stdout()), step) << client->Stdout() << client->Stderr();
-    const double up = static_cast<double>(kUp / kSteps * step);
-    const double down = static_cast<double>(kDown / kSteps * step);
+    const double up = counted_while_open ? static_cast<double>(kUp / kSteps * step) : 0;
+    const double down = counted_while_open ? static_cast<double>(kDown / kSteps * step) : 0;
     double received = -1, sent = -1, closed = -1;
     const absl::Time pause_end = absl::Now() + absl::Milliseconds(1200);
     while (absl::Now() < pause_end) {
@@ -478,6 +487,66 @@ TEST_F(TrafficEndToEnd, PortScanLeavesFewSeriesAndExactTotals) {
   }
   EXPECT_LE(scanner_series, scanners.size() * (watched.size() + 1));
   EXPECT_GT(scanner_series, 0u);
+}
+
+// Incomplete: bare SYNs from a GB address whose SYN-ACKs go where no one
+// answers. The server's namespace routes that address over a veth pair to
+// a second namespace, which does not have it and does not forward, so no
+// reset comes back; with net.ipv4.tcp_synack_retries=1 there the kernel
+// sends each SYN-ACK once more and gives up after about 3 s. The exporter
+// counts each handshake once, as incomplete, and none as accepted.
+TEST_F(TrafficEndToEnd, HalfOpenHandshakesCountOnceAsIncompleteWhenTheKernelGivesUp) {
+  absl::StatusOr<ExporterProcess> exporter = StartExporter({"--bpf.ports=18251"});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  absl::StatusOr<TestNamespace> server = TestNamespace::Create();
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<TestNamespace> peer = TestNamespace::Create();
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  const std::string server_end = absl::StrCat("gs", getpid() % 100000);
+  const std::string peer_end = absl::StrCat("gp", getpid() % 100000);
+  const std::vector<std::vector<std::string>> setup = {
+      {"ip", "link", "add", server_end, "netns", server->name(), "type", "veth", "peer", "name",
+       peer_end, "netns", peer->name()},
+      {"ip", "-n", server->name(), "addr", "add", "10.9.0.1/24", "dev", server_end},
+      {"ip", "-n", peer->name(), "addr", "add", "10.9.0.2/24", "dev", peer_end},
+      {"ip", "-n", server->name(), "link", "set", server_end, "up"},
+      {"ip", "-n", peer->name(), "link", "set", peer_end, "up"},
+      {"ip", "-n", server->name(), "route", "add", absl::StrCat(kGB, "/32"), "via", "10.9.0.2"},
+      {"ip", "netns", "exec", server->name(), "sysctl", "-qw", "net.ipv4.tcp_synack_retries=1"},
+  };
+  for (const std::vector<std::string>& command : setup) {
+    absl::StatusOr<CommandResult> done = RunCommand(command, absl::Seconds(10));
+    ASSERT_TRUE(done.ok()) << done.status();
+    ASSERT_EQ(done->exit_code, 0) << absl::StrJoin(command, " ") << ": " << done->stderr_text;
+  }
+  absl::StatusOr<ChildProcess> listener =
+      server->Start({kTraffic, "--listen=10.9.0.1:18251", "--timeout=30"});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  const absl::Time ready = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(listener->Stderr(), "listening") && absl::Now() < ready) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(absl::StrContains(listener->Stderr(), "listening")) << listener->Stderr();
+
+  absl::StatusOr<CommandResult> syns =
+      RunTraffic(*peer, {absl::StrCat("--half-open=", kGB, ">10.9.0.1:18251*3")});
+  ASSERT_TRUE(syns.ok()) << syns.status();
+  ASSERT_EQ(syns->exit_code, 0) << syns->stdout_text << syns->stderr_text;
+  EXPECT_EQ(syns->stdout_text, "half-open syns=3\nconnections made=0 accepted=0\n");
+
+  // The kernel gives up at about 3 s; the probe's deadline is a second
+  // later, then a drain.
+  absl::StatusOr<MetricsText> metrics = ScrapeUntil(
+      *exporter,
+      [](const MetricsText& m) {
+        return m.Sum(kFailed, {{"country", "GB"}, {"reason", "incomplete"}}) >= 3;
+      },
+      absl::Seconds(15));
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Sum(kFailed, {{"country", "GB"}, {"port", "18251"}, {"reason", "incomplete"}}),
+            3);
+  EXPECT_EQ(metrics->Sum(kFailed, {{"country", "GB"}}), 3);
+  EXPECT_EQ(Of(*metrics, kAccepted, "GB", "18251"), 0);
 }
 
 }  // namespace

@@ -37,6 +37,7 @@
 #include "exporter/util/unique_fd.h"
 #include "tools/blocked_accept.h"
 #include "tools/load/endpoint.h"
+#include "tools/load/half_open.h"
 #include "tools/load/knock.h"
 #include "tools/load/listener.h"
 #include "tools/load/socket.h"
@@ -103,6 +104,10 @@ prints one summary line. Everything is bounded by --timeout.
       One connection attempt to every port from FIRST to LAST (default
       1-65535) of DST, in order; a port where something listens counts as
       open (the connection is closed again at once).
+  --half-open=SRC>DST:PORT[*N][,...]
+      N bare SYNs (default 1) from SRC, each from its own source port,
+      through a raw socket (IPv4; CAP_NET_RAW): no socket here waits for the
+      SYN-ACK, so where it goes nowhere the handshake never completes.
   --rate=N
       At most N attempts a second for --refused and --scan together
       (default 20000).
@@ -123,6 +128,7 @@ Output:
     served to the client's FIN, those that failed, and their bytes.
   refused attempts=N refused=M
   scan attempts=N refused=M open=K seconds=S
+  half-open syns=N
 The "connections" line comes last.
 
 Exit status: 0 when every connection and transfer succeeded, every --refused
@@ -257,6 +263,7 @@ struct Options {
   bool serve_transfers = false;
   std::vector<KnockTarget> refused;
   std::vector<KnockTarget> scan;
+  std::vector<ConnectSpec> half_open;
   double rate = 20000;
   bool http = false;
   bool verbose = false;
@@ -298,6 +305,15 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       for (absl::string_view item : absl::StrSplit(value, ',', absl::SkipEmpty())) {
         ASSIGN_OR_RETURN(KnockTarget target, ParseRefusedSpec(item));
         options.refused.push_back(target);
+      }
+    } else if (arg == "--half-open") {
+      for (absl::string_view item : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        ASSIGN_OR_RETURN(ConnectSpec spec, ParseConnectSpec(item));
+        if (!spec.source) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--half-open needs a source address: SRC>DST:PORT in '", item, "'"));
+        }
+        options.half_open.push_back(spec);
       }
     } else if (arg == "--scan") {
       for (absl::string_view item : absl::StrSplit(value, ',', absl::SkipEmpty())) {
@@ -352,7 +368,8 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     }
   }
   const bool clients = !options.connect.empty() || !options.transfer.empty() ||
-                       !options.refused.empty() || !options.scan.empty();
+                       !options.refused.empty() || !options.scan.empty() ||
+                       !options.half_open.empty();
   if (options.storm && (!options.listen.empty() || clients || options.serve_transfers)) {
     return absl::InvalidArgumentError(
         "--storm cannot be combined with --listen, --connect, --transfer, --refused or --scan");
@@ -384,7 +401,8 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   }
   if (!options.help && !options.storm && options.listen.empty() && !clients) {
     return absl::InvalidArgumentError(
-        "nothing to do: give --listen, --connect, --transfer, --refused, --scan or --storm");
+        "nothing to do: give --listen, --connect, --transfer, --refused, --scan, --half-open "
+        "or --storm");
   }
   return options;
 }
@@ -632,7 +650,8 @@ bool RunKnockLine(const char* what, const std::vector<KnockTarget>& targets, dou
 int RunTraffic(const Options& options) {
   const absl::Time deadline = absl::Now() + options.timeout;
   const bool serve_only = options.connect.empty() && options.transfer.empty() &&
-                          options.refused.empty() && options.scan.empty();
+                          options.refused.empty() && options.scan.empty() &&
+                          options.half_open.empty();
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -682,6 +701,21 @@ int RunTraffic(const Options& options) {
   }
   if (!options.scan.empty()) {
     ok &= RunKnockLine("scan", options.scan, options.rate, deadline, false, expect);
+  }
+  if (!options.half_open.empty()) {
+    uint64_t syns = 0;
+    for (const ConnectSpec& spec : options.half_open) {
+      absl::Status sent = SendSyns(*spec.source, spec.destination.address, spec.destination.port,
+                                   static_cast<uint64_t>(spec.count));
+      if (!sent.ok()) {
+        std::fprintf(stderr, "ebpf_geoip_traffic: --half-open %s: %s\n", spec.Text().c_str(),
+                     sent.ToString().c_str());
+        ok = false;
+        continue;
+      }
+      syns += static_cast<uint64_t>(spec.count);
+    }
+    std::printf("half-open syns=%llu\n", static_cast<unsigned long long>(syns));
   }
   bool all_accepted = true;
   if (serve_only) {

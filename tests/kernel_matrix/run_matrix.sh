@@ -245,6 +245,12 @@ judge() {
   local unattributed
   unattributed=$(grep -c '^ebpf_geoip_accepted_connections_total{.*service="unknown"' <<<"$metrics" || true)
   [[ "$unattributed" == 0 ]] || problems+=("$unattributed series with service=\"unknown\"")
+  # Debian's stock kernels run every part of the probe: the exporter's
+  # fallback for a kernel that refuses an optional program (bytes of open
+  # connections, refused connections) must not hide a program it rejects.
+  local left_out
+  left_out=$(grep -m1 'this kernel refused the' <<<"$section" || true)
+  [[ -z "$left_out" ]] || problems+=("a part of the probe did not load: ${left_out#@@M | }")
   local rc
   rc=$(sed -n "s/^@@M EXIT mode=$mode rc=\([0-9]*\)\$/\1/p" <<<"$section")
   [[ "$rc" == 0 ]] || problems+=("exporter exit status ${rc:-?} after SIGTERM")
