@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Demo traffic: HTTP requests to the demo services from world-wide addresses.
+"""Demo traffic: HTTP requests to the demo services from world-wide addresses,
+and with --refused-port, knocks at a port where nothing listens.
 
 Each client binds a source address from demo/world-addresses.txt before it
 connects to 127.0.0.1 or ::1, so the services (and the exporter's kernel
@@ -94,16 +95,25 @@ def WaitListening(ports, seconds):
     return True
 
 
-def Request(source, port, timeout):
-    """One connection from `source` to the demo service on `port`; returns the body."""
+def Connect(source, port, timeout):
+    """A TCP socket from `source` connected to `port` on this namespace's
+    loopback (of the source's family)."""
     v6 = ":" in source
-    family = socket.AF_INET6 if v6 else socket.AF_INET
-    target = "::1" if v6 else "127.0.0.1"
-    path = "/" + random.choice(WORDS) if port == 8083 else "/"
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         sock.bind((source, 0))
-        sock.connect((target, port))
+        sock.connect(("::1" if v6 else "127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def Request(source, port, timeout):
+    """One connection from `source` to the demo service on `port`; returns the body."""
+    path = "/" + random.choice(WORDS) if port == 8083 else "/"
+    with Connect(source, port, timeout) as sock:
         sock.sendall(("GET %s HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
                       % path).encode())
         response = b""
@@ -116,6 +126,17 @@ def Request(source, port, timeout):
     if not head.startswith(b"HTTP/1.1 200"):
         raise OSError("unexpected response: %r" % head[:40])
     return body.decode().strip()
+
+
+def Knock(source, port, timeout):
+    """One connection attempt from `source` at `port`, where nothing listens:
+    the kernel answers the SYN with a reset, and the exporter counts a
+    refused connection. Raises OSError if it is not refused."""
+    try:
+        Connect(source, port, timeout).close()
+    except ConnectionRefusedError:
+        return
+    raise OSError("port %d accepted the connection: something listens there" % port)
 
 
 def Main():
@@ -138,6 +159,9 @@ def Main():
     parser.add_argument("--wait-listening", type=float, default=10.0, metavar="SECONDS",
                         help="first wait this long for the services to listen "
                              "(default: %(default)s)")
+    parser.add_argument("--refused-port", type=int, default=0, metavar="PORT",
+                        help="also knock once per address and round at PORT, where nothing "
+                             "may listen: refused connections (default: none)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the words")
     args = parser.parse_args()
     random.seed(args.seed)
@@ -152,9 +176,13 @@ def Main():
     if not WaitListening(ports, args.wait_listening):
         print("traffic: ports %s are not all listening" % args.ports, file=sys.stderr)
         return 1
+    if args.refused_port and args.refused_port in ListeningPorts():
+        print("traffic: --refused-port %d: something listens there" % args.refused_port,
+              file=sys.stderr)
+        return 1
 
     deadline = time.monotonic() + args.duration
-    made = failed = 0
+    made = failed = refused = 0
     for round_index in range(args.rounds):
         for index, (address, label) in enumerate(entries):
             # A little variety for the map: 1 to 3 connections per address.
@@ -169,9 +197,19 @@ def Main():
                         failed += 1
                         print("traffic: %s -> port %d: %s" % (address, port, error),
                               file=sys.stderr)
+            if args.refused_port and time.monotonic() < deadline:
+                try:
+                    Knock(address, args.refused_port, args.timeout)
+                    refused += 1
+                except OSError as error:
+                    failed += 1
+                    print("traffic: %s -> port %d: %s" % (address, args.refused_port, error),
+                          file=sys.stderr)
         if time.monotonic() >= deadline or round_index + 1 == args.rounds:
             break
         time.sleep(min(args.interval, max(0.0, deadline - time.monotonic())))
+    if args.refused_port:
+        print("traffic: %d refused at port %d" % (refused, args.refused_port))
     print("traffic: %d connections from %d addresses, %d failed"
           % (made, len(entries), failed), flush=True)
     return 0 if failed == 0 and made > 0 else 1

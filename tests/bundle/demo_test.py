@@ -139,6 +139,26 @@ class DemoServicesTest(unittest.TestCase):
             for address, _ in entries:
                 self.assertIn(" %s/" % address, addresses)
 
+    def test_traffic_knocks_once_per_address_and_round_at_the_refused_port(self):
+        entries = traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)
+        rounds = 2
+        expected = rounds * 3 * sum(1 + i % 3 for i in range(len(entries)))
+        with TestNamespace() as ns:
+            self.start_services(ns)
+            result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
+                             "--rounds", str(rounds), "--interval", "0.1",
+                             "--refused-port", "8084"])
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout.strip().split("\n"), [
+                "traffic: %d refused at port 8084" % (rounds * len(entries)),
+                "traffic: %d connections from %d addresses, 0 failed" % (expected, len(entries))])
+            # A port where something listens cannot be the refused port.
+            # (The addresses are on lo already.)
+            result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"),
+                             "--rounds", "1", "--refused-port", "8082"])
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("--refused-port 8082: something listens there", result.stderr)
+
     def test_traffic_stops_at_its_duration(self):
         with TestNamespace() as ns:
             self.start_services(ns)
