@@ -6,10 +6,12 @@ ${DS_...} inputs, panels without the datasource variable, duplicate ids,
 a geomap layer that cannot place its markers. Then, with promtool, that
 every query parses and that every panel answers, against the shipped
 recording rules, both on a fleet (series labelled cluster and node) and on a
-single host (neither label); the fleet panels with their exact figures.
+single host (neither label); the fleet panels, and the panels of bytes,
+lifetimes and failed connections, with their exact figures.
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -24,7 +26,7 @@ PROVIDERS = os.path.join(REPO, "grafana", "provisioning", "dashboards", "ebpf-ge
 RECORDING_RULES = os.path.join(REPO, "prometheus", "rules", "ebpf_geoip_recording.yml")
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 ROWS = ["Fleet overview", "Per-node drill-down", "Selected nodes, ports and services",
-        "Exporter health"]
+        "Traffic, lifetimes and failed connections", "Exporter health"]
 # The recording rules of the ebpf_geoip.fleet group the fleet rows read.
 CLUSTER_COUNTRY = "cluster_country:ebpf_geoip_accepted_connections:rate1m"
 CLUSTER_PORT_SERVICE = "cluster_port_service:ebpf_geoip_accepted_connections:rate1m"
@@ -239,11 +241,25 @@ class DashboardTest(unittest.TestCase):
                             r"\{([^}]*)\}", expr):
                         self.assertIn('port=~"$port"', selector, panel["title"])
                         self.assertIn('service=~"$service"', selector, panel["title"])
+                # Traffic and lifetimes are per port and service, like connections.
+                for selector in re.findall(
+                        r"ebpf_geoip_(?:received_bytes_total|sent_bytes_total|closed_connections_total"
+                        r"|connection_lifetime_seconds_total|connection_duration_seconds_\w+)"
+                        r"\{([^}]*)\}", expr):
+                    self.assertIn('port=~"$port"', selector, panel["title"])
+                    self.assertIn('service=~"$service"', selector, panel["title"])
+                # Failures have a port (a watched one, or "other") but no
+                # service: a filter on it would match nothing once a service
+                # is chosen.
+                for selector in re.findall(r"ebpf_geoip_failed_connections_total\{([^}]*)\}", expr):
+                    self.assertIn('port=~"$port"', selector, panel["title"])
+                    self.assertNotIn("service", selector, panel["title"])
 
     def test_geomaps_look_up_country_codes_in_the_countries_gazetteer(self):
         geomaps = {p["title"]: p for p in all_panels(self.dashboard) if p["type"] == "geomap"}
         self.assertEqual(set(geomaps), {"Connections by country", "Connections by country, fleet",
-                                        "Connections by country, selected nodes"})
+                                        "Connections by country, selected nodes",
+                                        "Bytes by country"})
         # Each map's data: the exporters' own series on one, the fleet and
         # the per-node recording rules on the others.
         self.assertIn("increase(ebpf_geoip_accepted_connections_total{",
@@ -253,6 +269,9 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("avg_over_time(%s{" % NODE_COUNTRY,
                       exprs_of(geomaps["Connections by country, selected nodes"]))
         self.assertIn('node=~"$node"', exprs_of(geomaps["Connections by country, selected nodes"]))
+        # Bytes both ways, added.
+        self.assertIn("increase(ebpf_geoip_received_bytes_total{", exprs_of(geomaps["Bytes by country"]))
+        self.assertIn("increase(ebpf_geoip_sent_bytes_total{", exprs_of(geomaps["Bytes by country"]))
         for title, geomap in geomaps.items():
             (target,) = geomap["targets"]
             self.assertTrue(target["instant"], title)
@@ -373,7 +392,8 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(drill["Connections by country, selected nodes"]["type"], "geomap")
         # Below the drill-down: the exporters' own series of the selected
         # nodes, every one filtered by the Node variable.
-        for panel in rows["Selected nodes, ports and services"] + rows["Exporter health"]:
+        for panel in (rows["Selected nodes, ports and services"]
+                      + rows["Traffic, lifetimes and failed connections"] + rows["Exporter health"]):
             self.assertIn('node=~"$node"', exprs_of(panel), panel["title"])
 
     def test_every_recording_rule_a_panel_reads_is_shipped(self):
@@ -409,11 +429,83 @@ class DashboardTest(unittest.TestCase):
         self.assertTrue([t for t in panel_using(
             "sort_desc(sum by (service) (increase(ebpf_geoip_accepted_connections_total{")
             if t in by_type["bargauge"]], "connections by service")
+        self.assertTrue([t for t in panel_using("ebpf_geoip_sent_bytes_total{")
+                         if t in by_type["geomap"]], "bytes by country")
+        self.assertTrue([t for t in panel_using(
+            "topk(10, sum by (country) (increase(ebpf_geoip_received_bytes_total{")
+            if t in by_type["bargauge"]], "top countries by bytes")
+        self.assertTrue([t for t in panel_using(
+            "sum by (country, reason) (increase(ebpf_geoip_failed_connections_total{")
+            if t in by_type["bargauge"]], "failed connections by country and reason")
+        self.assertTrue([t for t in panel_using("ebpf_geoip_connection_duration_seconds_bucket{")
+                         if t in by_type["heatmap"]], "lifetimes")
+        self.assertTrue([t for t in panel_using("histogram_quantile(0.5, sum by (port, service, le)")
+                         if t in by_type["timeseries"]], "lifetime quantiles")
         for health in ("ebpf_geoip_probe_info", "ebpf_geoip_overflow_connections_total",
                        "ebpf_geoip_lookup_failures_total",
                        "time() - ebpf_geoip_database_build_timestamp_seconds",
                        "scrape_duration_seconds"):
             self.assertTrue(panel_using(health), health)
+
+    def test_traffic_row_shows_bytes_lifetimes_and_failed_connections(self):
+        row = {p["title"]: p for p in
+               panels_by_row(self.dashboard)["Traffic, lifetimes and failed connections"]}
+        self.assertEqual(set(row), set(TRAFFIC_ROW))
+        for title, (kind, unit) in TRAFFIC_ROW.items():
+            self.assertEqual(row[title]["type"], kind, title)
+            if unit:
+                self.assertEqual(row[title]["fieldConfig"]["defaults"]["unit"], unit, title)
+            self.assertTrue(row[title]["description"], title)
+        # Received above the axis, sent below it.
+        for title in ("Bytes/s by country, received and sent",
+                      "Bytes/s by port and service, received and sent"):
+            received, sent = row[title]["targets"]
+            self.assertIn("ebpf_geoip_received_bytes_total{", received["expr"], title)
+            self.assertIn("ebpf_geoip_sent_bytes_total{", sent["expr"], title)
+            self.assertEqual(row[title]["fieldConfig"]["overrides"], [
+                {"matcher": {"id": "byFrameRefID", "options": sent["refId"]},
+                 "properties": [{"id": "custom.transform", "value": "negative-Y"}]}], title)
+        # The histogram's buckets as Grafana's heatmap reads them: one
+        # series per le, not recomputed by Grafana.
+        heatmap = row["Connection lifetimes"]
+        (target,) = heatmap["targets"]
+        self.assertEqual(target["format"], "heatmap")
+        self.assertEqual(target["legendFormat"], "{{le}}")
+        self.assertTrue(target["expr"].startswith(
+            "sum by (le) (increase(ebpf_geoip_connection_duration_seconds_bucket{"))
+        self.assertFalse(heatmap["options"]["calculate"])
+        self.assertEqual(heatmap["options"]["yAxis"]["unit"], "s")
+        # Quantiles only where connections closed: histogram_quantile over
+        # empty buckets is NaN.
+        for target, q in zip(row["Connection lifetime quantiles by port and service"]["targets"],
+                             ("0.5", "0.9")):
+            self.assertTrue(target["expr"].startswith(
+                "histogram_quantile(%s, sum by (port, service, le) (rate(" % q), target["expr"])
+            self.assertIn(" and on (port, service) (sum by (port, service) (rate("
+                          "ebpf_geoip_connection_duration_seconds_count{", target["expr"])
+        # The mean per country divides only where connections closed.
+        self.assertIn("/ (sum by (country) (increase(ebpf_geoip_closed_connections_total{",
+                      exprs_of(row["Mean connection lifetime by country"]))
+        self.assertIn(") > 0)", exprs_of(row["Mean connection lifetime by country"]))
+        for title in ("Failed connections by country and reason",
+                      "Failed connections/s by port and reason"):
+            self.assertIn("reason", row[title]["targets"][0]["legendFormat"], title)
+            self.assertIn('"other"', row[title]["description"], title)
+            self.assertIn("no service", row[title]["description"], title)
+
+
+# The panels of the row "Traffic, lifetimes and failed connections": type, unit.
+TRAFFIC_ROW = {
+    "Bytes by country": ("geomap", "bytes"),
+    "Top countries by bytes": ("bargauge", "bytes"),
+    "Bytes/s by country, received and sent": ("timeseries", "Bps"),
+    "Bytes/s by port and service, received and sent": ("timeseries", "Bps"),
+    "Connection lifetimes": ("heatmap", None),
+    "Connection lifetime quantiles by port and service": ("timeseries", "s"),
+    "Mean connection lifetime by country": ("bargauge", "s"),
+    "Failed connections by country and reason": ("bargauge", "short"),
+    "Failed connections/s by port and reason": ("timeseries", "cps"),
+}
 
 
 # A fleet: three nodes in two clusters, labelled by the scrape.
@@ -434,28 +526,69 @@ FLEET_TRAFFIC = [("node-1", "US", "443", "web", 60, 3),
 HOST = [{"instance": "localhost:19100"}]
 HOST_TRAFFIC = [(None, "US", "8081", "python3", 60, 2),
                 (None, "private", "22", "sshd", 30, 1)]
+# Every connection of a port: bytes received and sent, and how long it
+# lasted, which puts it in one bucket of the histogram: (1, 10] for 443 and
+# 80, (10, 60] for 22, (60, 600] for 8081. Every connection closes.
+PER_CONNECTION = {"443": (200, 3000, 5), "22": (50, 100, 30), "80": (100, 1000, 2),
+                  "8081": (300, 600, 300)}
+BUCKETS = (0.01, 0.1, 1, 10, 60, 600, 3600, math.inf)
+# (node, country, port, reason, failed connections per minute); "other" is
+# every port not watched.
+FLEET_FAILURES = [("node-1", "CN", "other", "refused", 120),
+                  ("node-2", "CN", "other", "refused", 60),
+                  ("node-2", "CN", "443", "incomplete", 15),
+                  ("node-3", "RU", "80", "refused", 30),
+                  ("node-3", "private", "other", "refused", 15)]
+HOST_FAILURES = [(None, "NL", "other", "refused", 15),
+                 (None, "US", "8081", "incomplete", 30)]
 EVAL_TIME = "10m"
 
 
-def input_series(dashboard, hosts, traffic):
-    """promtool input_series: the connection series of `traffic` and one
-    series of every other metric the dashboard reads on each host, sampled
-    every minute for ten minutes."""
+def input_series(dashboard, hosts, traffic, failures):
+    """promtool input_series: the connection, traffic and lifetime series of
+    `traffic` (see PER_CONNECTION), the failed connections of `failures` and
+    one series of every other metric the dashboard reads on each host,
+    sampled every minute for ten minutes."""
     series = []
 
     def add(name, labels, values):
         text = ", ".join('%s="%s"' % item for item in sorted(labels.items()))
         series.append({"series": "%s{%s}" % (name, text), "values": values})
 
+    closed = {}  # (node, port, service) -> connections per minute
     for node, country, port, service, per_minute, addresses in traffic:
         (host,) = [h for h in hosts if h.get("node") == node]
         labels = dict(host, job="ebpf_geoip", country=country, port=port, service=service)
         add("ebpf_geoip_accepted_connections_total", labels, "0+%dx10" % per_minute)
         add("ebpf_geoip_unique_source_addresses", labels, "%dx10" % addresses)
+        received, sent, lifetime = PER_CONNECTION[port]
+        add("ebpf_geoip_received_bytes_total", labels, "0+%dx10" % (per_minute * received))
+        add("ebpf_geoip_sent_bytes_total", labels, "0+%dx10" % (per_minute * sent))
+        add("ebpf_geoip_closed_connections_total", labels, "0+%dx10" % per_minute)
+        add("ebpf_geoip_connection_lifetime_seconds_total", labels,
+            "0+%dx10" % (per_minute * lifetime))
+        closed[(node, port, service)] = closed.get((node, port, service), 0) + per_minute
+    for (node, port, service), per_minute in closed.items():
+        (host,) = [h for h in hosts if h.get("node") == node]
+        labels = dict(host, job="ebpf_geoip", port=port, service=service)
+        lifetime = PER_CONNECTION[port][2]
+        for bound in BUCKETS:
+            le = "+Inf" if bound == math.inf else "%g" % bound
+            add("ebpf_geoip_connection_duration_seconds_bucket", dict(labels, le=le),
+                "0+%dx10" % (per_minute if lifetime <= bound else 0))
+        add("ebpf_geoip_connection_duration_seconds_sum", labels,
+            "0+%dx10" % (per_minute * lifetime))
+        add("ebpf_geoip_connection_duration_seconds_count", labels, "0+%dx10" % per_minute)
+    for node, country, port, reason, per_minute in failures:
+        (host,) = [h for h in hosts if h.get("node") == node]
+        add("ebpf_geoip_failed_connections_total",
+            dict(host, job="ebpf_geoip", country=country, port=port, reason=reason),
+            "0+%dx10" % per_minute)
     text = json.dumps(dashboard)
     others = set(re.findall(r"(?<![\w:])(ebpf_geoip_\w+|process_\w+|scrape_duration_seconds)\b",
                             text))
-    others -= {"ebpf_geoip_accepted_connections_total", "ebpf_geoip_unique_source_addresses"}
+    others -= {name for name in re.findall(r"^(\w+)\{", "\n".join(s["series"] for s in series),
+                                           re.M)}
     extra = {"ebpf_geoip_probe_info": {"mode": "tracepoint"},
              "ebpf_geoip_build_info": {"version": "0.2.0", "revision": "abc", "branch": "main"}}
     for name in sorted(others):
@@ -516,18 +649,18 @@ class PromtoolTest(unittest.TestCase):
 
     def test_every_panel_answers_on_a_fleet_and_on_a_single_host(self):
         selections = (
-            ("a fleet, everything selected", FLEET_NODES, FLEET_TRAFFIC, {}),
-            ("a fleet, one node selected", FLEET_NODES, FLEET_TRAFFIC,
+            ("a fleet, everything selected", FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES, {}),
+            ("a fleet, one node selected", FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES,
              {"$cluster": "us", "$node": "node-3"}),
-            ("a single host", HOST, HOST_TRAFFIC, {}))
+            ("a single host", HOST, HOST_TRAFFIC, HOST_FAILURES, {}))
         tests = []
-        for _, hosts, traffic, chosen in selections:
+        for _, hosts, traffic, failures, chosen in selections:
             values = dict(all_values(self.dashboard), **chosen)
             checks = [{"expr": "count((%s)) > bool 0" % substitute(expr, values),
                        "eval_time": EVAL_TIME, "exp_samples": [{"labels": "{}", "value": 1}]}
                       for _, _, expr in panel_queries(self.dashboard)]
             tests.append({"interval": "1m",
-                          "input_series": input_series(self.dashboard, hosts, traffic),
+                          "input_series": input_series(self.dashboard, hosts, traffic, failures),
                           "promql_expr_test": checks})
         self.run_unit_tests("every_panel_test.yml", tests)
 
@@ -603,9 +736,124 @@ class PromtoolTest(unittest.TestCase):
                        "exp_samples": [{"labels": labels, "value": value}
                                        for labels, value in samples.items()]}
                       for key, samples in expected.items()]
-            tests.append({"interval": "1m", "input_series": input_series(self.dashboard, hosts, traffic),
+            failures = FLEET_FAILURES if hosts is FLEET_NODES else HOST_FAILURES
+            tests.append({"interval": "1m",
+                          "input_series": input_series(self.dashboard, hosts, traffic, failures),
                           "promql_expr_test": checks})
         self.run_unit_tests("fleet_panels_test.yml", tests)
+
+    def test_traffic_and_failure_panels_show_exact_figures(self):
+        """Bytes, lifetimes and failed connections, from PER_CONNECTION and
+        the failures above: over the 5 minutes of $__range, per second over
+        the 1 minute of $__rate_interval."""
+        queries = {(title, ref): expr for title, ref, expr in panel_queries(self.dashboard)}
+        self.assertLessEqual({(title, "A") for title in TRAFFIC_ROW}, set(queries))
+        by_country = "Bytes by country"
+        top = "Top countries by bytes"
+        per_second = "Bytes/s by country, received and sent"
+        per_port = "Bytes/s by port and service, received and sent"
+        heatmap = "Connection lifetimes"
+        quantiles = "Connection lifetime quantiles by port and service"
+        mean = "Mean connection lifetime by country"
+        failed = "Failed connections by country and reason"
+        failed_per_second = "Failed connections/s by port and reason"
+        # Each (port, service)'s connections all in one bucket: the median is
+        # its middle, (1 + 10) / 2 for 443 and 80.
+        fleet = {
+            # US: 443 on three nodes (60 + 120 + 60 a minute, 3200 bytes
+            # each) and 22 on node-1 (30, 150 bytes), over 5 minutes;
+            # private is not on the map.
+            (by_country, "A"): {'{country="US"}': (240 * 3200 + 30 * 150) * 5,
+                                '{country="DE"}': 30 * 3200 * 5,
+                                '{country="BR"}': 600 * 1100 * 5},
+            (top, "A"): {'{country="US"}': (240 * 3200 + 30 * 150) * 5,
+                         '{country="DE"}': 30 * 3200 * 5, '{country="BR"}': 600 * 1100 * 5},
+            (per_second, "A"): {'{country="US"}': (240 * 200 + 30 * 50) / 60,
+                                '{country="DE"}': 30 * 200 / 60, '{country="BR"}': 600 * 100 / 60,
+                                '{country="private"}': 60 * 50 / 60},
+            (per_second, "B"): {'{country="US"}': (240 * 3000 + 30 * 100) / 60,
+                                '{country="DE"}': 30 * 3000 / 60,
+                                '{country="BR"}': 600 * 1000 / 60,
+                                '{country="private"}': 60 * 100 / 60},
+            (per_port, "A"): {'{port="443", service="web"}': 270 * 200 / 60,
+                              '{port="22", service="sshd"}': 90 * 50 / 60,
+                              '{port="80", service="nginx"}': 600 * 100 / 60},
+            (per_port, "B"): {'{port="443", service="web"}': 270 * 3000 / 60,
+                              '{port="22", service="sshd"}': 90 * 100 / 60,
+                              '{port="80", service="nginx"}': 600 * 1000 / 60},
+            # Closed in the last minute, per bucket: 443 and 80 (270 + 600)
+            # at 10 s and above, 22 (90) from 60 s.
+            (heatmap, "A"): {'{le="%s"}' % le: count for le, count in (
+                ("0.01", 0), ("0.1", 0), ("1", 0), ("10", 870), ("60", 960), ("600", 960),
+                ("3600", 960), ("+Inf", 960))},
+            (quantiles, "A"): {'{port="443", service="web"}': 5.5,
+                               '{port="22", service="sshd"}': 35,
+                               '{port="80", service="nginx"}': 5.5},
+            (mean, "A"): {'{country="private"}': 30, '{country="US"}': 2100 * 5 / (270 * 5),
+                          '{country="DE"}': 5, '{country="BR"}': 2},
+            (failed, "A"): {'{country="CN", reason="refused"}': 180 * 5,
+                            '{country="CN", reason="incomplete"}': 15 * 5,
+                            '{country="RU", reason="refused"}': 30 * 5,
+                            '{country="private", reason="refused"}': 15 * 5},
+            (failed_per_second, "A"): {'{port="other", reason="refused"}': 195 / 60,
+                                       '{port="443", reason="incomplete"}': 15 / 60,
+                                       '{port="80", reason="refused"}': 30 / 60},
+        }
+        # One service: the traffic of sshd alone; failures have no service,
+        # so they stay whole.
+        sshd = {
+            (by_country, "A"): {'{country="US"}': 30 * 150 * 5},
+            (per_port, "A"): {'{port="22", service="sshd"}': 90 * 50 / 60},
+            (quantiles, "A"): {'{port="22", service="sshd"}': 35},
+            (mean, "A"): {'{country="private"}': 30, '{country="US"}': 30},
+            (failed, "A"): fleet[(failed, "A")],
+            (failed_per_second, "A"): fleet[(failed_per_second, "A")],
+        }
+        # One port: its failures; "other" is not a port one can pick.
+        port_443 = {
+            (by_country, "A"): {'{country="US"}': 240 * 3200 * 5, '{country="DE"}': 30 * 3200 * 5},
+            (failed, "A"): {'{country="CN", reason="incomplete"}': 15 * 5},
+            (failed_per_second, "A"): {'{port="443", reason="incomplete"}': 15 / 60},
+        }
+        node_3 = {
+            (top, "A"): {'{country="US"}': 60 * 3200 * 5, '{country="BR"}': 600 * 1100 * 5},
+            (quantiles, "A"): {'{port="443", service="web"}': 5.5,
+                               '{port="22", service="sshd"}': 35,
+                               '{port="80", service="nginx"}': 5.5},
+            (failed, "A"): {'{country="RU", reason="refused"}': 30 * 5,
+                            '{country="private", reason="refused"}': 15 * 5},
+        }
+        host = {
+            (by_country, "A"): {'{country="US"}': 60 * 900 * 5},
+            (per_second, "A"): {'{country="US"}': 60 * 300 / 60, '{country="private"}': 30 * 50 / 60},
+            (per_second, "B"): {'{country="US"}': 60 * 600 / 60, '{country="private"}': 30 * 100 / 60},
+            (heatmap, "A"): {'{le="%s"}' % le: count for le, count in (
+                ("0.01", 0), ("0.1", 0), ("1", 0), ("10", 0), ("60", 30), ("600", 90),
+                ("3600", 90), ("+Inf", 90))},
+            (quantiles, "A"): {'{port="8081", service="python3"}': 330,
+                               '{port="22", service="sshd"}': 35},
+            (mean, "A"): {'{country="US"}': 300, '{country="private"}': 30},
+            (failed, "A"): {'{country="NL", reason="refused"}': 15 * 5,
+                            '{country="US", reason="incomplete"}': 30 * 5},
+            (failed_per_second, "A"): {'{port="other", reason="refused"}': 15 / 60,
+                                       '{port="8081", reason="incomplete"}': 30 / 60},
+        }
+        tests = []
+        for hosts, traffic, failures, chosen, expected in (
+                (FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES, {}, fleet),
+                (FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES, {"$service": "sshd"}, sshd),
+                (FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES, {"$port": "443"}, port_443),
+                (FLEET_NODES, FLEET_TRAFFIC, FLEET_FAILURES, {"$node": "node-3"}, node_3),
+                (HOST, HOST_TRAFFIC, HOST_FAILURES, {}, host)):
+            values = dict(all_values(self.dashboard), **chosen)
+            checks = [{"expr": substitute(queries[key], values), "eval_time": EVAL_TIME,
+                       "exp_samples": [{"labels": labels, "value": value}
+                                       for labels, value in samples.items()]}
+                      for key, samples in expected.items()]
+            tests.append({"interval": "1m",
+                          "input_series": input_series(self.dashboard, hosts, traffic, failures),
+                          "promql_expr_test": checks})
+        self.run_unit_tests("traffic_panels_test.yml", tests)
 
 
 class ProvisioningTest(unittest.TestCase):

@@ -9,7 +9,9 @@ interval. Then evaluates each panel query of grafana/dashboards/ebpf-geoip.json
 and each template variable through Prometheus' HTTP API, with the variables
 substituted the way Grafana does, and fails on any empty result: a single
 host has no cluster or node label, and the fleet panels (recording rules of
-the ebpf_geoip.fleet group) must answer there too. Finally
+the ebpf_geoip.fleet group) must answer there too. The demo also knocks at a
+port where nothing listens, so the panels of failed connections have
+refused ones from every world address. Finally
 stops the demo with SIGINT, as Ctrl-C would, and checks that nothing is left.
 
 Needs root. Set GEOIP_EXPORTER to the exporter binary (default:
@@ -159,6 +161,15 @@ class StackTest(unittest.TestCase):
                 alive(lambda: cls.expected <= set(by_label(cls.prometheus.instant(query),
                                                            "country"))),
                 90)
+            # scripts/demo knocks at 8084, not watched: port="other".
+            refused = ('sum by (country) (increase(ebpf_geoip_failed_connections_total'
+                       '{instance="%s", port="other", reason="refused"}[5m])) > 0'
+                       % cls.exporter_address)
+            wait_until(
+                "refused connections from every world address",
+                alive(lambda: cls.expected <= set(by_label(cls.prometheus.instant(refused),
+                                                           "country"))),
+                60)
             # Recording rules evaluate every second; give them one round.
             wait_until(
                 "recording rules",
@@ -304,6 +315,35 @@ class StackTest(unittest.TestCase):
         for country, count in per_country.items():
             # Other processes may connect to the demo ports too; never fewer.
             self.assertGreaterEqual(unique.get(country, 0), count, country)
+
+    def test_bytes_panels_show_every_world_country(self):
+        # Every demo request sends a request and gets an answer.
+        countries = by_label(self.panel_query("Bytes by country"), "country")
+        self.assertFalse(OFF_MAP & set(countries))
+        for country in self.expected - OFF_MAP:
+            self.assertGreater(countries.get(country, 0), 0, country)
+        # Ten of them: those with the most bytes.
+        top = by_label(self.panel_query("Top countries by bytes"), "country")
+        self.assertEqual(len(top), min(10, len(countries)), top)
+        self.assertLessEqual(set(top), set(countries))
+        self.assertTrue(all(value > 0 for value in top.values()), top)
+        received, sent = (by_label(result, "country") for result in self.panel_queries(
+            "Bytes/s by country, received and sent"))
+        self.assertTrue(received and sent)
+        lifetimes = by_label(self.panel_query("Mean connection lifetime by country"), "country")
+        self.assertTrue(lifetimes)
+        self.assertTrue(all(0 < seconds < 60 for seconds in lifetimes.values()), lifetimes)
+
+    def test_failed_connections_show_the_demo_knocks(self):
+        failed = samples_of(self.panel_query("Failed connections by country and reason"))
+        refused = {dict(key)["country"]: values[-1] for key, values in failed.items()
+                   if dict(key)["reason"] == "refused"}
+        # topk(20): every world country, private and unknown too.
+        self.assertLessEqual(self.expected, set(refused), failed)
+        for country in self.expected:
+            self.assertGreater(refused[country], 0, country)
+        per_port = by_label(self.panel_query("Failed connections/s by port and reason"), "port")
+        self.assertIn("other", per_port)
 
     def test_fleet_panels_see_one_node_on_a_single_host(self):
         self.assertEqual(by_label(self.panel_query("Nodes reporting"), "node"), {None: 1})
