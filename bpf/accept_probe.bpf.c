@@ -841,8 +841,13 @@ int BPF_PROG(synack_again, const struct sock *listener, const struct request_soc
 		__sync_fetch_and_add(&half_open_entries, 1);
 		return 0;
 	}
-	/* The table is full (a SYN flood): counted now, as overflow. */
-	count_failure_overflow(GEOIP_REASON_INCOMPLETE);
+	/*
+	 * The table is full (a SYN flood): counted now, as overflow, once per
+	 * handshake (at its first timeout; a later one of a handshake the table
+	 * never held is the same handshake again).
+	 */
+	if (timeouts == 0)
+		count_failure_overflow(GEOIP_REASON_INCOMPLETE);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -139,11 +140,12 @@ double Refused(const MetricsText& metrics, const std::string& country, const std
   return metrics.Sum(kFailed, {{"country", country}, {"port", port}, {"reason", "refused"}});
 }
 
-// Runs the traffic tool in ns with a 20 s bound of its own.
-absl::StatusOr<CommandResult> RunTraffic(TestNamespace& ns, std::vector<std::string> flags) {
+// Runs the traffic tool in ns with a bound of its own (20 s unless given).
+absl::StatusOr<CommandResult> RunTraffic(TestNamespace& ns, std::vector<std::string> flags,
+                                         absl::Duration bound = absl::Seconds(20)) {
   flags.insert(flags.begin(), kTraffic);
-  flags.push_back("--timeout=20");
-  return ns.Run(flags, absl::Seconds(30));
+  flags.push_back(absl::StrCat("--timeout=", absl::ToInt64Seconds(bound)));
+  return ns.Run(flags, bound + absl::Seconds(10));
 }
 
 TEST_F(TrafficEndToEnd, KnownTransfersCountExactBytesPerCountryAndPort) {
@@ -372,17 +374,20 @@ TEST_F(TrafficEndToEnd, DurationsLandInTheirBucketsAndSumPerCountry) {
   // closes only after the client's hold and FIN: each lifetime is at least
   // its hold, less 5 ms for that. Past the hold come the client's FIN, one
   // wake-up of the server's thread, its close and the last ACK: well under
-  // 5 ms on an idle machine; 45 ms allowed, which still keeps a 0.05 s hold
-  // inside its 0.1 s bucket, so the sums are held to what the buckets are.
-  constexpr double kEarly = 0.005, kLate = 0.045;
+  // 5 ms on an idle machine, but about 60 ms under the QEMU guests'
+  // software emulation (vm_traffic_e2e): allowed, a fifth of the hold and
+  // at least 45 ms, which still keeps each hold inside its bucket (0.05 s in
+  // 0.1, 0.5 in 1, 3 in 10), so the sums are held to what the buckets are.
+  constexpr double kEarly = 0.005;
+  auto late = [](double hold) { return std::max(0.045, hold / 5); };
   double sum_low = 0, sum_high = 0;
   for (const Hold& h : holds) {
     EXPECT_EQ(Of(*metrics, kClosed, h.country, "18221"), h.clients) << h.country;
     const double lifetime = Of(*metrics, kLifetime, h.country, "18221");
     EXPECT_GE(lifetime, h.clients * (h.seconds - kEarly)) << h.country;
-    EXPECT_LE(lifetime, h.clients * (h.seconds + kLate)) << h.country;
+    EXPECT_LE(lifetime, h.clients * (h.seconds + late(h.seconds))) << h.country;
     sum_low += h.clients * (h.seconds - kEarly);
-    sum_high += h.clients * (h.seconds + kLate);
+    sum_high += h.clients * (h.seconds + late(h.seconds));
   }
   const std::map<double, double> expected_buckets = {
       {0.01, 0}, {0.1, 4}, {1, 7},    {10, 9},
@@ -454,7 +459,9 @@ TEST_F(TrafficEndToEnd, PortScanLeavesFewSeriesAndExactTotals) {
     scans.push_back(absl::StrCat(address, ">127.0.0.1:1-65535"));
   }
   absl::StatusOr<CommandResult> traffic = RunTraffic(
-      *ns, {"--listen=127.0.0.1:18241", "--scan=" + absl::StrJoin(scans, ","), "--rate=50000"});
+      *ns, {"--listen=127.0.0.1:18241", "--scan=" + absl::StrJoin(scans, ","), "--rate=50000"},
+      // About 4 s here; several times that in the QEMU guests.
+      absl::Seconds(90));
   ASSERT_TRUE(traffic.ok()) << traffic.status();
   ASSERT_EQ(traffic->exit_code, 0) << traffic->stdout_text << traffic->stderr_text;
   EXPECT_TRUE(
@@ -489,30 +496,22 @@ TEST_F(TrafficEndToEnd, PortScanLeavesFewSeriesAndExactTotals) {
   EXPECT_GT(scanner_series, 0u);
 }
 
-// Incomplete: bare SYNs from a GB address whose SYN-ACKs go where no one
-// answers. The server's namespace routes that address over a veth pair to
-// a second namespace, which does not have it and does not forward, so no
-// reset comes back; with net.ipv4.tcp_synack_retries=1 there the kernel
-// sends each SYN-ACK once more and gives up after about 3 s. The exporter
-// counts each handshake once, as incomplete, and none as accepted.
+// Incomplete: bare SYNs from a GB address that belongs to no one, sent
+// through a raw socket. The namespace routes that address to its loopback,
+// where a packet to an address not its own is dropped, so the SYN-ACK is
+// sent (as far as TCP knows) and no reset ever comes back. With
+// net.ipv4.tcp_synack_retries=1 the kernel sends each SYN-ACK once more and
+// gives up after about 3 s. The exporter counts each handshake once, as
+// incomplete, and none as accepted. Needs no veth: it runs in the QEMU
+// guests too, whose kernels have no modules.
 TEST_F(TrafficEndToEnd, HalfOpenHandshakesCountOnceAsIncompleteWhenTheKernelGivesUp) {
   absl::StatusOr<ExporterProcess> exporter = StartExporter({"--bpf.ports=18251"});
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   absl::StatusOr<TestNamespace> server = TestNamespace::Create();
   ASSERT_TRUE(server.ok()) << server.status();
-  absl::StatusOr<TestNamespace> peer = TestNamespace::Create();
-  ASSERT_TRUE(peer.ok()) << peer.status();
-  const std::string server_end = absl::StrCat("gs", getpid() % 100000);
-  const std::string peer_end = absl::StrCat("gp", getpid() % 100000);
   const std::vector<std::vector<std::string>> setup = {
-      {"ip", "link", "add", server_end, "netns", server->name(), "type", "veth", "peer", "name",
-       peer_end, "netns", peer->name()},
-      {"ip", "-n", server->name(), "addr", "add", "10.9.0.1/24", "dev", server_end},
-      {"ip", "-n", peer->name(), "addr", "add", "10.9.0.2/24", "dev", peer_end},
-      {"ip", "-n", server->name(), "link", "set", server_end, "up"},
-      {"ip", "-n", peer->name(), "link", "set", peer_end, "up"},
-      {"ip", "-n", server->name(), "route", "add", absl::StrCat(kGB, "/32"), "via", "10.9.0.2"},
-      {"ip", "netns", "exec", server->name(), "sysctl", "-qw", "net.ipv4.tcp_synack_retries=1"},
+      {"ip", "-n", server->name(), "route", "add", absl::StrCat(kGB, "/32"), "dev", "lo"},
+      {"ip", "netns", "exec", server->name(), "sysctl", "-w", "net.ipv4.tcp_synack_retries=1"},
   };
   for (const std::vector<std::string>& command : setup) {
     absl::StatusOr<CommandResult> done = RunCommand(command, absl::Seconds(10));
@@ -520,7 +519,7 @@ TEST_F(TrafficEndToEnd, HalfOpenHandshakesCountOnceAsIncompleteWhenTheKernelGive
     ASSERT_EQ(done->exit_code, 0) << absl::StrJoin(command, " ") << ": " << done->stderr_text;
   }
   absl::StatusOr<ChildProcess> listener =
-      server->Start({kTraffic, "--listen=10.9.0.1:18251", "--timeout=30"});
+      server->Start({kTraffic, "--listen=127.0.0.1:18251", "--timeout=30"});
   ASSERT_TRUE(listener.ok()) << listener.status();
   const absl::Time ready = absl::Now() + absl::Seconds(10);
   while (!absl::StrContains(listener->Stderr(), "listening") && absl::Now() < ready) {
@@ -529,7 +528,7 @@ TEST_F(TrafficEndToEnd, HalfOpenHandshakesCountOnceAsIncompleteWhenTheKernelGive
   ASSERT_TRUE(absl::StrContains(listener->Stderr(), "listening")) << listener->Stderr();
 
   absl::StatusOr<CommandResult> syns =
-      RunTraffic(*peer, {absl::StrCat("--half-open=", kGB, ">10.9.0.1:18251*3")});
+      RunTraffic(*server, {absl::StrCat("--half-open=", kGB, ">127.0.0.1:18251*3")});
   ASSERT_TRUE(syns.ok()) << syns.status();
   ASSERT_EQ(syns->exit_code, 0) << syns->stdout_text << syns->stderr_text;
   EXPECT_EQ(syns->stdout_text, "half-open syns=3\nconnections made=0 accepted=0\n");

@@ -17,6 +17,9 @@
 #              Serial logs go to BUILD_DIR/kernel-matrix/vm-e2e/logs/, the
 #              table to BUILD_DIR/kernel-matrix/vm-e2e-results.md.
 # Environment (optional):
+#   VM_E2E_BINARY           another end-to-end binary of BUILD_DIR to run,
+#                           e.g. tests/traffic_e2e_test; its logs and table
+#                           go to vm-NAME/ and vm-NAME-results.md
 #   VM_E2E_FILTER           gtest filter instead of the selection below
 #   KERNEL_MATRIX_KERNELS   kernels to boot (default "6.1 6.12")
 #   KERNEL_MATRIX_CACHE     kernel cache (default BUILD_DIR/kernel-matrix/kernels)
@@ -59,12 +62,14 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vm_name=vm_e2e
 # shellcheck source=vm_lib.sh
 source "$script_dir/vm_lib.sh"
-out_dir="$build_dir/kernel-matrix/vm-e2e"
-results="$build_dir/kernel-matrix/vm-e2e-results.md"
+e2e="$build_dir/${VM_E2E_BINARY:-tests/e2e_test}"
+stem=$(basename "$e2e")
+[[ $stem == e2e_test ]] && stem=e2e
+out_dir="$build_dir/kernel-matrix/vm-$stem"
+results="$build_dir/kernel-matrix/vm-$stem-results.md"
 cache_dir=${KERNEL_MATRIX_CACHE:-$build_dir/kernel-matrix/kernels}
 read -r -a kernels <<<"${KERNEL_MATRIX_KERNELS:-6.1 6.12}"
 
-e2e="$build_dir/tests/e2e_test"
 exporter="$build_dir/exporter/ebpf_geoip_exporter"
 traffic="$build_dir/tools/ebpf_geoip_traffic"
 # The source directory the build was configured from: GEOIP_SOURCE_DIR.
