@@ -294,6 +294,25 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
              "Connections counted at the handshake because the kernel's table of connections "
              "waiting for accept() was full (fexit and kretprobe modes).",
              MetricType::Counter, static_cast<double>(health.probe.pending_full)));
+  families.push_back(
+      Single("ebpf_geoip_probe_untracked_connections_total",
+             "Accepted connections the kernel had no memory to keep socket storage for: counted, "
+             "but their bytes and lifetime are not.",
+             MetricType::Counter, static_cast<double>(health.probe.untracked_connections)));
+  families.push_back(Single("ebpf_geoip_probe_traffic_races_total",
+                            "Byte counts of a connection given up after losing the race to report "
+                            "them four times in a row; not expected ever to move.",
+                            MetricType::Counter, static_cast<double>(health.probe.traffic_races)));
+  MetricFamily parts = Family("ebpf_geoip_probe_part",
+                              "1 where this kernel runs an optional part of the probe, 0 where "
+                              "it refused it (the start-up log says why): open_connection_bytes "
+                              "(bytes of open connections, each drain; else at the close), "
+                              "refused_connections.",
+                              MetricType::Gauge);
+  AddSample(&parts, {{"part", "open_connection_bytes"}},
+            health.probe.open_connection_bytes ? 1 : 0);
+  AddSample(&parts, {{"part", "refused_connections"}}, health.probe.refused_connections ? 1 : 0);
+  families.push_back(std::move(parts));
   MetricFamily runs = Family("ebpf_geoip_probe_runs_total",
                              "Runs of each probe program; counted by the kernel only while "
                              "sysctl kernel.bpf_stats_enabled=1.",

@@ -26,6 +26,10 @@ ExporterHealth TestHealth() {
   health.lookup_failures = 1;
   health.probe.accept_misses = 64;
   health.probe.pending_full = 3;
+  health.probe.untracked_connections = 2;
+  health.probe.traffic_races = 0;
+  health.probe.open_connection_bytes = false;
+  health.probe.refused_connections = true;
   health.probe.programs = {{"raw_tp_set_state", 600, 1500000000}, {"fexit_accept", 100, 250000000}};
   return health;
 }
@@ -75,6 +79,10 @@ TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_lookup_failures_total 1\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_accept_misses_total 64\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_pending_full_total 3\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_untracked_connections_total 2\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_traffic_races_total 0\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_part{part=\"open_connection_bytes\"} 0\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_part{part=\"refused_connections\"} 1\n"));
   EXPECT_TRUE(
       absl::StrContains(text, "ebpf_geoip_probe_runs_total{program=\"raw_tp_set_state\"} 600\n"));
   EXPECT_TRUE(

@@ -642,6 +642,11 @@ ProbeHealth AcceptProbe::Health() const {
   ProbeHealth health;
   health.accept_misses = __atomic_load_n(&skel_->bss->accept_misses, __ATOMIC_RELAXED);
   health.pending_full = __atomic_load_n(&skel_->bss->pending_full, __ATOMIC_RELAXED);
+  health.untracked_connections =
+      __atomic_load_n(&skel_->bss->untracked_connections, __ATOMIC_RELAXED);
+  health.traffic_races = __atomic_load_n(&skel_->bss->traffic_races, __ATOMIC_RELAXED);
+  health.open_connection_bytes = traffic_iterator_ != nullptr;
+  health.refused_connections = bpf_program__fd(skel_->progs.dropped_skb) >= 0;
   struct bpf_program* program;
   bpf_object__for_each_program(program, skel_->obj) {
     if (!bpf_program__autoload(program) || bpf_program__fd(program) < 0) continue;
