@@ -14,7 +14,6 @@
 //
 // Results go to stdout, one "round ..." line per round and "figure NAME
 // VALUE" lines that scripts/bench turns into docs/PERFORMANCE.md.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,16 +22,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <bpf/bpf.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,11 +39,11 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/ab_support.h"
 #include "bench/figures.h"
 #include "exporter/util/proc_status.h"
 #include "exporter/util/status_macros.h"
 #include "tests/support/exporter_process.h"
-#include "tests/support/http_get.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/netns.h"
 #include "tests/support/process.h"
@@ -174,50 +169,6 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   return flags;
 }
 
-double Median(std::vector<double> values) {
-  if (values.empty()) return NAN;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-// CPU a process has used, two ways: utime+stime from /proc/PID/stat (clock
-// ticks, what `ps` and process_cpu_seconds_total show), and the scheduler's
-// nanosecond run time summed over its threads (/proc/PID/task/*/schedstat).
-struct CpuTime {
-  double stat_seconds = 0;
-  double schedstat_seconds = 0;
-};
-
-absl::StatusOr<CpuTime> ReadCpuTime(pid_t pid) {
-  CpuTime cpu;
-  absl::StatusOr<ProcStat> stat = ProcStat::Read(pid);
-  if (!stat.ok()) return stat.status();
-  const double utime = stat->Field(14), stime = stat->Field(15);
-  cpu.stat_seconds = (utime + stime) / sysconf(_SC_CLK_TCK);
-  // Threads that already ended are only in stat's totals; the exporter's
-  // threads live as long as it does.
-  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(tasks.c_str()), closedir);
-  if (dir == nullptr) return absl::ErrnoToStatus(errno, tasks);
-  while (struct dirent* entry = readdir(dir.get())) {
-    if (entry->d_name[0] == '.') continue;
-    const std::string schedstat = ReadFile(absl::StrCat(tasks, "/", entry->d_name, "/schedstat"));
-    double ns = 0;
-    if (absl::SimpleAtod(schedstat.substr(0, schedstat.find(' ')), &ns)) {
-      cpu.schedstat_seconds += ns / 1e9;
-    }
-  }
-  return cpu;
-}
-
 // VmRSS and VmHWM (peak) of a process, in bytes.
 struct Memory {
   double rss = 0;
@@ -233,40 +184,10 @@ Memory ReadMemory(pid_t pid) {
   return memory;
 }
 
-// The exporter in probe mode `probe`, answering /-/healthy. An error says
-// in one line why, for the report's "skip" lines.
+// The exporter in probe mode `probe`, as the flags ask for it.
 absl::StatusOr<ExporterProcess> StartExporter(const Flags& flags, const std::string& probe) {
-  // No pinning: the probe must detach when the exporter stops, or the
-  // next "no probe" round would still run it.
-  std::vector<std::string> argv = {
-      flags.exporter, "--bpf.pin-path=", absl::StrCat("--bpf.probe=", probe),
-      absl::StrCat("--bpf.drain-interval=", absl::FormatDuration(flags.drain_interval))};
-  if (!flags.database.empty()) argv.push_back("--geoip.database=" + flags.database);
-  for (const std::string& extra : flags.exporter_flags) argv.push_back(extra);
-  absl::StatusOr<ExporterProcess> exporter = ExporterProcess::Start(argv);
-  if (!exporter.ok()) {
-    // One line for the report: the last says why (the earlier ones report
-    // progress).
-    std::vector<absl::string_view> lines =
-        absl::StrSplit(exporter.status().message(), '\n', absl::SkipWhitespace());
-    return absl::Status(exporter.status().code(), lines.empty() ? "" : lines.back());
-  }
-  absl::StatusOr<HttpReply> healthy =
-      HttpGet("127.0.0.1", exporter->port(), "/-/healthy", absl::Seconds(5));
-  if (!healthy.ok() || healthy->status != 200) {
-    return absl::UnavailableError("exporter started but /-/healthy did not answer 200");
-  }
-  return exporter;
-}
-
-absl::Status StopProcess(ChildProcess& process, int signo) {
-  RETURN_IF_ERROR(process.Signal(signo));
-  absl::StatusOr<int> code = process.Wait(absl::Seconds(15));
-  if (!code.ok()) {
-    process.Kill();
-    return absl::DeadlineExceededError("did not exit within 15s of the signal");
-  }
-  return absl::OkStatus();
+  return StartBenchExporter(
+      {flags.exporter, flags.database, flags.exporter_flags, flags.drain_interval}, probe);
 }
 
 // What the exporter reports for the storm port.
@@ -339,52 +260,6 @@ absl::StatusOr<uint64_t> StopBpftrace(ChildProcess& process, uint16_t port) {
   }
   return uint64_t{0};
 }
-
-// Run count and total run time of every loaded BPF program, by id. They
-// only advance while kernel.bpf_stats_enabled is 1.
-struct ProgramStats {
-  std::string name;
-  uint32_t type = 0;  // enum bpf_prog_type
-  uint64_t run_count = 0;
-  uint64_t run_time_ns = 0;
-  // Runs the kernel skipped because the program was already running on
-  // that CPU (a tracepoint hit again from an interrupt): events it missed.
-  uint64_t recursion_misses = 0;
-};
-
-std::map<uint32_t, ProgramStats> ReadProgramStats() {
-  std::map<uint32_t, ProgramStats> programs;
-  uint32_t id = 0;
-  // Bounded: ids only increase, and there are far fewer programs than this.
-  for (int n = 0; n < 100000 && bpf_prog_get_next_id(id, &id) == 0; ++n) {
-    const int fd = bpf_prog_get_fd_by_id(id);
-    if (fd < 0) continue;  // unloaded meanwhile
-    bpf_prog_info info = {};
-    uint32_t length = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) {
-      programs[id] = {info.name, info.type, info.run_cnt, info.run_time_ns, info.recursion_misses};
-    }
-    close(fd);
-  }
-  return programs;
-}
-
-bool IsTracing(const ProgramStats& program) {
-  return program.type == BPF_PROG_TYPE_RAW_TRACEPOINT || program.type == BPF_PROG_TYPE_TRACEPOINT ||
-         program.type == BPF_PROG_TYPE_KPROBE || program.type == BPF_PROG_TYPE_TRACING;
-}
-
-// Sets kernel.bpf_stats_enabled for as long as it lives, then restores it.
-class BpfStatsEnabled {
- public:
-  BpfStatsEnabled() : previous_(ReadFile(kPath)) { Write("1"); }
-  ~BpfStatsEnabled() { Write(previous_.empty() ? "0" : previous_.substr(0, 1)); }
-
- private:
-  static constexpr const char* kPath = "/proc/sys/kernel/bpf_stats_enabled";
-  static void Write(const std::string& value) { std::ofstream(kPath) << value << "\n"; }
-  const std::string previous_;
-};
 
 // One configuration of the A/B comparison.
 struct Config {
