@@ -70,7 +70,7 @@ absl::StatusOr<ExporterProcess> StartExporter(std::vector<std::string> flags) {
   std::vector<std::string> argv = {
       kExporter, "--geoip.database=" + kDatabase,
       absl::StrCat("--bpf.drain-interval=", absl::ToInt64Milliseconds(kDrain), "ms"),
-      "--bpf.pin-path="};
+      "--bpf.pin-path=", "--bpf.traffic"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   return ExporterProcess::Start(argv);
 }

@@ -294,7 +294,7 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
     bpf_map__set_max_entries(map, options.max_addresses);
   }
   // Socket storage from tracing programs and BPF compare-and-swap: 5.12.
-  const bool traffic = KernelAtLeast(5, 12);
+  const bool traffic = options.traffic && KernelAtLeast(5, 12);
   skel->rodata->track_traffic = traffic;
   bpf_program__set_autoload(skel->progs.live_traffic, traffic && extras.open_traffic);
   // The drop reason that says "refused" came with Linux 5.17.

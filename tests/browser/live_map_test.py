@@ -419,7 +419,7 @@ class ProbeLiveMapTest(unittest.TestCase):
         # so its refusals count under port "other".
         p = random.randrange(30000, 39990)
         q, unwatched = p + 1, p + 7
-        flags = [f"--bpf.ports={p},{q}", "--bpf.pin-path="]
+        flags = [f"--bpf.ports={p},{q}", "--bpf.pin-path=", "--bpf.traffic"]
         exporter = self.own(Exporter("exporter-probe-layers", flags))
         namespace = self.own(TestNamespace())
         a = {"GB": "81.2.69.142", "US": "8.8.8.8", "JP": "133.11.0.1", "DE": "2a01:4f8::1",
