@@ -65,23 +65,34 @@ def debian_kubectl():
     installed: it conflicts with other kubectl packages) into the build
     directory once."""
     cache = os.path.join(BUILD, "kubernetes", "debian-kubectl")
-    kubectl = os.path.join(cache, "root", "usr", "bin", "kubectl")
-    if os.path.exists(kubectl):
+
+    def unpacked_kubectl():
+        path = os.path.join(cache, "root", "usr", "bin", "kubectl")
+        return path if os.path.isfile(path) else None
+
+    kubectl = unpacked_kubectl()
+    if kubectl:
         return kubectl
     os.makedirs(cache, exist_ok=True)
     for old in glob.glob(os.path.join(cache, "*.deb")):
         os.remove(old)
-    download = run(["apt-get", "download", "kubernetes-client"], cwd=cache)
-    if download.returncode != 0 and os.geteuid() == 0:
-        run(["apt-get", "update", "-qq"])
-        download = run(["apt-get", "download", "kubernetes-client"], cwd=cache)
-    debs = glob.glob(os.path.join(cache, "kubernetes-client_*.deb"))
-    if download.returncode != 0 or len(debs) != 1:
-        raise RuntimeError("apt-get download kubernetes-client failed: " + download.stderr)
-    unpacked = run(["dpkg-deb", "-x", debs[0], os.path.join(cache, "root")])
-    if unpacked.returncode != 0:
-        raise RuntimeError("dpkg-deb -x failed: " + unpacked.stderr)
-    return kubectl
+    # Debian 12's kubernetes-client holds kubectl; Debian 13's is an empty
+    # package that depends on its new kubectl package.
+    for package in ("kubernetes-client", "kubectl"):
+        download = run(["apt-get", "download", package], cwd=cache)
+        if download.returncode != 0 and os.geteuid() == 0:
+            run(["apt-get", "update", "-qq"])
+            download = run(["apt-get", "download", package], cwd=cache)
+        debs = glob.glob(os.path.join(cache, package + "_*.deb"))
+        if download.returncode != 0 or len(debs) != 1:
+            raise RuntimeError("apt-get download " + package + " failed: " + download.stderr)
+        unpacked = run(["dpkg-deb", "-x", debs[0], os.path.join(cache, "root")])
+        if unpacked.returncode != 0:
+            raise RuntimeError("dpkg-deb -x failed: " + unpacked.stderr)
+        kubectl = unpacked_kubectl()
+        if kubectl:
+            return kubectl
+    raise RuntimeError("neither kubernetes-client nor kubectl holds /usr/bin/kubectl")
 
 
 def kubectl_version(kubectl):
