@@ -224,9 +224,23 @@ else
   tar -C "$repo" --exclude='./build*' -cf - . | tar -C "$root$src" -xf -
 fi
 
-# Commands inside get a login's plain environment, none of this one's.
+# This machine's certificate authorities, as its own tools trust them: a
+# machine whose HTTPS goes through an inspecting proxy (this one's npm
+# registry does) has that proxy's authority there, which a fresh root file
+# system lacks. Node.js (npm, for the Kubernetes schema test) reads them
+# from NODE_EXTRA_CA_CERTS, beside its own.
+host_ca=/etc/ssl/certs/ca-certificates.crt
+extra_ca=()
+if [ -r "$host_ca" ]; then
+  mkdir -p "$root/etc/ssl"
+  cp "$host_ca" "$root/etc/ssl/host-ca-certificates.crt"
+  extra_ca=(NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt)
+fi
+
+# Commands inside get a login's plain environment, none of this one's (but
+# the certificate authorities above).
 clean_env=(/usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${extra_ca[@]}")
 in_chroot() { chroot "$root" "${clean_env[@]}" "$@" 9>&-; }
 release=$(cat "$root/etc/debian_version")
 
