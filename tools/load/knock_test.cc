@@ -79,9 +79,9 @@ HeldPorts HoldPorts(int count) {
 TEST(RunKnocks, CountsRefusedAndOpenPortsExactly) {
   const HeldPorts held = HoldPorts(20);
   ASSERT_EQ(held.sockets.size(), 20u) << "found no 20 free consecutive ports";
+  AcceptTally tally;  // first: it outlives the listener's accepting threads
   absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Open(Endpoint{kLoopback, 0});
   ASSERT_TRUE(listener.ok()) << listener.status();
-  AcceptTally tally;
   (*listener)->Start(1, &tally, 0);
 
   KnockTarget scan;  // every held port, from two loopback sources

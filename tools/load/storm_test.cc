@@ -67,6 +67,7 @@ TEST(AcceptTally, WaitsForEveryListenersTarget) {
 }
 
 TEST(Listener, CountsAndHandsOverEveryConnection) {
+  AcceptTally tally;  // first: it outlives the listener's accepting threads
   absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Open(Endpoint{kLoopback, 0});
   ASSERT_TRUE(listener.ok()) << listener.status();
   const Endpoint endpoint = (*listener)->endpoint();
@@ -74,7 +75,6 @@ TEST(Listener, CountsAndHandsOverEveryConnection) {
   EXPECT_TRUE((*listener)->Receives(endpoint));
   EXPECT_FALSE(
       (*listener)->Receives(Endpoint{kLoopback, static_cast<uint16_t>(endpoint.port + 1)}));
-  AcceptTally tally;
   std::atomic<int> loopback_peers{0};
   (*listener)->Start(4, &tally, 0, [&](int, const Endpoint& peer) {
     if (peer.address == kLoopback) ++loopback_peers;

@@ -229,9 +229,9 @@ TEST(RunTransfer, HoldsAnEmptyConnectionOpenForItsHold) {
 }
 
 TEST(RunTransfer, FailsWhenTheServerClosesEarly) {
+  AcceptTally tally;  // first: it outlives the listener's accepting threads
   absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Open(Endpoint{kLoopback, 0});
   ASSERT_TRUE(listener.ok()) << listener.status();
-  AcceptTally tally;
   (*listener)->Start(1, &tally, 0);  // accepts and closes at once
   TransferPlan plan;
   plan.send_bytes = 100;
