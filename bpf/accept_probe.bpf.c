@@ -49,7 +49,7 @@ const volatile __u8 port_bitmap[GEOIP_PORT_BITMAP_BYTES] = {};
 const volatile __u64 instance_id = 0;
 /* fexit or kprobe mode: the accept hook counts what the handshake parked. */
 const volatile bool accept_hook = false;
-/* Bytes and lifetimes of accepted connections (socket storage, Linux 5.12+). */
+/* Bytes and lifetimes of accepted connections (needs compare-and-swap: 5.12+). */
 const volatile bool track_traffic = false;
 
 /*
@@ -80,8 +80,8 @@ __u64 listeners_changed = 0;
 struct traffic_value traffic_overflow[2] = {};
 /* Failures whose key did not fit in its slot's map, per slot and reason. */
 __u64 failure_overflow[2][GEOIP_FAILURE_REASONS] = {};
-/* Accepted connections that got no socket storage (the kernel had no memory
- * for it): their bytes and lifetimes are not counted. Only increases. */
+/* Accepted connections that found conn_states full: counted, but not their
+ * bytes and lifetimes. Only increases. */
 __u64 untracked_connections = 0;
 /* Entries in half_open, so a handshake looks there only if any. */
 __u64 half_open_entries = 0;
@@ -156,11 +156,15 @@ struct {
 	__type(value, struct half_open_value);
 } half_open SEC(".maps");
 
-/* What the probe keeps on each accepted socket, freed with the socket. */
+/*
+ * Accepted connections still open, under the socket's address: added at the
+ * handshake, taken out at the close. Preallocated, so neither allocates (a
+ * socket storage cost an allocation and an RCU free per connection).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, __u64);
 	__type(value, struct conn_state);
 } conn_states SEC(".maps");
 
@@ -428,9 +432,11 @@ static __always_inline void add_traffic(const struct accept_key *key, struct tra
 }
 
 /*
- * The part of `total` not yet counted, claimed: *reported only grows, and
- * whoever moves it from a value owns the bytes between. The iterator (each
- * drain) and the close of the socket may race; neither counts twice.
+ * The part of `total` not yet counted, claimed: *reported only grows while
+ * its entry belongs to one connection, and whoever moves it from a value owns
+ * the bytes between. The iterator (each drain) and the close of the socket
+ * may race; neither counts twice. Should it fall, the entry went to another
+ * connection meanwhile (see live_traffic): nothing is taken.
  */
 static __always_inline __u64 take_delta(__u64 *reported, __u64 total)
 {
@@ -442,6 +448,8 @@ static __always_inline __u64 take_delta(__u64 *reported, __u64 total)
 		prev = __sync_val_compare_and_swap(reported, seen, total);
 		if (prev == seen)
 			return total - seen;
+		if (prev < seen)
+			return 0;
 		seen = prev;
 	}
 	__sync_fetch_and_add(&traffic_races, 1);
@@ -449,73 +457,139 @@ static __always_inline __u64 take_delta(__u64 *reported, __u64 total)
 }
 
 /*
+ * What the probe reads of a TCP connection to count its bytes: plain loads
+ * where the verifier knows the socket (sample_btf), helper calls where it is
+ * a number from a map (sample_read).
+ */
+struct conn_sample {
+	__u64 bytes_received;
+	__u64 bytes_acked;
+	unsigned long flags;
+	__u32 rcv_nxt;
+	__u32 snd_una;
+	__u32 write_seq;
+	int state;
+};
+
+static __always_inline void sample_btf(const struct tcp_sock *tp, int state, struct conn_sample *s)
+{
+	s->bytes_received = tp->bytes_received;
+	s->bytes_acked = tp->bytes_acked;
+	s->flags = tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags;
+	s->rcv_nxt = tp->rcv_nxt;
+	s->snd_una = tp->snd_una;
+	s->write_seq = tp->write_seq;
+	s->state = state;
+}
+
+static __always_inline void sample_read(const struct tcp_sock *tp, struct conn_sample *s)
+{
+	s->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	s->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	s->flags = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_flags);
+	s->rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
+	s->snd_una = BPF_CORE_READ(tp, snd_una);
+	s->write_seq = BPF_CORE_READ(tp, write_seq);
+	s->state = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.skc_state);
+}
+
+/* Where the sample's byte counts start each way (see struct conn_state). */
+static __always_inline __u32 rcv_base(const struct conn_sample *s)
+{
+	return s->rcv_nxt - (__u32)s->bytes_received;
+}
+
+static __always_inline __u32 snd_base(const struct conn_sample *s)
+{
+	return s->snd_una - (__u32)s->bytes_acked;
+}
+
+static __always_inline bool same_connection(const struct conn_state *state,
+					    const struct conn_sample *s)
+{
+	return state->rcv_base == rcv_base(s) && state->snd_base == snd_base(s);
+}
+
+/*
  * The kernel's byte counts follow sequence numbers, and a FIN takes one:
  * bytes_received counts the peer's FIN once it arrived (SOCK_DONE, set by
  * tcp_fin() before anything else), bytes_acked counts ours once acked (it
  * was sent if the socket went through a state that sends one, and acked
- * when nothing is left unacknowledged). `state` is the socket's state, or
- * the one it leaves when it closes.
+ * when nothing is left unacknowledged). The sample's state is the socket's,
+ * or the one it leaves when it closes.
  */
-static __always_inline bool fin_received(const struct tcp_sock *tp)
+static __always_inline bool fin_received(const struct conn_sample *s)
 {
 	unsigned long done = 1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
 
-	return tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & done;
+	return s->flags & done;
 }
 
-static __always_inline bool fin_acked(const struct tcp_sock *tp, int state)
+static __always_inline bool fin_acked(const struct conn_sample *s)
 {
-	bool sent = state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
-		    state == TCP_LAST_ACK;
+	bool sent = s->state == TCP_FIN_WAIT1 || s->state == TCP_FIN_WAIT2 ||
+		    s->state == TCP_CLOSING || s->state == TCP_LAST_ACK;
 
-	return sent && tp->snd_una == tp->write_seq;
+	return sent && s->snd_una == s->write_seq;
 }
 
-/* Counts what sk's connection moved since last reported, and its end. */
-static __always_inline void report_traffic(struct conn_state *state, const struct tcp_sock *tp,
-					   int tcp_state, bool closed)
+/* Payload bytes the sample says moved each way. */
+static __always_inline __u64 received_bytes(const struct conn_sample *s)
 {
-	struct traffic_value d = {};
-	struct accept_key key = state->key;
-	__u64 received = tp->bytes_received - (fin_received(tp) ? 1 : 0);
-	__u64 sent = tp->bytes_acked - (fin_acked(tp, tcp_state) ? 1 : 0);
-
-	d.received_bytes = take_delta(&state->received_reported, received);
-	d.sent_bytes = take_delta(&state->sent_reported, sent);
-	if (closed) {
-		d.closed = 1;
-		d.duration_ns = bpf_ktime_get_ns() - state->start_ns;
-	}
-	if (d.received_bytes || d.sent_bytes || d.closed)
-		add_traffic(&key, &d);
+	return s->bytes_received - (fin_received(s) ? 1 : 0);
 }
 
-/* An accepted connection: keep its key and start on the socket. */
+static __always_inline __u64 sent_bytes(const struct conn_sample *s)
+{
+	return s->bytes_acked - (fin_acked(s) ? 1 : 0);
+}
+
+/* An accepted connection: remember its key, start and bases. */
 static __always_inline void remember(const struct sock *sk, const struct accept_key *key)
 {
-	struct conn_state *state =
-	    bpf_sk_storage_get(&conn_states, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+	struct conn_state state = {.key = *key};
+	struct conn_sample s;
+	__u64 id = (__u64)sk;
 
-	if (!state) {
-		__sync_fetch_and_add(&untracked_connections, 1);
+	if (!tp)
 		return;
-	}
-	state->key = *key;
-	state->start_ns = bpf_ktime_get_ns();
+	sample_btf(tp, TCP_ESTABLISHED, &s);
+	state.start_ns = bpf_ktime_get_ns();
+	state.rcv_base = rcv_base(&s);
+	state.snd_base = snd_base(&s);
+	/* BPF_ANY: an entry left by a socket whose close no program saw (none
+	 * was attached) gives way to the connection now at its address. */
+	if (bpf_map_update_elem(&conn_states, &id, &state, BPF_ANY))
+		__sync_fetch_and_add(&untracked_connections, 1);
 }
 
 /* A socket closes: count the rest of an accepted one's bytes, and its end. */
 static __always_inline void closing(const struct sock *sk, int oldstate)
 {
-	struct conn_state *state = bpf_sk_storage_get(&conn_states, (struct sock *)sk, 0, 0);
+	__u64 id = (__u64)sk;
+	struct conn_state *state = bpf_map_lookup_elem(&conn_states, &id);
+	struct traffic_value d = {};
+	struct accept_key key;
+	struct conn_sample s;
 	struct tcp_sock *tp;
 
 	if (!state)
 		return;
 	tp = bpf_skc_to_tcp_sock((struct sock *)sk);
-	if (tp)
-		report_traffic(state, tp, oldstate, true);
-	bpf_sk_storage_delete(&conn_states, (struct sock *)sk);
+	if (tp) {
+		sample_btf(tp, oldstate, &s);
+		if (same_connection(state, &s)) {
+			key = state->key;
+			d.received_bytes =
+			    take_delta(&state->received_reported, received_bytes(&s));
+			d.sent_bytes = take_delta(&state->sent_reported, sent_bytes(&s));
+			d.closed = 1;
+			d.duration_ns = bpf_ktime_get_ns() - state->start_ns;
+			add_traffic(&key, &d);
+		}
+	}
+	bpf_map_delete_elem(&conn_states, &id);
 }
 
 /*
@@ -726,28 +800,63 @@ int BPF_PROG(raw_tp_set_state, const struct sock *sk, int oldstate, int newstate
 				__sync_fetch_and_add(&accept_misses, 1);
 		}
 	}
-	/* The end of every TCP socket; only those accepted have storage. */
-	if (track_traffic && newstate == TCP_CLOSE)
+	/* The end of every TCP socket; only accepted ones are in conn_states. */
+	if (track_traffic && newstate == TCP_CLOSE && active())
 		closing(sk, oldstate);
 	return 0;
 }
 
 /*
- * Bytes of the accepted connections still open: user space runs this over
- * every socket storage of conn_states each drain, whatever the namespace.
+ * Gives back bytes take_delta claimed from an entry that turned out to be
+ * another connection's (see live_traffic): true if they were that entry's.
  */
-SEC("iter/bpf_sk_storage_map")
-int live_traffic(struct bpf_iter__bpf_sk_storage_map *ctx)
+static __always_inline bool give_back(__u64 *reported, __u64 taken, __u64 total)
+{
+	return taken && __sync_val_compare_and_swap(reported, total, total - taken) == total;
+}
+
+/*
+ * Bytes of the accepted connections still open: user space runs this over
+ * conn_states each drain, whatever the namespace. The map gives the socket
+ * as a number, read with helper calls; a socket whose bases differ is not
+ * the connection the entry was made for. An entry may also be taken out by
+ * the close on another CPU and reused for a new connection while this runs:
+ * bytes claimed then are the close's to count, so they are given back.
+ */
+SEC("iter/bpf_map_elem")
+int live_traffic(struct bpf_iter__bpf_map_elem *ctx)
 {
 	struct conn_state *state = ctx->value;
-	struct sock *sk = ctx->sk;
-	struct tcp_sock *tp;
+	__u64 *id = ctx->key;
+	struct traffic_value d = {};
+	struct accept_key key;
+	struct conn_sample s;
+	__u64 received, sent, sk;
+	__u32 rcv, snd;
 
-	if (!track_traffic || !state || !sk)
+	if (!track_traffic || !id || !state)
 		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (tp)
-		report_traffic(state, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state, false);
+	sk = *id;
+	rcv = state->rcv_base;
+	snd = state->snd_base;
+	key = state->key;
+	sample_read((const struct tcp_sock *)sk, &s);
+	if (s.state == TCP_CLOSE || s.state == TCP_LISTEN || rcv != rcv_base(&s) ||
+	    snd != snd_base(&s))
+		return 0;
+	received = received_bytes(&s);
+	sent = sent_bytes(&s);
+	d.received_bytes = take_delta(&state->received_reported, received);
+	d.sent_bytes = take_delta(&state->sent_reported, sent);
+	if (*(volatile __u64 *)id != sk || state->rcv_base != rcv || state->snd_base != snd) {
+		/* Reused meanwhile: whatever its new connection took first stays. */
+		if (give_back(&state->received_reported, d.received_bytes, received))
+			d.received_bytes = 0;
+		if (give_back(&state->sent_reported, d.sent_bytes, sent))
+			d.sent_bytes = 0;
+	}
+	if (d.received_bytes || d.sent_bytes)
+		add_traffic(&key, &d);
 	return 0;
 }
 

@@ -67,12 +67,21 @@ struct traffic_value {
 	__u64 duration_buckets[GEOIP_DURATION_BUCKETS];
 };
 
-/* What the probe keeps on each accepted socket (socket-local storage). */
+/*
+ * An accepted connection still open, in conn_states under the socket's
+ * address. rcv_base and snd_base are where its byte counts start each way
+ * (rcv_nxt - bytes_received and snd_una - bytes_acked, truncated to 32 bits):
+ * the kernel moves both halves of each together, so they stay fixed for the
+ * connection's life, and they come from its random initial sequence numbers.
+ * A socket found at the address with other bases is another connection.
+ */
 struct conn_state {
 	struct accept_key key;
 	__u64 start_ns;		 /* bpf_ktime_get_ns() at the handshake */
 	__u64 received_reported; /* bytes already counted in traffic maps */
 	__u64 sent_reported;
+	__u32 rcv_base;
+	__u32 snd_base;
 };
 
 /*

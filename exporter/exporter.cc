@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
     probe_options.ports = config.ports;
     probe_options.max_addresses = config.max_addresses;
     probe_options.traffic = config.traffic;
+    probe_options.max_open_connections = config.max_open_connections;
     probe_options.pin_path = config.pin_path;
     if (!config.pin_path_why.empty()) {
       fprintf(stderr, "--bpf.pin-path=auto: %s\n", config.pin_path_why.c_str());

@@ -202,11 +202,12 @@ const std::vector<Flag>& Flags() {
        [](absl::string_view text, Config* config) {
          return SetInRange(text, uint32_t{1}, uint32_t{1} << 22, &config->max_addresses);
        }},
-      {"bpf.traffic", "false",
+      {"bpf.traffic", "true",
        "Count the bytes and lifetimes of accepted connections (ebpf_geoip_received_bytes_total "
-       "and the others). Costs about 2 us of kernel time per connection (socket storage made at "
-       "the handshake and freed at the close): an accept storm runs about 6% slower "
-       "(docs/PERFORMANCE.md). Refused and incomplete connections are counted either way.",
+       "and the others; Linux 5.12+). The kernel keeps an entry per open connection, made at "
+       "the handshake and dropped at the close (docs/PERFORMANCE.md has the cost). "
+       "--bpf.traffic=false leaves them out. Refused and incomplete connections are counted "
+       "either way.",
        [](absl::string_view text, Config* config) {
          absl::StatusOr<bool> traffic = ParseAs<bool>(text);
          if (!traffic.ok()) return traffic.status();
@@ -214,6 +215,14 @@ const std::vector<Flag>& Flags() {
          return absl::OkStatus();
        },
        /*is_bool=*/true},
+      {"bpf.max-open-connections", "65536",
+       "Accepted connections open at once whose bytes and lifetimes the kernel follows "
+       "(about 130 bytes of kernel memory each, reserved at start). Connections past it are "
+       "counted, but not their bytes: ebpf_geoip_probe_untracked_connections_total says how "
+       "many.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, uint32_t{1}, uint32_t{1} << 22, &config->max_open_connections);
+       }},
       {"bpf.pin-path", "auto",
        "bpffs directory where the probe and its maps stay pinned, so connections "
        "accepted while the exporter is stopped or restarting are still counted. "

@@ -29,9 +29,10 @@ struct Config {
   ProbeMode probe_mode = ProbeMode::kAuto;
   absl::Duration drain_interval;
   uint32_t max_addresses = 0;
-  bool traffic = false;      // --bpf.traffic
-  size_t max_services = 64;  // values of the service label before "other"
-  std::string pin_path;      // empty: no pinning
+  bool traffic = true;                // --bpf.traffic
+  uint32_t max_open_connections = 0;  // --bpf.max-open-connections
+  size_t max_services = 64;           // values of the service label before "other"
+  std::string pin_path;               // empty: no pinning
   std::string pin_path_why;  // how --bpf.pin-path=auto decided; empty when a path was given
   std::string runas;         // empty: keep the identity the exporter started with
   bool show_full_addresses = false;

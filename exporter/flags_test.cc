@@ -19,12 +19,15 @@ namespace {
 
 // The names users type, in --help's order. A contract: renaming one needs a
 // deprecated alias (README, "Deprecated names").
-const std::vector<std::string> kFlagNames = {
-    "web.listen-address",  "web.telemetry-path",   "web.config.file",
-    "web.max-connections", "web.request-timeout",  "web.show-full-addresses",
-    "geoip.database",      "connections.source",   "bpf.probe",
-    "bpf.ports",           "bpf.drain-interval",   "bpf.max-addresses",
-    "bpf.pin-path",        "metrics.max-services", "privileges.runas"};
+const std::vector<std::string> kFlagNames = {"web.listen-address",  "web.telemetry-path",
+                                             "web.config.file",     "web.max-connections",
+                                             "web.request-timeout", "web.show-full-addresses",
+                                             "geoip.database",      "connections.source",
+                                             "bpf.probe",           "bpf.ports",
+                                             "bpf.drain-interval",  "bpf.max-addresses",
+                                             "bpf.traffic",         "bpf.max-open-connections",
+                                             "bpf.pin-path",        "metrics.max-services",
+                                             "privileges.runas"};
 
 // Old name -> new name, accepted with a warning until 0.3.0.
 const std::vector<std::pair<std::string, std::string>> kDeprecated = {
@@ -70,6 +73,8 @@ TEST(ParseCommandLine, WithoutFlagsUsesTheDefaultsHelpShows) {
   EXPECT_TRUE(config.ports.all());
   EXPECT_EQ(config.drain_interval, absl::Seconds(1));
   EXPECT_EQ(config.max_addresses, 65536u);
+  EXPECT_TRUE(config.traffic);
+  EXPECT_EQ(config.max_open_connections, 65536u);
   EXPECT_EQ(config.max_services, 64u);
   EXPECT_EQ(config.pin_path, "");
   EXPECT_EQ(config.runas, "nobody");
@@ -99,7 +104,8 @@ TEST(ParseCommandLine, SetsEveryFlag) {
        "--web.config.file=" + web_config.path(), "--web.max-connections=16",
        "--web.request-timeout=100ms", "--web.show-full-addresses", "--geoip.database=/x.mmdb",
        "--connections.source=simulated", "--bpf.probe=tracepoint", "--bpf.ports=8081,9000-9100",
-       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304", "--metrics.max-services=10000",
+       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304", "--bpf.traffic=false",
+       "--bpf.max-open-connections=1", "--metrics.max-services=10000",
        "--bpf.pin-path=/sys/fs/bpf/test//", "--privileges.runas="});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->warnings.empty());
@@ -116,6 +122,8 @@ TEST(ParseCommandLine, SetsEveryFlag) {
   EXPECT_EQ(config.ports.ToString(), "8081,9000-9100");
   EXPECT_EQ(config.drain_interval, absl::Minutes(1));
   EXPECT_EQ(config.max_addresses, 4194304u);
+  EXPECT_FALSE(config.traffic);
+  EXPECT_EQ(config.max_open_connections, 1u);
   EXPECT_EQ(config.max_services, 10000u);
   EXPECT_EQ(config.pin_path, "/sys/fs/bpf/test");
   EXPECT_EQ(config.pin_path_why, "");

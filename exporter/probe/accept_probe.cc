@@ -293,7 +293,8 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
                               skel->maps.traffic1, skel->maps.failures0, skel->maps.failures1}) {
     bpf_map__set_max_entries(map, options.max_addresses);
   }
-  // Socket storage from tracing programs and BPF compare-and-swap: 5.12.
+  bpf_map__set_max_entries(skel->maps.conn_states, options.max_open_connections);
+  // BPF compare-and-swap, which the byte counts take turns with: 5.12.
   const bool traffic = options.traffic && KernelAtLeast(5, 12);
   skel->rodata->track_traffic = traffic;
   bpf_program__set_autoload(skel->progs.live_traffic, traffic && extras.open_traffic);
@@ -450,10 +451,8 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       }
       if (extras.open_traffic && absl::StrContains(message, "'live_traffic'")) {
         extras.open_traffic = false;
-        log(absl::StrCat(
-            "open connections: this kernel refused the iterator over socket "
-            "storage (",
-            message, "); bytes of a connection are counted when it closes, not while open"));
+        log(absl::StrCat("open connections: this kernel refused the iterator over them (", message,
+                         "); bytes of a connection are counted when it closes, not while open"));
       } else if (extras.refused && absl::StrContains(message, "'dropped_skb'")) {
         extras.refused = false;
         log(absl::StrCat("refused connections: this kernel refused the kfree_skb hook (", message,
@@ -470,6 +469,10 @@ absl::StatusOr<std::unique_ptr<AcceptProbe>> AcceptProbe::Attach(
       continue;
     }
     log(absl::StrCat(ProbeModeName(mode), ": attached"));
+    if (options.traffic && !KernelAtLeast(5, 12)) {
+      log("bytes and lifetimes: not counted, the probe needs Linux 5.12 or later for them "
+          "(compare-and-swap in BPF)");
+    }
     Skeleton skel = std::move(loaded->skel);
     // From here on only this program counts; one still attached from an
     // earlier exporter stops, and its counts wait in the shared maps.

@@ -49,9 +49,11 @@ struct ProbeOptions {
   // Distinct (address, port) pairs each drain interval can hold before
   // further connections are counted as overflow.
   uint32_t max_addresses = 65536;
-  // Bytes and lifetimes of accepted connections (socket storage on each,
-  // about 2 us of kernel time per connection; Linux 5.12+).
-  bool traffic = false;
+  // Bytes and lifetimes of accepted connections (Linux 5.12+), of at most
+  // max_open_connections open at once; those past it are counted as
+  // untracked.
+  bool traffic = true;
+  uint32_t max_open_connections = 65536;
   // A directory on bpffs where the maps and the attachment stay pinned, so
   // counting goes on while the exporter is stopped; empty: no pinning.
   std::string pin_path;
