@@ -51,6 +51,9 @@ const volatile __u64 instance_id = 0;
 const volatile bool accept_hook = false;
 /* Bytes and lifetimes of accepted connections (needs compare-and-swap: 5.12+). */
 const volatile bool track_traffic = false;
+/* Slots in open_conns, a multiple of GEOIP_OPEN_BLOCK (set with its size
+ * by user space). */
+const volatile __u32 open_slots = 1;
 
 /*
  * Shared state. With --bpf.pin-path the maps (this .bss included) are pinned
@@ -80,9 +83,17 @@ __u64 listeners_changed = 0;
 struct traffic_value traffic_overflow[2] = {};
 /* Failures whose key did not fit in its slot's map, per slot and reason. */
 __u64 failure_overflow[2][GEOIP_FAILURE_REASONS] = {};
-/* Accepted connections that found conn_states full: counted, but not their
- * bytes and lifetimes. Only increases. */
+/* Accepted connections that found their slots in open_conns taken:
+ * counted, but not their bytes and lifetimes. Only increases. */
 __u64 untracked_connections = 0;
+/* Local ports that accepted a connection with a slot (bit per port), so
+ * that the close of any other socket (an outgoing connection's, say) is
+ * told in one load that it has none. Never cleared. */
+__u64 accepting_ports[GEOIP_PORT_BITMAP_BYTES / 8] = {};
+/* Accepted connections whose close no program saw (the kernel skipped the
+ * run, or none was attached): their slot was freed later, their last bytes
+ * and lifetime not counted. Only increases. */
+__u64 missed_closes = 0;
 /* Entries in half_open, so a handshake looks there only if any. */
 __u64 half_open_entries = 0;
 /* Byte counts given up after losing the race to report them too often
@@ -156,17 +167,15 @@ struct {
 	__type(value, struct half_open_value);
 } half_open SEC(".maps");
 
-/*
- * Accepted connections still open, under the socket's address: added at the
- * handshake, taken out at the close. Preallocated, so neither allocates (a
- * socket storage cost an allocation and an RCU free per connection).
- */
+/* Accepted connections still open (see struct conn_state). An array sized
+ * by user space before load: taking and giving back a slot is a
+ * compare-and-swap, with no lock and no allocation. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536); /* resized by user space before load */
-	__type(key, __u64);
-	__type(value, struct conn_state);
-} conn_states SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096); /* blocks; resized by user space before load */
+	__type(key, __u32);
+	__type(value, struct conn_block);
+} open_conns SEC(".maps");
 
 static __always_inline bool port_wanted(__u16 port)
 {
@@ -504,10 +513,10 @@ static __always_inline __u32 snd_base(const struct conn_sample *s)
 	return s->snd_una - (__u32)s->bytes_acked;
 }
 
-static __always_inline bool same_connection(const struct conn_state *state,
-					    const struct conn_sample *s)
+/* The connection's base (see struct conn_state). */
+static __always_inline __u32 base_of(const struct conn_sample *s)
 {
-	return state->rcv_base == rcv_base(s) && state->snd_base == snd_base(s);
+	return rcv_base(s) ^ snd_base(s);
 }
 
 /*
@@ -544,52 +553,139 @@ static __always_inline __u64 sent_bytes(const struct conn_sample *s)
 	return s->bytes_acked - (fin_acked(s) ? 1 : 0);
 }
 
-/* An accepted connection: remember its key, start and bases. */
+/* Where a socket's address becomes a number (see address_of). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} scratch SEC(".maps");
+
+/*
+ * A socket's address as a number: the verifier does not let a program
+ * compute with a pointer, but a privileged one may store it in a map and
+ * read it back as one. 0 if the map cannot be had (not expected).
+ */
+static __always_inline __u64 address_of(const void *p)
+{
+	__u32 zero = 0;
+	__u64 *cell = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!cell)
+		return 0;
+	*cell = (__u64)p;
+	return *(volatile __u64 *)cell;
+}
+
+/*
+ * The i-th slot a socket may have. Sockets are slab objects of over 2 KiB
+ * in slabs of up to 32 KiB: the object's 2 KiB line within its 32 KiB
+ * block picks one of GEOIP_OPEN_BLOCK neighbouring slots, and the block,
+ * hashed, picks where those are. So two sockets of one slab never want the
+ * same slot, and a socket reused for a new connection (the allocator hands
+ * the last one freed out first) gets its slot back: a burst of short
+ * connections keeps touching the same few slots, which stay in the cache,
+ * instead of a new random one each time.
+ */
+static __always_inline struct conn_state *slot_of(__u64 addr, __u32 i)
+{
+	__u32 blocks = open_slots / GEOIP_OPEN_BLOCK;
+	__u32 block = (__u32)(((addr >> 15) * 0x9E3779B97F4A7C15ULL) >> 32) % blocks;
+	__u32 slot =
+	    (block * GEOIP_OPEN_BLOCK + ((addr >> 11) & (GEOIP_OPEN_BLOCK - 1)) + i) % open_slots;
+	__u32 index = slot / GEOIP_OPEN_BLOCK;
+	struct conn_block *b = bpf_map_lookup_elem(&open_conns, &index);
+
+	return b ? &b->slot[slot & (GEOIP_OPEN_BLOCK - 1)] : NULL;
+}
+
+static __always_inline __u64 port_bit(__u16 port)
+{
+	return 1ULL << (port & 63);
+}
+
+/* An accepted connection: take a slot for its key, start and base. */
 static __always_inline void remember(const struct sock *sk, const struct accept_key *key)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
-	struct conn_state state = {.key = *key};
+	__u64 id = (__u64)sk, addr = address_of(sk), owner;
+	struct conn_state *state;
 	struct conn_sample s;
-	__u64 id = (__u64)sk;
+	__u16 port = key->port;
 
 	if (!tp)
 		return;
-	sample_btf(tp, TCP_ESTABLISHED, &s);
-	state.start_ns = bpf_ktime_get_ns();
-	state.rcv_base = rcv_base(&s);
-	state.snd_base = snd_base(&s);
-	/* BPF_ANY: an entry left by a socket whose close no program saw (none
-	 * was attached) gives way to the connection now at its address. */
-	if (bpf_map_update_elem(&conn_states, &id, &state, BPF_ANY))
-		__sync_fetch_and_add(&untracked_connections, 1);
+	for (__u32 i = 0; i < GEOIP_OPEN_PROBES; i++) {
+		state = slot_of(addr, i);
+		if (!state)
+			break;
+		owner = state->owner;
+		/* Free, or left by an earlier socket at this address whose close
+		 * no program saw. */
+		if (owner != 0 && owner != id)
+			continue;
+		if (__sync_val_compare_and_swap(&state->owner, owner, GEOIP_OPEN_CLAIMING) != owner)
+			continue;
+		if (owner == id)
+			__sync_fetch_and_add(&missed_closes, 1);
+		sample_btf(tp, TCP_ESTABLISHED, &s);
+		state->key = *key;
+		state->start_ns = bpf_ktime_get_ns();
+		state->received_reported = 0;
+		state->sent_reported = 0;
+		state->base = base_of(&s);
+		state->suspect = 0;
+		if (!(accepting_ports[port >> 6] & port_bit(port)))
+			__sync_fetch_and_or(&accepting_ports[port >> 6], port_bit(port));
+		/* Published last, by an ordered exchange: whoever sees the owner
+		 * sees the slot filled. */
+		__sync_lock_test_and_set(&state->owner, id);
+		return;
+	}
+	__sync_fetch_and_add(&untracked_connections, 1);
 }
 
 /* A socket closes: count the rest of an accepted one's bytes, and its end. */
 static __always_inline void closing(const struct sock *sk, int oldstate)
 {
-	__u64 id = (__u64)sk;
-	struct conn_state *state = bpf_map_lookup_elem(&conn_states, &id);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+	struct conn_state *state = NULL, *at;
 	struct traffic_value d = {};
+	__u64 id = (__u64)sk, addr;
 	struct accept_key key;
 	struct conn_sample s;
-	struct tcp_sock *tp;
+	__u16 port;
 
-	if (!state)
+	if (!tp)
 		return;
-	tp = bpf_skc_to_tcp_sock((struct sock *)sk);
-	if (tp) {
-		sample_btf(tp, oldstate, &s);
-		if (same_connection(state, &s)) {
-			key = state->key;
-			d.received_bytes =
-			    take_delta(&state->received_reported, received_bytes(&s));
-			d.sent_bytes = take_delta(&state->sent_reported, sent_bytes(&s));
-			d.closed = 1;
-			d.duration_ns = bpf_ktime_get_ns() - state->start_ns;
-			add_traffic(&key, &d);
+	/* The local port, from inet_sport: an orphaned socket's skc_num may
+	 * be 0 by now (it is on 6.18 in LAST_ACK). */
+	port = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	if (!(accepting_ports[port >> 6] & port_bit(port)))
+		return; /* not a port that accepted a connection with a slot */
+	addr = address_of(sk);
+	for (__u32 i = 0; i < GEOIP_OPEN_PROBES; i++) {
+		at = slot_of(addr, i);
+		if (at && at->owner == id) {
+			state = at;
+			break;
 		}
 	}
-	bpf_map_delete_elem(&conn_states, &id);
+	if (!state)
+		return; /* not an accepted connection, or one without a slot */
+	sample_btf(tp, oldstate, &s);
+	if (state->base == base_of(&s)) {
+		key = state->key;
+		d.received_bytes = take_delta(&state->received_reported, received_bytes(&s));
+		d.sent_bytes = take_delta(&state->sent_reported, sent_bytes(&s));
+		d.closed = 1;
+		d.duration_ns = bpf_ktime_get_ns() - state->start_ns;
+		add_traffic(&key, &d);
+	} else {
+		/* An earlier socket's at this address, its close unseen. */
+		__sync_fetch_and_add(&missed_closes, 1);
+	}
+	__sync_val_compare_and_swap(&state->owner, id, 0);
 }
 
 /*
@@ -800,15 +896,15 @@ int BPF_PROG(raw_tp_set_state, const struct sock *sk, int oldstate, int newstate
 				__sync_fetch_and_add(&accept_misses, 1);
 		}
 	}
-	/* The end of every TCP socket; only accepted ones are in conn_states. */
+	/* The end of every TCP socket; only accepted ones have a slot. */
 	if (track_traffic && newstate == TCP_CLOSE && active())
 		closing(sk, oldstate);
 	return 0;
 }
 
 /*
- * Gives back bytes take_delta claimed from an entry that turned out to be
- * another connection's (see live_traffic): true if they were that entry's.
+ * Gives back bytes take_delta claimed from a slot that turned out to be
+ * another connection's (see live_slot): true if they were that slot's.
  */
 static __always_inline bool give_back(__u64 *reported, __u64 taken, __u64 total)
 {
@@ -816,40 +912,43 @@ static __always_inline bool give_back(__u64 *reported, __u64 taken, __u64 total)
 }
 
 /*
- * Bytes of the accepted connections still open: user space runs this over
- * conn_states each drain, whatever the namespace. The map gives the socket
- * as a number, read with helper calls; a socket whose bases differ is not
- * the connection the entry was made for. An entry may also be taken out by
- * the close on another CPU and reused for a new connection while this runs:
- * bytes claimed then are the close's to count, so they are given back.
+ * Bytes of one accepted connection still open, each drain (see
+ * live_traffic). The socket is a number here, read with helper calls. The
+ * slot may be given back by the close on another CPU and taken by a new
+ * connection while this runs: bytes claimed meanwhile are the close's to
+ * count, so they are given back. A socket that is closed, or is no longer
+ * the slot's connection, lost its close (a run the kernel skipped): found
+ * so on two drains in a row, its slot is freed.
  */
-SEC("iter/bpf_map_elem")
-int live_traffic(struct bpf_iter__bpf_map_elem *ctx)
+static __always_inline void live_slot(struct conn_state *state)
 {
-	struct conn_state *state = ctx->value;
-	__u64 *id = ctx->key;
 	struct traffic_value d = {};
+	__u64 received, sent, sk = state->owner;
 	struct accept_key key;
 	struct conn_sample s;
-	__u64 received, sent, sk;
-	__u32 rcv, snd;
+	__u32 base;
 
-	if (!track_traffic || !id || !state)
-		return 0;
-	sk = *id;
-	rcv = state->rcv_base;
-	snd = state->snd_base;
+	if (sk <= GEOIP_OPEN_CLAIMING)
+		return;
 	key = state->key;
+	base = state->base;
 	sample_read((const struct tcp_sock *)sk, &s);
-	if (s.state == TCP_CLOSE || s.state == TCP_LISTEN || rcv != rcv_base(&s) ||
-	    snd != snd_base(&s))
-		return 0;
+	if (s.state == 0 || s.state == TCP_CLOSE || s.state == TCP_LISTEN || base != base_of(&s)) {
+		if (!state->suspect) {
+			state->suspect = 1;
+			return;
+		}
+		if (__sync_val_compare_and_swap(&state->owner, sk, 0) == sk)
+			__sync_fetch_and_add(&missed_closes, 1);
+		return;
+	}
+	if (state->suspect)
+		state->suspect = 0;
 	received = received_bytes(&s);
 	sent = sent_bytes(&s);
 	d.received_bytes = take_delta(&state->received_reported, received);
 	d.sent_bytes = take_delta(&state->sent_reported, sent);
-	if (*(volatile __u64 *)id != sk || state->rcv_base != rcv || state->snd_base != snd) {
-		/* Reused meanwhile: whatever its new connection took first stays. */
+	if (*(volatile __u64 *)&state->owner != sk || state->base != base) {
 		if (give_back(&state->received_reported, d.received_bytes, received))
 			d.received_bytes = 0;
 		if (give_back(&state->sent_reported, d.sent_bytes, sent))
@@ -857,6 +956,26 @@ int live_traffic(struct bpf_iter__bpf_map_elem *ctx)
 	}
 	if (d.received_bytes || d.sent_bytes)
 		add_traffic(&key, &d);
+}
+
+/*
+ * Bytes of the accepted connections still open: user space runs this over
+ * open_conns each drain, whatever the namespace, once per block of slots.
+ */
+SEC("iter/bpf_map_elem")
+int live_traffic(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct conn_block *block;
+	__u32 *index = ctx->key, i;
+
+	if (!track_traffic || !index)
+		return 0;
+	i = *index;
+	block = bpf_map_lookup_elem(&open_conns, &i);
+	if (!block)
+		return 0;
+	for (int j = 0; j < GEOIP_OPEN_BLOCK; j++)
+		live_slot(&block->slot[j]);
 	return 0;
 }
 

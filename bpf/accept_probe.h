@@ -68,20 +68,39 @@ struct traffic_value {
 };
 
 /*
- * An accepted connection still open, in conn_states under the socket's
- * address. rcv_base and snd_base are where its byte counts start each way
- * (rcv_nxt - bytes_received and snd_una - bytes_acked, truncated to 32 bits):
- * the kernel moves both halves of each together, so they stay fixed for the
- * connection's life, and they come from its random initial sequence numbers.
- * A socket found at the address with other bases is another connection.
+ * An accepted connection still open: a slot of open_conns, one cache line.
+ * A socket's slot follows from its address (see slot_of()), or is one
+ * of the GEOIP_OPEN_PROBES - 1 after that one; it is taken at the handshake
+ * and given back at the close. The slots come in blocks of
+ * GEOIP_OPEN_BLOCK.
+ * owner: 0 (free), GEOIP_OPEN_CLAIMING (being filled), or the socket's
+ *        address.
+ * base:  where the connection's byte counts start, each way: rcv_nxt -
+ *        bytes_received xor snd_una - bytes_acked, in 32 bits. The kernel
+ *        moves both halves of each difference together, so it stays fixed
+ *        for the connection's life, and it comes from the connection's
+ *        random initial sequence numbers: a socket at the owner's address
+ *        with another base is another connection.
+ * suspect: the iterator found the socket closed, or another connection, at
+ *        its last run; it frees the slot if it finds it so again.
  */
+#define GEOIP_OPEN_BLOCK 16
+#define GEOIP_OPEN_PROBES 16
+#define GEOIP_OPEN_CLAIMING 1
 struct conn_state {
+	__u64 owner;
 	struct accept_key key;
 	__u64 start_ns;		 /* bpf_ktime_get_ns() at the handshake */
 	__u64 received_reported; /* bytes already counted in traffic maps */
 	__u64 sent_reported;
-	__u32 rcv_base;
-	__u32 snd_base;
+	__u32 base;
+	__u32 suspect;
+};
+
+/* The element of open_conns: one block of slots, so that the iterator runs
+ * once per block rather than once per slot. */
+struct conn_block {
+	struct conn_state slot[GEOIP_OPEN_BLOCK];
 };
 
 /*

@@ -216,10 +216,11 @@ const std::vector<Flag>& Flags() {
        },
        /*is_bool=*/true},
       {"bpf.max-open-connections", "65536",
-       "Accepted connections open at once whose bytes and lifetimes the kernel follows "
-       "(about 130 bytes of kernel memory each, reserved at start). Connections past it are "
-       "counted, but not their bytes: ebpf_geoip_probe_untracked_connections_total says how "
-       "many.",
+       "Accepted connections open at once whose bytes and lifetimes the kernel follows: slots "
+       "of 64 bytes of kernel memory, reserved at start, rounded up to a multiple of 16. Give "
+       "it twice the connections open at once: a connection takes one of the 16 slots its "
+       "socket's address points at, and one that finds them taken is counted, but not its "
+       "bytes (ebpf_geoip_probe_untracked_connections_total says how many).",
        [](absl::string_view text, Config* config) {
          return SetInRange(text, uint32_t{1}, uint32_t{1} << 22, &config->max_open_connections);
        }},

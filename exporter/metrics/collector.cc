@@ -296,13 +296,19 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
              MetricType::Counter, static_cast<double>(health.probe.pending_full)));
   families.push_back(
       Single("ebpf_geoip_probe_untracked_connections_total",
-             "Accepted connections the kernel had no memory to keep socket storage for: counted, "
-             "but their bytes and lifetime are not.",
+             "Accepted connections that found the kernel's table of open connections full "
+             "(--bpf.max-open-connections): counted, but their bytes and lifetime are not.",
              MetricType::Counter, static_cast<double>(health.probe.untracked_connections)));
   families.push_back(Single("ebpf_geoip_probe_traffic_races_total",
                             "Byte counts of a connection given up after losing the race to report "
                             "them four times in a row; not expected ever to move.",
                             MetricType::Counter, static_cast<double>(health.probe.traffic_races)));
+  families.push_back(
+      Single("ebpf_geoip_probe_missed_closes_total",
+             "Accepted connections whose close the probe did not see (the kernel skipped the "
+             "run: see ebpf_geoip_probe_recursion_misses_total): their last bytes and lifetime "
+             "are not counted.",
+             MetricType::Counter, static_cast<double>(health.probe.missed_closes)));
   MetricFamily parts = Family("ebpf_geoip_probe_part",
                               "1 where this kernel runs an optional part of the probe, 0 where "
                               "it refused it (the start-up log says why): open_connection_bytes "

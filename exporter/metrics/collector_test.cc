@@ -29,6 +29,7 @@ ExporterHealth TestHealth() {
   health.probe.pending_full = 3;
   health.probe.untracked_connections = 2;
   health.probe.traffic_races = 0;
+  health.probe.missed_closes = 4;
   health.probe.open_connection_bytes = false;
   health.probe.refused_connections = true;
   health.probe.programs = {{"raw_tp_set_state", 600, 1500000000}, {"fexit_accept", 100, 250000000}};
@@ -82,6 +83,7 @@ TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_pending_full_total 3\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_untracked_connections_total 2\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_traffic_races_total 0\n"));
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_missed_closes_total 4\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_part{part=\"open_connection_bytes\"} 0\n"));
   EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_probe_part{part=\"refused_connections\"} 1\n"));
   EXPECT_TRUE(

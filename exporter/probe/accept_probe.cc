@@ -45,8 +45,8 @@ constexpr const char* kBpfFs = "/sys/fs/bpf";
 constexpr unsigned long kBpfFsMagic = 0xcafe4a11;
 // The maps that outlive the exporter when pinned, and the attachment.
 constexpr const char* kPinnedMaps[] = {
-    "counts0",  "counts1",   "overflow0", "overflow1",   "pending",   "listeners", "traffic0",
-    "traffic1", "failures0", "failures1", "conn_states", "half_open", "bss"};
+    "counts0",  "counts1",   "overflow0", "overflow1",  "pending",   "listeners", "traffic0",
+    "traffic1", "failures0", "failures1", "open_conns", "half_open", "bss"};
 // The counting hook's link; in the accept-hook modes the tracepoint that
 // parks handshakes for it; the hooks that see refused and incomplete
 // connections.
@@ -65,7 +65,7 @@ struct bpf_map* MapNamed(struct accept_probe* skel, absl::string_view name) {
   if (name == "traffic1") return skel->maps.traffic1;
   if (name == "failures0") return skel->maps.failures0;
   if (name == "failures1") return skel->maps.failures1;
-  if (name == "conn_states") return skel->maps.conn_states;
+  if (name == "open_conns") return skel->maps.open_conns;
   if (name == "half_open") return skel->maps.half_open;
   return skel->maps.bss;
 }
@@ -293,7 +293,11 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
                               skel->maps.traffic1, skel->maps.failures0, skel->maps.failures1}) {
     bpf_map__set_max_entries(map, options.max_addresses);
   }
-  bpf_map__set_max_entries(skel->maps.conn_states, options.max_open_connections);
+  // Whole blocks of slots (see slot_of in the probe).
+  const uint32_t open_slots =
+      (options.max_open_connections + GEOIP_OPEN_BLOCK - 1) / GEOIP_OPEN_BLOCK * GEOIP_OPEN_BLOCK;
+  skel->rodata->open_slots = open_slots;
+  bpf_map__set_max_entries(skel->maps.open_conns, open_slots / GEOIP_OPEN_BLOCK);
   // BPF compare-and-swap, which the byte counts take turns with: 5.12.
   const bool traffic = options.traffic && KernelAtLeast(5, 12);
   skel->rodata->track_traffic = traffic;
@@ -352,7 +356,7 @@ absl::StatusOr<Loaded> LoadMode(const ProbeOptions& options, ProbeMode mode, uin
   Link traffic_iterator;
   if (bpf_program__autoload(skel->progs.live_traffic)) {
     union bpf_iter_link_info info {};
-    info.map.map_fd = bpf_map__fd(skel->maps.conn_states);
+    info.map.map_fd = bpf_map__fd(skel->maps.open_conns);
     LIBBPF_OPTS(bpf_iter_attach_opts, iter_options, .link_info = &info,
                 .link_info_len = sizeof(info));
     traffic_iterator.reset(bpf_program__attach_iter(skel->progs.live_traffic, &iter_options));
@@ -648,6 +652,7 @@ ProbeHealth AcceptProbe::Health() const {
   health.untracked_connections =
       __atomic_load_n(&skel_->bss->untracked_connections, __ATOMIC_RELAXED);
   health.traffic_races = __atomic_load_n(&skel_->bss->traffic_races, __ATOMIC_RELAXED);
+  health.missed_closes = __atomic_load_n(&skel_->bss->missed_closes, __ATOMIC_RELAXED);
   health.open_connection_bytes = traffic_iterator_ != nullptr;
   health.refused_connections = bpf_program__fd(skel_->progs.dropped_skb) >= 0;
   struct bpf_program* program;

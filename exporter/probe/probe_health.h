@@ -20,11 +20,14 @@ struct ProbeHealth {
   // Connections counted at the handshake because the table of connections
   // waiting for accept() was full.
   uint64_t pending_full = 0;
-  // Accepted connections the kernel had no memory to keep socket storage
-  // for: counted, but their bytes and lifetime are not.
+  // Accepted connections that found the table of open connections full:
+  // counted, but their bytes and lifetime are not.
   uint64_t untracked_connections = 0;
   // Byte counts given up after losing the race to report them (never seen).
   uint64_t traffic_races = 0;
+  // Accepted connections whose close the probe did not see: their last
+  // bytes and lifetime are not counted.
+  uint64_t missed_closes = 0;
   // The optional parts of the probe that this kernel runs.
   bool open_connection_bytes = false;  // bytes of open connections, each drain
   bool refused_connections = false;    // SYNs to ports where nothing listens
