@@ -57,7 +57,10 @@ def SetUpAddresses(entries):
         else:
             cmd = ["ip", "-4", "addr", "add", address + "/32", "dev", "lo"]
         result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 and "File exists" not in result.stderr:
+        # Already there (a second run): older iproute2 says "File exists",
+        # newer "address already assigned".
+        already = "File exists" in result.stderr or "already assigned" in result.stderr.lower()
+        if result.returncode != 0 and not already:
             print("traffic: skipping %s: %s" % (address, result.stderr.strip()),
                   file=sys.stderr)
             continue

@@ -139,6 +139,20 @@ class DemoServicesTest(unittest.TestCase):
             for address, _ in entries:
                 self.assertIn(" %s/" % address, addresses)
 
+    def test_traffic_setup_again_keeps_every_address(self):
+        # A second run in the same namespace finds the addresses already on
+        # lo; iproute2 says "Address already assigned" (Debian 12) rather
+        # than "File exists", and no address may be skipped for it.
+        entries = traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)
+        with TestNamespace() as ns:
+            self.start_services(ns)
+            for _ in range(2):
+                result = ns.run([sys.executable, os.path.join(DEMO, "traffic.py"), "--setup",
+                                 "--rounds", "1", "--interval", "0.1"])
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertNotIn("skipping", result.stderr)
+                self.assertIn("from %d addresses, 0 failed" % len(entries), result.stdout)
+
     def test_traffic_knocks_once_per_address_and_round_at_the_refused_port(self):
         entries = traffic.ReadAddresses(traffic.DEFAULT_ADDRESSES)
         rounds = 2
