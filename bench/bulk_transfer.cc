@@ -582,10 +582,15 @@ absl::Status RunOpenSockets(const Flags& flags, ExporterProcess& exporter,
   ASSIGN_OR_RETURN(const MetricsText metrics, exporter.Scrape());
   const double closed =
       metrics.Sum("ebpf_geoip_closed_connections_total", {{"port", absl::StrCat(flags.port)}});
-  std::printf("open closed=%d counted=%.0f recursion_misses=%llu\n", k, closed,
-              static_cast<unsigned long long>(Total(closing).recursion_misses));
+  // Those without a slot in the kernel's table of open connections (it was
+  // full where they looked) are counted as untracked instead.
+  const double untracked =
+      metrics.Value("ebpf_geoip_probe_untracked_connections_total").value_or(-1);
+  std::printf("open closed=%d counted=%.0f recursion_misses=%llu untracked=%.0f\n", k, closed,
+              static_cast<unsigned long long>(Total(closing).recursion_misses), untracked);
   PrintFigure("open_closes_uncounted", k - closed);
   PrintFigure("open_close_recursion_misses", Total(closing).recursion_misses);
+  PrintFigure("open_untracked", untracked);
 
   std::printf("open idle_cpu_s=%.3f idle_cpu_sched_s=%.4f held_cpu_s=%.3f held_cpu_sched_s=%.4f\n",
               idle.stat_seconds, idle.schedstat_seconds, held.stat_seconds, held.schedstat_seconds);

@@ -579,20 +579,23 @@ static __always_inline __u64 address_of(const void *p)
 
 /*
  * The i-th slot a socket may have. Sockets are slab objects of over 2 KiB
- * in slabs of up to 32 KiB: the object's 2 KiB line within its 32 KiB
- * block picks one of GEOIP_OPEN_BLOCK neighbouring slots, and the block,
- * hashed, picks where those are. So two sockets of one slab never want the
- * same slot, and a socket reused for a new connection (the allocator hands
- * the last one freed out first) gets its slot back: a burst of short
- * connections keeps touching the same few slots, which stay in the cache,
- * instead of a new random one each time.
+ * in slabs of up to 32 KiB: the 32 KiB region, hashed, picks where a run
+ * of 16 slots starts, and the object's 2 KiB line within it picks its slot
+ * in the run. So two sockets of one slab never want the same slot, and a
+ * socket reused for a new connection (the allocator hands the last one
+ * freed out first) gets its slot back: a burst of short connections keeps
+ * touching the same few slots, which stay in the cache, instead of a new
+ * random one each time. Where the runs of two slabs meet, the next
+ * candidates are a stride apart that the region's hash also picks, so the
+ * sockets of the two slabs look in different places instead of queueing
+ * for the same few slots.
  */
 static __always_inline struct conn_state *slot_of(__u64 addr, __u32 i)
 {
-	__u32 blocks = open_slots / GEOIP_OPEN_BLOCK;
-	__u32 block = (__u32)(((addr >> 15) * 0x9E3779B97F4A7C15ULL) >> 32) % blocks;
+	__u64 hash = (addr >> 15) * 0x9E3779B97F4A7C15ULL;
+	__u64 stride = ((hash >> 8) & 0xffffff) | 1;
 	__u32 slot =
-	    (block * GEOIP_OPEN_BLOCK + ((addr >> 11) & (GEOIP_OPEN_BLOCK - 1)) + i) % open_slots;
+	    ((hash >> 32) + ((addr >> 11) & (GEOIP_OPEN_BLOCK - 1)) + i * stride) % open_slots;
 	__u32 index = slot / GEOIP_OPEN_BLOCK;
 	struct conn_block *b = bpf_map_lookup_elem(&open_conns, &index);
 

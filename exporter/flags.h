@@ -29,7 +29,7 @@ struct Config {
   ProbeMode probe_mode = ProbeMode::kAuto;
   absl::Duration drain_interval;
   uint32_t max_addresses = 0;
-  bool traffic = true;                // --bpf.traffic
+  bool traffic = false;               // --bpf.traffic
   uint32_t max_open_connections = 0;  // --bpf.max-open-connections
   size_t max_services = 64;           // values of the service label before "other"
   std::string pin_path;               // empty: no pinning

@@ -73,7 +73,7 @@ TEST(ParseCommandLine, WithoutFlagsUsesTheDefaultsHelpShows) {
   EXPECT_TRUE(config.ports.all());
   EXPECT_EQ(config.drain_interval, absl::Seconds(1));
   EXPECT_EQ(config.max_addresses, 65536u);
-  EXPECT_TRUE(config.traffic);
+  EXPECT_FALSE(config.traffic);
   EXPECT_EQ(config.max_open_connections, 65536u);
   EXPECT_EQ(config.max_services, 64u);
   EXPECT_EQ(config.pin_path, "");
@@ -104,7 +104,7 @@ TEST(ParseCommandLine, SetsEveryFlag) {
        "--web.config.file=" + web_config.path(), "--web.max-connections=16",
        "--web.request-timeout=100ms", "--web.show-full-addresses", "--geoip.database=/x.mmdb",
        "--connections.source=simulated", "--bpf.probe=tracepoint", "--bpf.ports=8081,9000-9100",
-       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304", "--bpf.traffic=false",
+       "--bpf.drain-interval=1m", "--bpf.max-addresses=4194304", "--bpf.traffic",
        "--bpf.max-open-connections=1", "--metrics.max-services=10000",
        "--bpf.pin-path=/sys/fs/bpf/test//", "--privileges.runas="});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -122,7 +122,7 @@ TEST(ParseCommandLine, SetsEveryFlag) {
   EXPECT_EQ(config.ports.ToString(), "8081,9000-9100");
   EXPECT_EQ(config.drain_interval, absl::Minutes(1));
   EXPECT_EQ(config.max_addresses, 4194304u);
-  EXPECT_FALSE(config.traffic);
+  EXPECT_TRUE(config.traffic);
   EXPECT_EQ(config.max_open_connections, 1u);
   EXPECT_EQ(config.max_services, 10000u);
   EXPECT_EQ(config.pin_path, "/sys/fs/bpf/test");

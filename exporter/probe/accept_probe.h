@@ -52,7 +52,7 @@ struct ProbeOptions {
   // Bytes and lifetimes of accepted connections (Linux 5.12+), of at most
   // max_open_connections open at once; those past it are counted as
   // untracked.
-  bool traffic = true;
+  bool traffic = false;
   uint32_t max_open_connections = 65536;
   // A directory on bpffs where the maps and the attachment stay pinned, so
   // counting goes on while the exporter is stopped; empty: no pinning.
