@@ -76,7 +76,8 @@ class PrometheusRulesTest(unittest.TestCase):
         self.assertEqual(alerts, {"EbpfGeoipExporterDown", "EbpfGeoipEventsLost",
                                   "EbpfGeoipProbeErrors", "EbpfGeoipAcceptHookMisses",
                                   "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections",
-                                  "EbpfGeoipRefusedSpike", "EbpfGeoipIncompleteSpike"})
+                                  "EbpfGeoipRefusedSpike", "EbpfGeoipIncompleteSpike",
+                                  "EbpfGeoipTrafficUntracked"})
         firing, quiet = set(), set()
         for path in TESTS:
             with open(path) as f:
