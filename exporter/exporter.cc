@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "exporter/geo/asn_database.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/services/proc_listeners.h"
 #include "exporter/util/privileges.h"
@@ -27,6 +28,22 @@ std::vector<std::string> DefaultDatabases() {
           std::string(GEOIP_DATA_DIR) + "/geo-whois-asn-country.mmdb"};
 }
 
+std::vector<std::string> DefaultAsnDatabases() {
+  return {"/usr/share/GeoIP/GeoLite2-ASN.mmdb", "/var/lib/GeoIP/GeoLite2-ASN.mmdb",
+          std::string(GEOIP_DATA_DIR) + "/ip-location-db-asn.mmdb"};
+}
+
+ConnectionStats::Options StatsOptions(const Config& config) {
+  ConnectionStats::Options options;
+  options.max_network_labels = config.max_asns;
+  return options;
+}
+
+std::string BuildDate(uint64_t epoch) {
+  return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(static_cast<int64_t>(epoch)),
+                          absl::UTCTimeZone());
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
@@ -38,26 +55,44 @@ absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value) {
                    "): pass --geoip.database=PATH or run scripts/update-geoip-db"));
 }
 
-Exporter::Exporter(const BuildInfo& build, size_t max_services) : service_names_(max_services) {
-  collector_ = std::make_unique<ExporterCollector>(&stats_, &service_names_, build,
-                                                   [this] { return Health(); });
+std::optional<std::string> ChooseAsnDatabasePath(const std::string& flag_value) {
+  if (flag_value == "none") return std::nullopt;
+  if (!flag_value.empty()) return flag_value;
+  return FindDefaultDatabase(DefaultAsnDatabases());
+}
+
+Exporter::Exporter(const BuildInfo& build, const Config& config)
+    : stats_(StatsOptions(config)), service_names_(config.max_services) {
+  collector_ = std::make_unique<ExporterCollector>(
+      &stats_, &service_names_, build, [this] { return Health(); },
+      [this](NetworkId network) { return geolocator_->NetworkName(network); });
 }
 
 absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
                                                           const BuildInfo& build) {
-  std::unique_ptr<Exporter> exporter(new Exporter(build, config.max_services));
+  std::unique_ptr<Exporter> exporter(new Exporter(build, config));
 
   absl::StatusOr<std::string> path = ChooseDatabasePath(config.database_path);
   if (!path.ok()) return path.status();
   absl::StatusOr<GeoIpDatabase> database = GeoIpDatabase::Open(*path);
   if (!database.ok()) return database.status();
   fprintf(stderr, "geoip database: %s (type %s, built %s)\n", path->c_str(),
-          database->type().c_str(),
-          absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(database->build_epoch()),
-                           absl::UTCTimeZone())
-              .c_str());
+          database->type().c_str(), BuildDate(database->build_epoch()).c_str());
   exporter->geolocator_ =
       std::make_unique<Geolocator>(std::make_shared<const GeoIpDatabase>(*std::move(database)));
+  if (std::optional<std::string> asn_path = ChooseAsnDatabasePath(config.asn_database_path)) {
+    absl::StatusOr<AsnDatabase> asn = AsnDatabase::Open(*asn_path);
+    if (!asn.ok()) return asn.status();
+    fprintf(stderr, "asn database: %s (type %s, built %s)\n", asn_path->c_str(),
+            asn->type().c_str(), BuildDate(asn->build_epoch()).c_str());
+    exporter->geolocator_->SetAsnDatabase(std::make_shared<const AsnDatabase>(*std::move(asn)));
+  } else {
+    fprintf(
+        stderr, "asn database: none (%s): networks are \"unknown\"\n",
+        config.asn_database_path == "none"
+            ? "--geoip.asn-database=none"
+            : "no default found; pass --geoip.asn-database=PATH or run scripts/update-geoip-db");
+  }
   exporter->recorder_ =
       std::make_unique<ConnectionRecorder>(exporter->geolocator_.get(), &exporter->stats_);
   exporter->watcher_ = std::make_unique<DatabaseWatcher>(exporter->geolocator_.get());
@@ -185,6 +220,11 @@ ExporterHealth Exporter::Health() const {
   health.database_type = database->type();
   health.database_path = database->path();
   health.database_build_epoch = static_cast<int64_t>(database->build_epoch());
+  if (const std::shared_ptr<const AsnDatabase> asn = geolocator_->asn_database()) {
+    health.asn_database_type = asn->type();
+    health.asn_database_path = asn->path();
+    health.asn_database_build_epoch = static_cast<int64_t>(asn->build_epoch());
+  }
   health.reload_successes = watcher_ ? watcher_->successes() : 0;
   health.reload_failures = watcher_ ? watcher_->failures() : 0;
   const Geolocator::Stats lookups = geolocator_->stats();

@@ -7,6 +7,7 @@
 #define EXPORTER_EXPORTER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -47,7 +48,7 @@ class Exporter {
   void ReloadDatabase(const char* why) { watcher_->Reload(why); }
 
  private:
-  Exporter(const BuildInfo& build, size_t max_services);
+  Exporter(const BuildInfo& build, const Config& config);
 
   ExporterHealth Health() const;
   HttpResponse ServeMetrics(const HttpRequest& request) const;
@@ -73,6 +74,10 @@ class Exporter {
 
 // The database to use: the flag's if given, else the first default found.
 absl::StatusOr<std::string> ChooseDatabasePath(const std::string& flag_value);
+
+// The ASN database to use: the flag's if given, none for "none", else the
+// first default found, if any.
+std::optional<std::string> ChooseAsnDatabasePath(const std::string& flag_value);
 
 }  // namespace geoip
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "exporter/util/auto_pin.h"
 
@@ -116,6 +117,18 @@ absl::Status SetPorts(absl::string_view text, Config* config) {
   return absl::OkStatus();
 }
 
+absl::Status SetWordsFrom(absl::string_view text, Config* config) {
+  config->words_from.clear();
+  if (text.empty()) return absl::OkStatus();
+  for (absl::string_view block : absl::StrSplit(text, ',')) {
+    absl::StatusOr<IpNetwork> network =
+        ParseIpNetwork(std::string_view(block.data(), block.size()));
+    if (!network.ok()) return network.status();
+    config->words_from.push_back(*network);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SetPinPath(absl::string_view text, Config* config) {
   std::string path(text);
   config->pin_path_why.clear();
@@ -184,6 +197,15 @@ const std::vector<Flag>& Flags() {
          config->database_path = std::string(text);
          return absl::OkStatus();
        }},
+      {"geoip.asn-database", "",
+       "ASN database (.mmdb) that names each client's network (autonomous system): MaxMind "
+       "GeoLite2-ASN, DB-IP ASN lite, ipinfo, or the bundled data/ip-location-db-asn.mmdb. "
+       "Default: the first that exists of /usr/share/GeoIP/GeoLite2-ASN.mmdb, "
+       "/var/lib/GeoIP/GeoLite2-ASN.mmdb and the bundled one; none: no networks.",
+       [](absl::string_view text, Config* config) {
+         config->asn_database_path = std::string(text);
+         return absl::OkStatus();
+       }},
       {"connections.source", "ebpf",
        "Where connections come from: ebpf (the kernel probe; needs root) or simulated "
        "(no probe, no root: loopback clients POST addresses to /api/v1/connections).",
@@ -239,6 +261,30 @@ const std::vector<Flag>& Flags() {
        "service=\"other\", in full.",
        [](absl::string_view text, Config* config) {
          return SetInRange(text, size_t{1}, size_t{10000}, &config->max_services);
+       }},
+      {"metrics.max-asns", "200",
+       "Distinct networks (ASes) with a label of their own in "
+       "ebpf_geoip_accepted_connections_by_asn_total, first come first labelled; later ones "
+       "are counted under asn=\"other\", in full. /api/v1/networks has them all. 0: every AS "
+       "is \"other\".",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, size_t{0}, size_t{100000}, &config->max_asns);
+       }},
+      {"web.top-peers", "64",
+       "Heaviest clients kept per port and service for /api/v1/peers and the live map "
+       "(Space-Saving counters; exact while a port has had at most this many clients, "
+       "docs/API.md gives the error bound). Never on /metrics. 0: off.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, size_t{0}, size_t{4096}, &config->top_peers);
+       }},
+      {"web.words-from", "",
+       "Address blocks allowed to POST words to /api/v1/words, the live map's word cloud, "
+       "e.g. 127.0.0.0/8,::1/128. Empty: the word cloud is off (the endpoint answers 404).",
+       SetWordsFrom},
+      {"web.max-words", "100",
+       "Distinct words the word cloud keeps; a new word past it replaces the least posted.",
+       [](absl::string_view text, Config* config) {
+         return SetInRange(text, size_t{1}, size_t{10000}, &config->max_words);
        }},
       {"privileges.runas", "nobody",
        "When started as root: the user to switch to once the probe is attached, "

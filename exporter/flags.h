@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "exporter/net/address.h"
 #include "exporter/net/port_list.h"
 #include "exporter/probe/accept_probe.h"
 #include "exporter/web/web_config.h"
@@ -25,6 +26,8 @@ struct Config {
   std::string listen_address;
   std::string telemetry_path;
   std::string database_path;  // empty: the first default that exists
+  // Empty: the first default that exists, if any; "none": no ASN database.
+  std::string asn_database_path;
   PortSet ports;
   ProbeMode probe_mode = ProbeMode::kAuto;
   absl::Duration drain_interval;
@@ -32,10 +35,14 @@ struct Config {
   bool traffic = false;               // --bpf.traffic
   uint32_t max_open_connections = 0;  // --bpf.max-open-connections
   size_t max_services = 64;           // values of the service label before "other"
+  size_t max_asns = 0;                // values of the asn label before "other"
   std::string pin_path;               // empty: no pinning
   std::string pin_path_why;  // how --bpf.pin-path=auto decided; empty when a path was given
   std::string runas;         // empty: keep the identity the exporter started with
   bool show_full_addresses = false;
+  size_t top_peers = 0;               // --web.top-peers: counters per port and service
+  std::vector<IpNetwork> words_from;  // who may post words; empty: the word cloud is off
+  size_t max_words = 0;               // --web.max-words
   ConnectionSource source = ConnectionSource::kEbpf;
   WebConfig web_config;  // from --web.config.file; empty: no authentication
   int web_max_connections = 64;

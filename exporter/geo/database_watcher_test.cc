@@ -67,7 +67,7 @@ TEST_F(DatabaseWatcherTest, ReloadsAFileRenamedOverTheDatabase) {
   ASSERT_TRUE(Eventually([&] { return watcher.successes() == 1; }));
   EXPECT_NE(geolocator_->database(), before);
   EXPECT_EQ(watcher.failures(), 0u);
-  EXPECT_EQ(geolocator_->Locate(*ParseIpAddress("138.100.31.225")).Label(), "ES");
+  EXPECT_EQ(geolocator_->Locate(*ParseIpAddress("138.100.31.225")).country.Label(), "ES");
 }
 
 TEST_F(DatabaseWatcherTest, KeepsTheDatabaseInUseWhenTheNewFileIsBroken) {
@@ -79,7 +79,7 @@ TEST_F(DatabaseWatcherTest, KeepsTheDatabaseInUseWhenTheNewFileIsBroken) {
   ASSERT_TRUE(Eventually([&] { return watcher.failures() == 1; }));
   EXPECT_EQ(watcher.successes(), 0u);
   EXPECT_EQ(geolocator_->database(), before);
-  EXPECT_EQ(geolocator_->Locate(*ParseIpAddress("138.100.31.225")).Label(), "ES");
+  EXPECT_EQ(geolocator_->Locate(*ParseIpAddress("138.100.31.225")).country.Label(), "ES");
 }
 
 TEST_F(DatabaseWatcherTest, ReloadsWhenAskedAndIgnoresOtherFiles) {

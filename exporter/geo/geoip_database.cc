@@ -1,11 +1,7 @@
 #include "exporter/geo/geoip_database.h"
 
-#include <maxminddb.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
 
-#include <cerrno>
-#include <cstring>
 #include <string_view>
 #include <utility>
 
@@ -25,63 +21,23 @@ constexpr const char* kCountryCode[] = {"country_code", nullptr};
 constexpr const char* const* kCountryPaths[] = {kCountryIsoCode, kRegisteredCountryIsoCode,
                                                 kCountryCode};
 
-absl::Status OpenError(const std::string& path, int mmdb_status, int saved_errno) {
-  if (mmdb_status == MMDB_FILE_OPEN_ERROR) {
-    if (saved_errno == EACCES || saved_errno == EPERM) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot read GeoIP database ", path, ": ", std::strerror(saved_errno)));
-    }
-    return absl::ErrnoToStatus(saved_errno, absl::StrCat("opening GeoIP database ", path));
-  }
-  if (mmdb_status == MMDB_OUT_OF_MEMORY_ERROR) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("opening GeoIP database ", path, ": ", MMDB_strerror(mmdb_status)));
-  }
-  if (mmdb_status == MMDB_IO_ERROR) {
-    return absl::InternalError(absl::StrCat("reading GeoIP database ", path, ": ",
-                                            MMDB_strerror(mmdb_status), ": ",
-                                            std::strerror(saved_errno)));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " is not a valid MaxMind DB file: ", MMDB_strerror(mmdb_status)));
-}
-
 // The country at path in record: nullopt if the record lacks a field on
 // the path, an error if the path crosses a non-map or ends in anything but
 // a two-letter code.
 absl::StatusOr<std::optional<CountryId>> ReadCountry(const MMDB_entry_s& record,
                                                      const char* const* path,
                                                      const IpAddress& address) {
-  // One key at a time: libmaxminddb reports a missing key and a scalar
-  // where a map should be with the same error, and only the first is fine.
-  MMDB_entry_s map = record;
-  MMDB_entry_data_s data{};
+  ASSIGN_OR_RETURN(std::optional<MMDB_entry_data_s> data, ReadMmdbValue(record, path, address));
+  if (!data) return std::nullopt;
   std::string name;
   for (const char* const* key = path; *key != nullptr; ++key) {
     absl::StrAppend(&name, name.empty() ? "" : ".", *key);
-    const char* const lookup[] = {*key, nullptr};
-    const int status = MMDB_aget_value(&map, &data, lookup);
-    if (status == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR ||
-        (status == MMDB_SUCCESS && !data.has_data)) {
-      return std::nullopt;
-    }
-    if (status != MMDB_SUCCESS) {
-      return absl::DataLossError(absl::StrCat("reading ", name, " for ", FormatIpAddress(address),
-                                              ": ", MMDB_strerror(status)));
-    }
-    if (key[1] != nullptr) {
-      if (data.type != MMDB_DATA_TYPE_MAP) {
-        return absl::DataLossError(absl::StrCat(name, " for ", FormatIpAddress(address),
-                                                " is not a map (MaxMind DB type ", data.type, ")"));
-      }
-      map = MMDB_entry_s{record.mmdb, data.offset};
-    }
   }
-  if (data.type != MMDB_DATA_TYPE_UTF8_STRING) {
+  if (data->type != MMDB_DATA_TYPE_UTF8_STRING) {
     return absl::DataLossError(absl::StrCat(name, " for ", FormatIpAddress(address),
-                                            " is not a string (MaxMind DB type ", data.type, ")"));
+                                            " is not a string (MaxMind DB type ", data->type, ")"));
   }
-  const std::string_view code(data.utf8_string, data.data_size);
+  const std::string_view code(data->utf8_string, data->data_size);
   std::optional<CountryId> country = CountryId::FromIsoCode(code);
   if (!country) {
     return absl::DataLossError(absl::StrCat(name, " for ", FormatIpAddress(address), " is \"",
@@ -93,81 +49,16 @@ absl::StatusOr<std::optional<CountryId>> ReadCountry(const MMDB_entry_s& record,
 
 }  // namespace
 
-void GeoIpDatabase::Closer::operator()(MMDB_s* mmdb) const {
-  MMDB_close(mmdb);
-  delete mmdb;
-}
-
 absl::StatusOr<GeoIpDatabase> GeoIpDatabase::Open(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    const int saved_errno = errno;
-    if (saved_errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("GeoIP database ", path,
-                                              " does not exist: pass --geoip.database=PATH or run "
-                                              "scripts/update-geoip-db"));
-    }
-    return absl::ErrnoToStatus(saved_errno, absl::StrCat("GeoIP database ", path));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a MaxMind DB file"));
-  }
-  if (st.st_size == 0) {
-    // Caught here because mmap of nothing fails with a confusing I/O error.
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a valid MaxMind DB file: the file is empty"));
-  }
-  // Not yet owned by Closer: after a failed MMDB_open there is nothing to
-  // close, the library has already released what it allocated.
-  auto unopened = std::make_unique<MMDB_s>();
-  const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, unopened.get());
-  const int saved_errno = errno;
-  if (status != MMDB_SUCCESS) return OpenError(path, status, saved_errno);
-  return GeoIpDatabase(path, std::unique_ptr<MMDB_s, Closer>(unopened.release()));
+  ASSIGN_OR_RETURN(MmdbFile file, MmdbFile::Open(path, "GeoIP database", "--geoip.database"));
+  return GeoIpDatabase(std::move(file));
 }
-
-GeoIpDatabase::GeoIpDatabase(std::string path, std::unique_ptr<MMDB_s, Closer> mmdb)
-    : path_(std::move(path)),
-      type_(mmdb->metadata.database_type != nullptr ? mmdb->metadata.database_type : ""),
-      build_epoch_(mmdb->metadata.build_epoch),
-      mmdb_(std::move(mmdb)) {}
-
-GeoIpDatabase::GeoIpDatabase(GeoIpDatabase&&) noexcept = default;
-GeoIpDatabase& GeoIpDatabase::operator=(GeoIpDatabase&&) noexcept = default;
-GeoIpDatabase::~GeoIpDatabase() = default;
 
 absl::StatusOr<std::optional<CountryId>> GeoIpDatabase::Lookup(const IpAddress& address) const {
-  if (mmdb_ == nullptr) {
-    return absl::FailedPreconditionError("GeoIpDatabase was moved from");
-  }
-  // A sockaddr lets libmaxminddb place IPv4 addresses in IPv6 databases.
-  sockaddr_in v4{};
-  sockaddr_in6 v6{};
-  const sockaddr* socket_address;
-  if (address.is_v4()) {
-    v4.sin_family = AF_INET;
-    std::memcpy(&v4.sin_addr, address.bytes.data(), sizeof(v4.sin_addr));
-    socket_address = reinterpret_cast<const sockaddr*>(&v4);
-  } else {
-    v6.sin6_family = AF_INET6;
-    std::memcpy(&v6.sin6_addr, address.bytes.data(), sizeof(v6.sin6_addr));
-    socket_address = reinterpret_cast<const sockaddr*>(&v6);
-  }
-  int mmdb_error = MMDB_SUCCESS;
-  MMDB_lookup_result_s result = MMDB_lookup_sockaddr(mmdb_.get(), socket_address, &mmdb_error);
-  if (mmdb_error != MMDB_SUCCESS) {
-    const std::string message = absl::StrCat("looking up ", FormatIpAddress(address), " in ", path_,
-                                             ": ", MMDB_strerror(mmdb_error));
-    // An IPv4-only database cannot answer for IPv6; anything else means the
-    // search tree is corrupt.
-    if (mmdb_error == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) {
-      return absl::FailedPreconditionError(message);
-    }
-    return absl::DataLossError(message);
-  }
-  if (!result.found_entry) return std::nullopt;
+  ASSIGN_OR_RETURN(std::optional<MMDB_entry_s> record, file_.Find(address));
+  if (!record) return std::nullopt;
   for (const char* const* path : kCountryPaths) {
-    ASSIGN_OR_RETURN(std::optional<CountryId> country, ReadCountry(result.entry, path, address));
+    ASSIGN_OR_RETURN(std::optional<CountryId> country, ReadCountry(*record, path, address));
     if (country) return country;
   }
   return std::nullopt;

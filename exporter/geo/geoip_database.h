@@ -3,16 +3,14 @@
 #define EXPORTER_GEO_GEOIP_DATABASE_H_
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "exporter/geo/country.h"
+#include "exporter/geo/mmdb_file.h"
 #include "exporter/net/address.h"
-
-struct MMDB_s;
 
 namespace geoip {
 
@@ -28,12 +26,6 @@ class GeoIpDatabase {
   // InvalidArgument if it is not a valid MaxMind DB.
   static absl::StatusOr<GeoIpDatabase> Open(const std::string& path);
 
-  GeoIpDatabase(GeoIpDatabase&&) noexcept;
-  GeoIpDatabase& operator=(GeoIpDatabase&&) noexcept;
-  GeoIpDatabase(const GeoIpDatabase&) = delete;
-  GeoIpDatabase& operator=(const GeoIpDatabase&) = delete;
-  ~GeoIpDatabase();
-
   // The country of address; nullopt if the database has no record for it or
   // the record names no country. Errors mean the lookup itself failed: a
   // corrupt file, a record whose country is malformed, an IPv6 address in
@@ -41,24 +33,16 @@ class GeoIpDatabase {
   absl::StatusOr<std::optional<CountryId>> Lookup(const IpAddress& address) const;
 
   // The path the database was opened from.
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   // The metadata's database_type, e.g. "GeoLite2-Country".
-  const std::string& type() const { return type_; }
+  const std::string& type() const { return file_.type(); }
   // The metadata's build_epoch: when the database was built, in Unix seconds.
-  uint64_t build_epoch() const { return build_epoch_; }
+  uint64_t build_epoch() const { return file_.build_epoch(); }
 
  private:
-  struct Closer {
-    void operator()(MMDB_s* mmdb) const;
-  };
+  explicit GeoIpDatabase(MmdbFile file) : file_(std::move(file)) {}
 
-  GeoIpDatabase(std::string path, std::unique_ptr<MMDB_s, Closer> mmdb);
-
-  std::string path_;
-  std::string type_;
-  uint64_t build_epoch_ = 0;
-  // Heap-allocated so moves never copy the library's struct.
-  std::unique_ptr<MMDB_s, Closer> mmdb_;
+  MmdbFile file_;
 };
 
 // The first of candidates that exists as a regular file (after following

@@ -19,7 +19,7 @@ IpAddress Ip(const std::string& text) {
 }
 
 std::string Label(Geolocator& locator, const std::string& address) {
-  return locator.Locate(Ip(address)).Label();
+  return locator.Locate(Ip(address)).country.Label();
 }
 
 void ExpectStats(const Geolocator& locator, uint64_t lookups, uint64_t hits, uint64_t misses,
@@ -52,6 +52,33 @@ TEST_F(GeolocatorTest, LocatesCountriesFromDatabase) {
   EXPECT_EQ(Label(locator, "2a02:d300::1"), "UA");
   EXPECT_EQ(Label(locator, "::ffff:81.2.69.142"), "GB");
   ExpectStats(locator, 8, 1, 7, 0);  // the mapped address repeats 81.2.69.142
+}
+
+TEST_F(GeolocatorTest, LocatesNetworksWithAnAsnDatabase) {
+  Geolocator locator(Open(directory_->maxmind()));
+  // Without an ASN database, routable peers have no network.
+  EXPECT_EQ(locator.Locate(Ip("81.2.69.142")).network, NetworkId::Unknown());
+  absl::StatusOr<AsnDatabase> asn = AsnDatabase::Open(directory_->asn());
+  ASSERT_TRUE(asn.ok()) << asn.status();
+  locator.SetAsnDatabase(std::make_shared<const AsnDatabase>(std::move(*asn)));
+  // The cache was emptied: the answer now has the AS.
+  const Location gb = locator.Locate(Ip("81.2.69.142"));
+  EXPECT_EQ(gb.country.Label(), "GB");
+  EXPECT_EQ(gb.network, NetworkId::Of(20712));
+  EXPECT_EQ(locator.NetworkName(NetworkId::Of(20712)), "Andrews & Arnold Ltd");
+  // A cached answer keeps its network.
+  EXPECT_EQ(locator.Locate(Ip("81.2.69.142")).network, NetworkId::Of(20712));
+  EXPECT_EQ(locator.Locate(Ip("89.160.20.5")).network, NetworkId::Of(29518));
+  EXPECT_EQ(locator.NetworkName(NetworkId::Of(29518)), "");
+  EXPECT_EQ(locator.Locate(Ip("10.1.2.3")).network, NetworkId::Private());
+  EXPECT_EQ(locator.Locate(Ip("202.196.224.1")).network, NetworkId::Unknown());
+  // Malformed records are a counted failure: one per lookup, though here
+  // both the country and the AS record are malformed.
+  const Location malformed = locator.Locate(Ip("5.5.5.5"));
+  EXPECT_EQ(malformed.network, NetworkId::Unknown());
+  EXPECT_EQ(malformed.country, CountryId::Unknown());
+  EXPECT_EQ(locator.stats().failures, 1u);
+  EXPECT_EQ(locator.NetworkName(NetworkId::Unknown()), "");
 }
 
 TEST_F(GeolocatorTest, NonRoutableIsPrivateWithoutTouchingTheDatabase) {
@@ -157,7 +184,7 @@ TEST_F(GeolocatorTest, SwapsAndStatsAreSafeDuringLookups) {
   int bad = 0;
   for (int i = 0; i < kRounds; ++i) {
     const IpAddress& address = addresses[i % addresses.size()];
-    const std::string label = locator.Locate(address).Label();
+    const std::string label = locator.Locate(address).country.Label();
     switch (i % addresses.size()) {
       case 0:
         bad += label != "GB";

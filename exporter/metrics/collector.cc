@@ -65,8 +65,13 @@ MetricFamily Single(std::string name, std::string help, MetricType type, double 
 }  // namespace
 
 ExporterCollector::ExporterCollector(const ConnectionStats* stats, const ServiceNames* services,
-                                     BuildInfo build, std::function<ExporterHealth()> health)
-    : stats_(stats), services_(services), build_(std::move(build)), health_(std::move(health)) {}
+                                     BuildInfo build, std::function<ExporterHealth()> health,
+                                     std::function<std::string(NetworkId)> network_name)
+    : stats_(stats),
+      services_(services),
+      build_(std::move(build)),
+      health_(std::move(health)),
+      network_name_(std::move(network_name)) {}
 
 constexpr char kConnectionsName[] = "ebpf_geoip_accepted_connections_total";
 constexpr char kConnectionsHelp[] =
@@ -104,6 +109,12 @@ constexpr char kFailedHelp[] =
     "reset; incomplete = a handshake the kernel gave up on, its SYN-ACK sent again and never "
     "acknowledged.";
 
+constexpr char kNetworksName[] = "ebpf_geoip_accepted_connections_by_asn_total";
+constexpr char kNetworksHelp[] =
+    "TCP connections accepted, by the peer's network: asn (\"AS3333\"; private, unknown, "
+    "overflow; other for ASes past --metrics.max-asns) and as_name, over all countries, ports "
+    "and services. /api/v1/networks has every AS, by country, port and service.";
+
 double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 std::vector<MetricFamily> ExporterCollector::Collect() const {
@@ -137,6 +148,7 @@ std::vector<MetricFamily> ExporterCollector::Collect() const {
   families.push_back(std::move(lifetime));
   families.push_back(CollectDurations(services));
   families.push_back(CollectFailures());
+  for (MetricFamily& family : CollectNetworks()) families.push_back(std::move(family));
   for (MetricFamily& family : CollectHealth()) families.push_back(std::move(family));
   return families;
 }
@@ -173,6 +185,24 @@ MetricFamily ExporterCollector::CollectFailures() const {
               static_cast<double>(series.count));
   }
   return failed;
+}
+
+std::vector<MetricFamily> ExporterCollector::CollectNetworks() const {
+  MetricFamily networks = Family(kNetworksName, kNetworksHelp, MetricType::Counter);
+  for (const auto& [network, count] : stats_->NetworkLabelTotals()) {
+    AddSample(&networks,
+              {{"asn", network.Label()},
+               {"as_name", network_name_ ? network_name_(network) : std::string()}},
+              static_cast<double>(count));
+  }
+  std::vector<MetricFamily> families;
+  families.push_back(std::move(networks));
+  families.push_back(
+      Single("ebpf_geoip_asns_over_cap_total",
+             "Distinct ASes counted as asn=\"other\" because --metrics.max-asns was reached; "
+             "their connections are counted in full.",
+             MetricType::Counter, static_cast<double>(stats_->UnlabelledNetworks())));
+  return families;
 }
 
 std::string ExporterCollector::CollectText() const {
@@ -230,6 +260,7 @@ std::string ExporterCollector::CollectText() const {
   std::vector<MetricFamily> families;
   families.push_back(CollectDurations(names));
   families.push_back(CollectFailures());
+  for (MetricFamily& family : CollectNetworks()) families.push_back(std::move(family));
   for (MetricFamily& family : CollectHealth()) families.push_back(std::move(family));
   out += SerializeText(families);
   return out;
@@ -344,6 +375,16 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
   families.push_back(Single("ebpf_geoip_database_build_timestamp_seconds",
                             "When the GeoIP database in use was built, in Unix time.",
                             MetricType::Gauge, static_cast<double>(health.database_build_epoch)));
+  if (!health.asn_database_path.empty()) {
+    families.push_back(
+        Single("ebpf_geoip_asn_database_info", "The ASN database in use; the value is always 1.",
+               MetricType::Gauge, 1,
+               {{"path", health.asn_database_path}, {"type", health.asn_database_type}}));
+    families.push_back(Single("ebpf_geoip_asn_database_build_timestamp_seconds",
+                              "When the ASN database in use was built, in Unix time.",
+                              MetricType::Gauge,
+                              static_cast<double>(health.asn_database_build_epoch)));
+  }
   MetricFamily reloads = Family("ebpf_geoip_database_reloads_total",
                                 "Attempts to reload the GeoIP database (SIGHUP or file "
                                 "replaced), by result.",

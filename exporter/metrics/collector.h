@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "exporter/geo/network.h"
 #include "exporter/listeners/service_name.h"
 #include "exporter/probe/probe_health.h"
 #include "exporter/stats/connection_stats.h"
@@ -34,6 +35,10 @@ struct ExporterHealth {
   std::string database_type;
   std::string database_path;
   int64_t database_build_epoch = 0;
+  // The ASN database; path empty when there is none.
+  std::string asn_database_type;
+  std::string asn_database_path;
+  int64_t asn_database_build_epoch = 0;
   uint64_t reload_successes = 0;
   uint64_t reload_failures = 0;
   uint64_t lookup_failures = 0;
@@ -57,8 +62,10 @@ struct BuildInfo {
 class ExporterCollector : public prometheus::Collectable {
  public:
   // Shares `stats` and `services`, which name the series' service label.
+  // `network_name` gives the as_name label of an AS (none: empty names).
   ExporterCollector(const ConnectionStats* stats, const ServiceNames* services, BuildInfo build,
-                    std::function<ExporterHealth()> health);
+                    std::function<ExporterHealth()> health,
+                    std::function<std::string(NetworkId)> network_name = nullptr);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -70,6 +77,8 @@ class ExporterCollector : public prometheus::Collectable {
   prometheus::MetricFamily CollectDurations(const std::vector<std::string>& services) const;
   // Failed connections per (country, port, reason).
   prometheus::MetricFamily CollectFailures() const;
+  // Accepted connections per label network, and the ASes past the cap.
+  std::vector<prometheus::MetricFamily> CollectNetworks() const;
   // Everything but the statistics: health, build, process.
   std::vector<prometheus::MetricFamily> CollectHealth() const;
 
@@ -77,6 +86,7 @@ class ExporterCollector : public prometheus::Collectable {
   const ServiceNames* services_;
   BuildInfo build_;
   std::function<ExporterHealth()> health_;
+  std::function<std::string(NetworkId)> network_name_;
 };
 
 // process_* metrics of the calling process, read from /proc/self.

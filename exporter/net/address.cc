@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace geoip {
@@ -129,6 +130,43 @@ IpAddress TruncateForDisplay(const IpAddress& address) {
   const size_t keep = address.is_v4() ? 3 : 6;  // /24 or /48
   std::fill(truncated.bytes.begin() + keep, truncated.bytes.end(), 0);
   return truncated;
+}
+
+bool IpNetwork::Contains(const IpAddress& address) const {
+  if (address.family != base.family) return false;
+  Prefix prefix{{}, prefix_length};
+  std::memcpy(prefix.bytes, base.bytes.data(), sizeof(prefix.bytes));
+  return InPrefix(address.bytes.data(), prefix);
+}
+
+absl::StatusOr<IpNetwork> ParseIpNetwork(std::string_view text) {
+  const size_t slash = text.find('/');
+  absl::StatusOr<IpAddress> base = ParseIpAddress(text.substr(0, slash));
+  if (!base.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not an address block such as 192.0.2.0/24 or 2001:db8::/32: \"", std::string(text), "\""));
+  }
+  IpNetwork network{*base, base->is_v4() ? 32 : 128};
+  if (slash == std::string_view::npos) return network;
+  const std::string length(text.substr(slash + 1));
+  int bits = -1;
+  if (!absl::SimpleAtoi(length, &bits) || bits < 0 || bits > network.prefix_length ||
+      length.find_first_not_of("0123456789") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("bad prefix length in \"", std::string(text),
+                                                   "\": expected 0 to ", network.prefix_length));
+  }
+  network.prefix_length = bits;
+  IpNetwork cleared = network;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(bits - 8 * i, 0, 8);
+    cleared.base.bytes[i] &= static_cast<uint8_t>(0xff00 >> keep);
+  }
+  if (cleared.base != network.base) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", std::string(text),
+                                                   "\" has host bits set: did you mean ",
+                                                   FormatIpAddress(cleared.base), "/", bits, "?"));
+  }
+  return network;
 }
 
 }  // namespace geoip

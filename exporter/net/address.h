@@ -52,6 +52,19 @@ bool IsNonRoutable(const IpAddress& address);
 // showing where a client is from without showing who it is.
 IpAddress TruncateForDisplay(const IpAddress& address);
 
+// A block of addresses of one family, e.g. 192.0.2.0/24 or 2001:db8::/32.
+struct IpNetwork {
+  IpAddress base;
+  int prefix_length = 0;
+
+  // True if address is of the block's family and inside it.
+  bool Contains(const IpAddress& address) const;
+};
+
+// Parses "ADDRESS/LENGTH", or a bare address (one address: /32 or /128).
+// Host bits set past the length are refused: "10.0.0.1/8" is likely a typo.
+absl::StatusOr<IpNetwork> ParseIpNetwork(std::string_view text);
+
 }  // namespace geoip
 
 #endif  // EXPORTER_NET_ADDRESS_H_

@@ -193,5 +193,41 @@ TEST(TruncateForDisplay, ClearsHostBits) {
   }
 }
 
+TEST(IpNetwork, ParsesAndContains) {
+  absl::StatusOr<IpNetwork> v4 = ParseIpNetwork("127.0.0.0/8");
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_TRUE(v4->Contains(*ParseIpAddress("127.1.2.3")));
+  EXPECT_FALSE(v4->Contains(*ParseIpAddress("128.0.0.1")));
+  EXPECT_FALSE(v4->Contains(*ParseIpAddress("::1")));
+  // An IPv4-mapped address is the IPv4 address.
+  EXPECT_TRUE(v4->Contains(*ParseIpAddress("::ffff:127.0.0.1")));
+
+  absl::StatusOr<IpNetwork> v6 = ParseIpNetwork("fd00:1::/33");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_TRUE(v6->Contains(*ParseIpAddress("fd00:1:7fff::1")));
+  EXPECT_FALSE(v6->Contains(*ParseIpAddress("fd00:1:8000::1")));
+
+  absl::StatusOr<IpNetwork> one = ParseIpNetwork("::1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->prefix_length, 128);
+  EXPECT_TRUE(one->Contains(*ParseIpAddress("::1")));
+  EXPECT_FALSE(one->Contains(*ParseIpAddress("::2")));
+
+  absl::StatusOr<IpNetwork> all = ParseIpNetwork("0.0.0.0/0");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->Contains(*ParseIpAddress("203.0.113.9")));
+}
+
+TEST(IpNetwork, RefusesMalformedBlocksSayingWhy) {
+  for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8",
+                          "::/129", "10.0.0.0/8x", "host/8", "10.0.0.0/8/8"}) {
+    EXPECT_FALSE(ParseIpNetwork(bad).ok()) << bad;
+  }
+  absl::StatusOr<IpNetwork> typo = ParseIpNetwork("10.1.2.3/8");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("did you mean 10.0.0.0/8"), std::string::npos)
+      << typo.status();
+}
+
 }  // namespace
 }  // namespace geoip

@@ -32,12 +32,14 @@ bool HasLifetimes(const DrainedTraffic& traffic) {
 
 }  // namespace
 
-ConnectionStats::ConnectionStats(Options options) : options_(options) {
+ConnectionStats::ConnectionStats(Options options)
+    : options_(options), networks_(options.max_network_labels, options.max_network_keys) {
   recent_.reserve(options_.recent_capacity);
 }
 
 void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* address,
-                             uint64_t count, absl::Time when, ServiceId service) {
+                             uint64_t count, absl::Time when, ServiceId service,
+                             NetworkId network) {
   if (count == 0) return;
   std::unique_lock<std::shared_mutex> lock(mu_);
   const size_t limit = options_.exact_unique_limit;
@@ -45,6 +47,7 @@ void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* 
   Counts& total = countries_.try_emplace(country, limit).first->second;
   series.connections += count;
   total.connections += count;
+  networks_.Add(network, country, port, service, count);
   if (address != nullptr) {
     series.uniques.Add(*address);
     total.uniques.Add(*address);
@@ -195,6 +198,27 @@ std::vector<FailureCounts::Series> ConnectionStats::Failures() const {
   return failures_.Snapshot();
 }
 
+std::vector<std::pair<NetworkId, uint64_t>> ConnectionStats::NetworkLabelTotals() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return networks_.LabelTotals();
+}
+
+NetworkCounts::Top ConnectionStats::TopNetworks(const NetworkCounts::Filter& filter,
+                                                size_t limit) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return networks_.TopNetworks(filter, limit);
+}
+
+uint64_t ConnectionStats::UnlabelledNetworks() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return networks_.unlabelled();
+}
+
+uint64_t ConnectionStats::NetworkDetailOverflow() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return networks_.past_max_keys();
+}
+
 std::vector<ConnectionStats::RecentConnection> ConnectionStats::Recent(size_t max) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   const size_t n = std::min(max, recent_.size());
@@ -232,8 +256,8 @@ size_t ConnectionStats::MemoryBytes() const {
   size_t bytes = sizeof(*this) + series_.capacity() * (sizeof(SeriesKey) + sizeof(Counts) + 1) +
                  countries_.capacity() * (sizeof(CountryId) + sizeof(Counts) + 1) +
                  lifetimes_.capacity() * (sizeof(LifetimesKey) + sizeof(Lifetimes) + 1) +
-                 failures_.MemoryBytes() - sizeof(FailureCounts) +
-                 recent_.capacity() * sizeof(RecentConnection);
+                 failures_.MemoryBytes() - sizeof(FailureCounts) + networks_.MemoryBytes() -
+                 sizeof(NetworkCounts) + recent_.capacity() * sizeof(RecentConnection);
   for (const auto& entry : series_) {
     bytes += entry.second.uniques.MemoryBytes() - sizeof(UniqueCounter);
   }

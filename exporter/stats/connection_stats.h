@@ -1,7 +1,8 @@
 // The exporter's aggregation state: accepted connections, distinct peer
-// addresses and traffic per (country, local port, service), lifetimes of
-// closed connections per (port, service), failed connections, plus a short
-// log of recent connections for the live view.
+// addresses and traffic per (country, local port, service), accepted
+// connections per network, lifetimes of closed connections per (port,
+// service), failed connections, plus a short log of recent connections for
+// the live view.
 #ifndef EXPORTER_STATS_CONNECTION_STATS_H_
 #define EXPORTER_STATS_CONNECTION_STATS_H_
 
@@ -19,9 +20,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "exporter/geo/country.h"
+#include "exporter/geo/network.h"
 #include "exporter/net/address.h"
 #include "exporter/probe/accept_probe.h"
 #include "exporter/stats/failure_counts.h"
+#include "exporter/stats/network_counts.h"
 #include "exporter/stats/service_names.h"
 #include "exporter/stats/unique_counter.h"
 
@@ -43,6 +46,10 @@ class ConnectionStats {
     size_t exact_unique_limit = UniqueCounter::kDefaultExactLimit;
     // Number of recent connections kept for Recent().
     size_t recent_capacity = 256;
+    // ASes with a label of their own (see NetworkCounts).
+    size_t max_network_labels = 500;
+    // Keys of the per-network detail (see NetworkCounts).
+    size_t max_network_keys = NetworkCounts::kDefaultMaxKeys;
   };
 
   // What the accepted connections of a series (or a country) carried, as
@@ -101,11 +108,12 @@ class ConnectionStats {
   ConnectionStats& operator=(const ConnectionStats&) = delete;
 
   // Adds `count` connections to the series (country, port, service) from
-  // `address`. address is nullptr when the kernel could not record the peer
-  // (overflow); then unique counts are left alone. A count of 0 changes
-  // nothing.
+  // `address`, and to its network's. address is nullptr when the kernel
+  // could not record the peer (overflow); then unique counts are left
+  // alone. A count of 0 changes nothing.
   void Record(CountryId country, uint16_t port, const IpAddress* address, uint64_t count,
-              absl::Time when, ServiceId service = ServiceNames::kUnknown);
+              absl::Time when, ServiceId service = ServiceNames::kUnknown,
+              NetworkId network = NetworkId::Unknown());
 
   // Adds the traffic of connections to local port traffic.port to the
   // series (country, traffic.port, service), creating it if need be (a
@@ -144,6 +152,17 @@ class ConnectionStats {
 
   // Failed connections, as FailureCounts::Snapshot() sorts them.
   std::vector<FailureCounts::Series> Failures() const;
+
+  // Accepted connections per label network (see NetworkCounts).
+  std::vector<std::pair<NetworkId, uint64_t>> NetworkLabelTotals() const;
+
+  // The top networks a filter selects (see NetworkCounts::TopNetworks).
+  NetworkCounts::Top TopNetworks(const NetworkCounts::Filter& filter, size_t limit) const;
+
+  // ASes counted under the label "other", and connections past the
+  // per-network detail's bound (see NetworkCounts).
+  uint64_t UnlabelledNetworks() const;
+  uint64_t NetworkDetailOverflow() const;
 
   // Up to `max` most recent Record() calls, newest first.
   std::vector<RecentConnection> Recent(size_t max) const;
@@ -187,6 +206,7 @@ class ConnectionStats {
   absl::flat_hash_map<CountryId, Counts> countries_;
   absl::flat_hash_map<LifetimesKey, Lifetimes> lifetimes_;
   FailureCounts failures_;
+  NetworkCounts networks_;
   // Ring of recent connections; next_recent_ is where the next one goes.
   std::vector<RecentConnection> recent_;
   size_t next_recent_ = 0;

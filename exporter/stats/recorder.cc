@@ -4,19 +4,19 @@ namespace geoip {
 
 CountryId ConnectionRecorder::Record(const IpAddress& address, uint16_t port, ServiceId service,
                                      uint64_t count, absl::Time now) {
-  const CountryId country = geolocator_->Locate(address);
-  stats_->Record(country, port, &address, count, now, service);
-  return country;
+  const Location location = geolocator_->Locate(address);
+  stats_->Record(location.country, port, &address, count, now, service, location.network);
+  return location.country;
 }
 
 void ConnectionRecorder::RecordOverflow(uint16_t port, ServiceId service, uint64_t count,
                                         absl::Time now) {
-  stats_->Record(CountryId::Overflow(), port, nullptr, count, now, service);
+  stats_->Record(CountryId::Overflow(), port, nullptr, count, now, service, NetworkId::Overflow());
   overflowed_.fetch_add(count, std::memory_order_relaxed);
 }
 
 CountryId ConnectionRecorder::RecordTraffic(const DrainedTraffic& traffic, ServiceId service) {
-  const CountryId country = geolocator_->Locate(traffic.address);
+  const CountryId country = geolocator_->Locate(traffic.address).country;
   stats_->RecordTraffic(country, service, traffic);
   return country;
 }
@@ -26,7 +26,7 @@ void ConnectionRecorder::RecordTrafficOverflow(const DrainedTraffic& traffic) {
 }
 
 CountryId ConnectionRecorder::RecordFailure(const DrainedFailure& failure) {
-  const CountryId country = geolocator_->Locate(failure.address);
+  const CountryId country = geolocator_->Locate(failure.address).country;
   stats_->RecordFailure(country, failure.port, failure.reason, failure.count);
   return country;
 }

@@ -20,8 +20,8 @@ extern char** environ;
 
 namespace geoip {
 
-// Owns a temporary directory holding maxmind.mmdb, flat.mmdb and
-// ipv4-only.mmdb; deletes it on destruction.
+// Owns a temporary directory holding maxmind.mmdb, flat.mmdb,
+// ipv4-only.mmdb, asn.mmdb and ipinfo-asn.mmdb; deletes it on destruction.
 class TestMmdbDirectory {
  public:
   // Runs the generator script with perl from PATH, or, where there is no
@@ -34,7 +34,8 @@ class TestMmdbDirectory {
     }
     TestMmdbDirectory directory(pattern);
     if (const char* generated = getenv("GEOIP_TEST_MMDB_DIR"); generated && *generated) {
-      for (const char* name : {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb"}) {
+      for (const char* name :
+           {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb", "asn.mmdb", "ipinfo-asn.mmdb"}) {
         std::error_code error;
         std::filesystem::copy_file(std::string(generated) + "/" + name, pattern + "/" + name,
                                    error);
@@ -79,6 +80,10 @@ class TestMmdbDirectory {
   std::string flat() const { return path_ + "/flat.mmdb"; }
   // Flat schema, IPv4-only tree.
   std::string ipv4_only() const { return path_ + "/ipv4-only.mmdb"; }
+  // GeoLite2-ASN schema, IPv6 tree with IPv4 aliased.
+  std::string asn() const { return path_ + "/asn.mmdb"; }
+  // ipinfo's ASN schema, IPv6 tree with IPv4 aliased.
+  std::string ipinfo_asn() const { return path_ + "/ipinfo-asn.mmdb"; }
 
  private:
   explicit TestMmdbDirectory(std::string path) : path_(std::move(path)) {}

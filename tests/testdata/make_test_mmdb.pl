@@ -5,6 +5,9 @@
 #                   registered_country.iso_code), IPv6 tree with IPv4 aliased
 #   flat.mmdb       ip-location-db flat schema (country_code), IPv6 tree
 #   ipv4-only.mmdb  flat schema, IPv4 tree, so IPv6 lookups must fail
+#   asn.mmdb        GeoLite2-ASN schema (autonomous_system_number and
+#                   _organization), as DB-IP's and the bundled one use
+#   ipinfo-asn.mmdb ipinfo's schema (asn "AS15169", as_name or name)
 # Usage: make_test_mmdb.pl OUTPUT_DIR
 # The networks and countries below are asserted by exporter/geo/*_test.cc;
 # change both together.
@@ -111,4 +114,36 @@ write_db(
     type       => 'country ipv4',
     ip_version => 4,
     networks   => [ [ '8.8.8.0/24', { country_code => 'US' } ] ],
+);
+
+write_db(
+    file       => 'asn.mmdb',
+    type       => 'GeoLite2-ASN',
+    ip_version => 6,
+    networks   => [
+        [ '81.2.69.0/24', { autonomous_system_number => '20712',
+                            autonomous_system_organization => 'Andrews & Arnold Ltd' } ],
+        [ '1.1.1.0/24', { autonomous_system_number => '13335',
+                          autonomous_system_organization => 'Cloudflare, Inc.' } ],
+        # A number without a name.
+        [ '89.160.20.0/24', { autonomous_system_number => '29518' } ],
+        # Neither: a record without an AS.
+        [ '202.196.224.0/20', { country_code => 'PH' } ],
+        # Malformed: the number is text.
+        [ '5.5.5.0/24', { autonomous_system_number => 'many' } ],
+        [ '2001:4860::/32', { autonomous_system_number => '15169',
+                              autonomous_system_organization => 'Google LLC' } ],
+    ],
+);
+
+write_db(
+    file       => 'ipinfo-asn.mmdb',
+    type       => 'ipinfo asn.mmdb',
+    ip_version => 6,
+    networks   => [
+        [ '8.8.8.0/24', { asn => 'AS15169', name => 'Google LLC', domain => 'google.com' } ],
+        [ '81.2.69.0/24', { asn => 'AS20712', as_name => 'Andrews & Arnold Ltd' } ],
+        # Malformed: not ASnnn.
+        [ '7.7.7.0/24', { asn => 'ASX' } ],
+    ],
 );
