@@ -7,11 +7,22 @@ mmdblookup is expected to answer, at each range's first and last address and
 just outside it; IPv4-mapped addresses answer as IPv4; malformed input is
 refused and leaves no file behind.
 
+BundledDatabaseTest: data/ip-location-db-asn.mmdb has the GeoLite2-ASN
+schema, and for well-known addresses and a sample of rows answers what the
+CSV files of the npm package it names (@ip-location-db/asn at the version in
+its description) say; converting that package again with the bundled build
+time gives the same bytes. The package is fetched with `npm pack` into
+--work-dir once (or read from --package-dir). Exit 77 (skipped) only when
+the registry no longer has that version.
+
 Needs mmdb-bin and libmaxmind-db-writer-perl (scripts/test installs both).
 Usage: asn_db_test.py [--work-dir DIR] [--package-dir DIR] [unittest arguments]
 """
 
 import argparse
+import bisect
+import csv
+import ipaddress
 import os
 import re
 import subprocess
@@ -22,6 +33,8 @@ import unittest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONVERTER = os.path.join(REPO, "tools", "asn_db", "asn_csv_to_mmdb.pl")
 FIXTURES = os.path.join(REPO, "tests", "testdata", "asn")
+BUNDLED = os.path.join(REPO, "data", "ip-location-db-asn.mmdb")
+PACKAGE = "@ip-location-db/asn"
 ASN = "autonomous_system_number"
 ORG = "autonomous_system_organization"
 # Set by main(): where npm packs the package, or an unpacked package to use.
@@ -214,6 +227,132 @@ class ConverterTest(unittest.TestCase):
                     self.assertNotEqual(result.returncode, 0)
                     self.assertIn(message, result.stderr)
                     self.assertEqual(os.listdir(tmp), ["asn-ipv4.csv"])
+
+
+def fetch_package(version):
+    """The unpacked package directory of that version; packs it once."""
+    if PACKAGE_DIR:
+        return PACKAGE_DIR
+    target = os.path.join(WORK_DIR, f"asn-{version}")
+    package = os.path.join(target, "package")
+    if os.path.isfile(os.path.join(package, "package.json")):
+        return package
+    if subprocess.run(["sh", "-c", "command -v npm"], capture_output=True).returncode:
+        raise AssertionError("npm is missing: apt-get install npm (or pass --package-dir)")
+    os.makedirs(target, exist_ok=True)
+    result = subprocess.run(["npm", "pack", "--silent", f"{PACKAGE}@{version}"], cwd=target,
+                            capture_output=True, text=True)
+    if "E404" in result.stderr:
+        raise unittest.SkipTest(f"the npm registry no longer has {PACKAGE}@{version}")
+    if result.returncode != 0:
+        raise AssertionError(f"npm pack {PACKAGE}@{version} failed: {result.stderr}")
+    subprocess.run(["tar", "-xzf", result.stdout.strip(), "-C", target], cwd=target, check=True)
+    return package
+
+
+class Rows:
+    """A package CSV file's rows, to find what it says of an address: the last
+    row in file order containing it (the converter's rule for overlaps)."""
+
+    def __init__(self, path):
+        self.rows = []  # (first, last, asn, organization), in file order
+        with open(path, newline="", encoding="utf-8") as f:
+            for start, end, asn, organization in csv.reader(f):
+                self.rows.append((int(ipaddress.ip_address(start)),
+                                  int(ipaddress.ip_address(end)), int(asn), organization))
+        self.order = sorted(range(len(self.rows)), key=lambda i: self.rows[i][0])
+        self.starts = [self.rows[i][0] for i in self.order]
+        # The largest last address among the rows up to each place in order.
+        self.max_last = []
+        for i in self.order:
+            self.max_last.append(max(self.rows[i][1], self.max_last[-1] if self.max_last else 0))
+
+    def answer(self, address):
+        value = int(ipaddress.ip_address(address))
+        found = None
+        place = bisect.bisect_right(self.starts, value) - 1
+        while place >= 0 and self.max_last[place] >= value:
+            index = self.order[place]
+            if self.rows[index][1] >= value and (found is None or index > found):
+                found = index
+            place -= 1
+        return None if found is None else self.rows[found]
+
+
+class BundledDatabaseTest(unittest.TestCase):
+    # Well-known resolvers and registries; what they answer comes from the CSV.
+    ADDRESSES = ["1.1.1.1", "8.8.8.8", "9.9.9.9", "193.0.6.139", "81.2.69.142",
+                 "2001:4860:4860::8888", "2606:4700:4700::1111", "2001:67c:2e8:22::c100:68b"]
+    # Every SAMPLE-th row of each file is checked at its first and last address.
+    SAMPLE = 10000
+
+    @classmethod
+    def setUpClass(cls):
+        check_tools()
+        cls.metadata = metadata(BUNDLED)
+        match = re.search(r"@ip-location-db/asn (\S+)\)", cls.metadata.get("Description", ""))
+        if not match:
+            raise AssertionError(f"{BUNDLED} names no package version: {cls.metadata}")
+        cls.version = match.group(1)
+        cls.package = fetch_package(cls.version)
+        cls.rows = {family: Rows(os.path.join(cls.package, f"asn-{family}.csv"))
+                    for family in ("ipv4", "ipv6")}
+
+    def expect(self, address):
+        family = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+        row = self.rows[family].answer(address)
+        return None if row is None else record(row[2], row[3])
+
+    def test_schema(self):
+        self.assertEqual(self.metadata["Type"], "ip-location-db-asn")
+        self.assertEqual(self.metadata["IP version"], "IPv6")
+        for name in ("RouteViews", "NRO", "DB-IP", "CC BY 4.0", "https://db-ip.com"):
+            self.assertIn(name, self.metadata["Description"])
+        found = lookup(BUNDLED, "1.1.1.1")
+        self.assertEqual({key: kind for key, (_, kind) in found.items()},
+                         {ASN: "uint32", ORG: "utf8_string"})
+
+    def test_well_known_addresses(self):
+        for address in self.ADDRESSES:
+            want = self.expect(address)
+            with self.subTest(address=address):
+                self.assertIsNotNone(want, f"the package has no row for {address}")
+                self.assertEqual(lookup(BUNDLED, address), want)
+            if ":" not in address:
+                with self.subTest(address="::ffff:" + address):
+                    self.assertEqual(lookup(BUNDLED, "::ffff:" + address), want)
+
+    def test_sampled_rows(self):
+        for family, rows in self.rows.items():
+            for first, last, _, _ in rows.rows[::self.SAMPLE]:
+                for value in (first, last):
+                    address = str(ipaddress.ip_address(value))
+                    if family == "ipv6" and (value >> 112 == 0x2002 or value >> 96 == 0x20010000):
+                        continue  # Teredo and 6to4 answer for IPv4 addresses
+                    with self.subTest(address=address):
+                        self.assertEqual(lookup(BUNDLED, address), self.expect(address))
+
+    def test_same_bytes_when_converted_again(self):
+        epoch = self.metadata["Build epoch"].split()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            output = os.path.join(tmp, "asn.mmdb")
+            result = convert(os.path.join(self.package, "asn-ipv4.csv"),
+                             os.path.join(self.package, "asn-ipv6.csv"), output,
+                             version=self.version, epoch=epoch)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(output, "rb") as fresh, open(BUNDLED, "rb") as bundled:
+                self.assertTrue(fresh.read() == bundled.read(),
+                                f"{BUNDLED} is not what the converter makes of "
+                                f"{PACKAGE}@{self.version}")
+
+    def test_licence_files_are_the_packages(self):
+        for name in ("ROUTEVIEWS-LICENSE", "DBIP-LICENSE", "NRO_LICENSE"):
+            with self.subTest(file=name):
+                with open(os.path.join(self.package, name), "rb") as package, \
+                        open(os.path.join(REPO, "data", name), "rb") as bundled:
+                    self.assertEqual(bundled.read(), package.read())
+        with open(os.path.join(REPO, "data", "README.md"), encoding="utf-8") as f:
+            self.assertIn(f"{PACKAGE}` (version {self.version}", f.read())
 
 
 def main():
