@@ -9,8 +9,12 @@
 #
 # Usage: asn_csv_to_mmdb.pl [options] IPV4_CSV IPV6_CSV OUTPUT
 #   --source-version=V   the package's version, named in the description
-#   --build-epoch=N      the metadata's build time (default: SOURCE_DATE_EPOCH
-#                        or now); the same input and epoch give the same file
+#   --build-epoch=N      the metadata's build time; by default the time the
+#                        version names (ip-location-db versions end in
+#                        YYYYMMDDHH, UTC), else SOURCE_DATE_EPOCH, else now.
+#                        The same input and epoch give the same file, and the
+#                        epoch says how old the data is, as the country
+#                        database's does
 #   --record-size=N      24, 28 or 32 bits (default 24; the writer fails if
 #                        the tree does not fit)
 # Needs Debian's libmaxmind-db-writer-perl. Rows are start,end,asn,organization
@@ -27,6 +31,7 @@ use warnings;
 use Encode ();
 use Getopt::Long qw(GetOptions);
 use Socket qw(AF_INET AF_INET6 inet_pton inet_ntop);
+use Time::Local qw(timegm);
 
 my $kDatabaseType = 'ip-location-db-asn';
 my $kMaxAsn       = 4294967295;
@@ -66,6 +71,16 @@ sub step {
         $bytes[$i] = $delta > 0 ? 0 : 255;
     }
     return undef;
+}
+
+# The time an ip-location-db version names (e.g. 2.3.2026061719 is
+# 2026-06-17 19:00 UTC), in Unix seconds; undef if it names none.
+sub version_epoch {
+    my ($version) = @_;
+    return undef
+        unless defined $version && $version =~ /(\d{4})(\d{2})(\d{2})(\d{2})\z/;
+    my $epoch = eval { timegm( 0, 0, $4, $3, $2 - 1, $1 ) };
+    return $epoch;
 }
 
 # Splits one CSV line into (start, end, asn, organization), or dies naming
@@ -171,7 +186,8 @@ sub main {
     GetOptions( \%options, 'source-version=s', 'build-epoch=i', 'record-size=i' ) or usage();
     usage() unless @ARGV == 3;
     my ( $ipv4_csv, $ipv6_csv, $output ) = @ARGV;
-    my $epoch = $options{'build-epoch'} // $ENV{SOURCE_DATE_EPOCH} // time();
+    my $epoch = $options{'build-epoch'} // version_epoch( $options{'source-version'} )
+        // $ENV{SOURCE_DATE_EPOCH} // time();
     my $version = $options{'source-version'} // 'unknown version';
 
     # Loaded here, so that a missing module gets a message saying what to do.
