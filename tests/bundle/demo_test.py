@@ -7,6 +7,7 @@ creates and always deletes. No packet leaves those namespaces.
 
 import collections
 import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ sys.path.insert(0, DEMO)
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 import traffic  # noqa: E402  demo/traffic.py
 from netns import TestNamespace  # noqa: E402  tests/support/netns.py
+from exporter_process import free_port  # noqa: E402  tests/support/exporter_process.py
 
 
 def mmdb_country(address):
@@ -214,6 +216,199 @@ class DemoServicesTest(unittest.TestCase):
                     proc.wait()
                 proc.stdout.close()
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+
+# Stands in for the exporter's POST /api/v1/words: prints each post as a JSON
+# line and answers with argv[2] (204, or an {"error"} for others), after
+# argv[3] seconds.
+WORDS_SERVER = r"""
+import http.server, json, sys, time
+status, delay = int(sys.argv[2]), float(sys.argv[3])
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        print(json.dumps({"path": self.path, "body": body.hex(), "from": self.client_address[0],
+                          "type": self.headers.get("Content-Type")}), flush=True)
+        time.sleep(delay)
+        data = b"" if status == 204 else json.dumps({"error": "refused by the test"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
+
+class WordCloudWiringTest(unittest.TestCase):
+    """Service 8083 posts each submitted word to the word cloud's URL, and
+    netns_relay.py carries it out of the namespace as scripts/demo does."""
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise AssertionError("needs root for network namespaces")
+
+    def start_words_server(self, start, port, status=204, delay=0):
+        server = start([sys.executable, "-c", WORDS_SERVER, str(port), str(status), str(delay)],
+                       stdout=subprocess.PIPE, text=True)
+        self.addCleanup(server.wait, 10)
+        self.addCleanup(server.kill)
+        self.addCleanup(server.stdout.close)
+        self.assertEqual(server.stdout.readline(), "listening\n")
+        return server
+
+    def start_words_service(self, ns, url, use_environment=False):
+        """services.py 8083 told where to post: by argument or environment."""
+        argv = [sys.executable, os.path.join(DEMO, "services.py"), "8083"]
+        env = dict(os.environ)
+        env.pop("GEOIP_WORDS_URL", None)
+        if use_environment:
+            env["GEOIP_WORDS_URL"] = url
+        elif url:
+            argv += ["--words-url", url]
+        service = ns.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
+        self.addCleanup(service.wait, 10)
+        self.addCleanup(service.kill)
+        self.addCleanup(service.stdout.close)
+        self.addCleanup(service.stderr.close)
+        result = ns.run([sys.executable, "-c",
+                         "import sys; sys.path.insert(0, %r); import traffic; "
+                         "sys.exit(0 if traffic.WaitListening([8083], 10) else 1)" % DEMO])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return service
+
+    def get_word(self, ns, path):
+        result = ns.run([sys.executable, "-c", CLIENT, "127.0.0.1", "127.0.0.1", "8083", path])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.split("\n", 1)
+
+    def read_posts(self, server, count):
+        """The next `count` posts the words server printed."""
+        return [json.loads(server.stdout.readline()) for _ in range(count)]
+
+    def stop(self, service):
+        """Stops the service; its stderr lines."""
+        service.terminate()
+        service.wait(10)
+        return service.stderr.read().splitlines()
+
+    def test_posts_exactly_the_word_requested(self):
+        with TestNamespace() as ns:
+            server = self.start_words_server(ns.start, 19100)
+            service = self.start_words_service(ns, "http://127.0.0.1:19100/api/v1/words")
+            requests = [
+                ("/kernel", "kernel", b"kernel"),
+                ("/hello%20world?x=1", "hello world", b"hello world"),
+                ("/h%C3%A9llo", "h\u00e9llo", "h\u00e9llo".encode()),
+                ("/caf\u00e9", "caf\u00e9", "caf\u00e9".encode()),  # raw UTF-8 in the path
+                ("/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "<script>alert(1)</script>",
+                 b"<script>alert(1)</script>"),
+                # Bytes the exporter will refuse go as they are: it decides.
+                ("/ab%C0%AF", "ab\ufffd\ufffd", b"ab\xc0\xaf"),
+                ("/x%E2%80%AEy", "x\u202ey", "x\u202ey".encode()),
+            ]
+            for path, shown, _ in requests:
+                self.assertEqual(self.get_word(ns, path),
+                                 ["HTTP/1.1 200 OK", "Submitted word: %s\n" % shown])
+            # No word, no post.
+            self.assertEqual(self.get_word(ns, "/")[0], "HTTP/1.1 400 Bad Request")
+            posts = self.read_posts(server, len(requests))
+            self.assertEqual([bytes.fromhex(p["body"]) for p in posts],
+                             [body for _, _, body in requests])
+            for post in posts:
+                self.assertEqual(post["path"], "/api/v1/words")
+                self.assertEqual(post["type"], "text/plain; charset=utf-8")
+            lines = self.stop(service)
+            self.assertEqual(lines, [])
+            self.assertIn("posting words to http://127.0.0.1:19100/api/v1/words",
+                          service.stdout.read())
+
+    def test_reads_the_url_from_the_environment_and_posts_nothing_without_one(self):
+        with TestNamespace() as ns:
+            server = self.start_words_server(ns.start, 19100)
+            quiet = self.start_words_service(ns, "")
+            self.assertEqual(self.get_word(ns, "/unposted")[1], "Submitted word: unposted\n")
+            self.assertEqual(self.stop(quiet), [])
+            told = self.start_words_service(ns, "http://127.0.0.1:19100/api/v1/words",
+                                            use_environment=True)
+            self.assertEqual(self.get_word(ns, "/posted")[1], "Submitted word: posted\n")
+            # The first post the server sees is the second word.
+            self.assertEqual(bytes.fromhex(self.read_posts(server, 1)[0]["body"]), b"posted")
+            self.stop(told)
+
+    def test_a_failing_post_never_delays_the_answer_and_prints_one_line(self):
+        with TestNamespace() as ns:
+            # Nothing listens at port 1.
+            service = self.start_words_service(ns, "http://127.0.0.1:1/api/v1/words")
+            for word in ("a", "b", "c", "d"):
+                self.assertEqual(self.get_word(ns, "/" + word)[0], "HTTP/1.1 200 OK")
+            time.sleep(1)
+            lines = self.stop(service)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertRegex(lines[0], r"^demo service SubmitWord: posting a word to "
+                                       r"http://127\.0\.0\.1:1/api/v1/words failed: .*refused")
+
+    def test_a_slow_exporter_never_delays_the_answer(self):
+        with TestNamespace() as ns:
+            server = self.start_words_server(ns.start, 19100, delay=5)
+            service = self.start_words_service(ns, "http://127.0.0.1:19100/api/v1/words")
+            start = time.monotonic()
+            for word in ("slow", "slower", "slowest"):
+                self.assertEqual(self.get_word(ns, "/" + word)[0], "HTTP/1.1 200 OK")
+            # Three answers while the first post is still waiting for its reply.
+            self.assertLess(time.monotonic() - start, 4)
+            self.assertEqual(bytes.fromhex(self.read_posts(server, 1)[0]["body"]), b"slow")
+            # The post gives up after its timeout and says so, once.
+            time.sleep(3)
+            lines = self.stop(service)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("timed out", lines[0])
+
+    def test_a_refused_word_prints_the_exporters_reason(self):
+        with TestNamespace() as ns:
+            self.start_words_server(ns.start, 19100, status=400)
+            service = self.start_words_service(ns, "http://127.0.0.1:19100/api/v1/words")
+            self.assertEqual(self.get_word(ns, "/bad")[0], "HTTP/1.1 200 OK")
+            time.sleep(1)
+            self.assertEqual(self.stop(service), [
+                "demo service SubmitWord: posting a word to http://127.0.0.1:19100/api/v1/words "
+                "failed: HTTP 400 refused by the test"])
+
+    def test_a_url_that_is_not_http_is_refused_at_start(self):
+        result = subprocess.run([sys.executable, os.path.join(DEMO, "services.py"), "8083",
+                                 "--words-url", "ftp://exporter/words"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--words-url must be an http:// or https:// URL", result.stderr)
+
+    def test_relay_carries_the_post_out_of_the_namespace_from_its_source(self):
+        port = free_port()
+        server = self.start_words_server(subprocess.Popen, port)
+        with TestNamespace() as ns:
+            relay = subprocess.Popen(
+                [sys.executable, os.path.join(DEMO, "netns_relay.py"), "--netns", ns.name,
+                 "--listen", "127.0.0.1:19100", "--to", "127.0.0.1:%d" % port,
+                 "--source", "127.0.0.83", "--wait", "10"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                self.assertIn("127.0.0.1:19100 in namespace %s" % ns.name,
+                              relay.stdout.readline())
+                service = self.start_words_service(ns, "http://127.0.0.1:19100/api/v1/words")
+                self.assertEqual(self.get_word(ns, "/ebpf")[1], "Submitted word: ebpf\n")
+                post = self.read_posts(server, 1)[0]
+                self.assertEqual(bytes.fromhex(post["body"]), b"ebpf")
+                self.assertEqual(post["from"], "127.0.0.83")
+                self.assertEqual(self.stop(service), [])
+            finally:
+                relay.terminate()
+                self.assertEqual(relay.wait(10), 0)
+                relay.stdout.close()
 
 
 if __name__ == "__main__":
