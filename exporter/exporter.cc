@@ -36,6 +36,9 @@ std::vector<std::string> DefaultAsnDatabases() {
 ConnectionStats::Options StatsOptions(const Config& config) {
   ConnectionStats::Options options;
   options.max_network_labels = config.max_asns;
+  options.top_peers = config.top_peers;
+  options.full_peer_addresses = config.show_full_addresses;
+  options.max_words = config.max_words;
   return options;
 }
 
@@ -157,6 +160,10 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   LiveApi::Options api_options;
   api_options.metrics_path = config.telemetry_path;
   api_options.show_full_addresses = config.show_full_addresses;
+  api_options.words = !config.words_from.empty();
+  api_options.network_name = [self](NetworkId network) {
+    return self->geolocator_->NetworkName(network);
+  };
   api_options.simulated = config.source == ConnectionSource::kSimulated;
   // Live-map streams may hold half the server's threads; scrapes and the
   // API always find one in the other half.
@@ -169,6 +176,12 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   exporter->simulated_ =
       std::make_unique<SimulatedSource>(simulated_options, exporter->recorder_.get());
   routes.push_back(exporter->simulated_->Route());
+  exporter->words_ = std::make_unique<WordsEndpoint>(config.words_from, &exporter->stats_);
+  routes.push_back(exporter->words_->Route());
+  if (!config.words_from.empty()) {
+    fprintf(stderr, "word cloud: on, POST /api/v1/words from %zu address blocks\n",
+            config.words_from.size());
+  }
   routes.push_back({"/-/healthy",
                     [](const HttpRequest&) {
                       return HttpResponse{200, "text/plain", "OK\n", {}};

@@ -26,6 +26,7 @@
 #include "exporter/web/api.h"
 #include "exporter/web/http_server.h"
 #include "exporter/web/simulated_source.h"
+#include "exporter/web/words_endpoint.h"
 
 namespace geoip {
 
@@ -67,6 +68,7 @@ class Exporter {
   absl::Notification stopping_;  // ends live-map streams
   std::unique_ptr<LiveApi> api_;
   std::unique_ptr<SimulatedSource> simulated_;
+  std::unique_ptr<WordsEndpoint> words_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<ProbeDrainer> drainer_;  // null with --connections.source=simulated
   std::unique_ptr<DatabaseWatcher> watcher_;

@@ -202,6 +202,22 @@ std::vector<MetricFamily> ExporterCollector::CollectNetworks() const {
              "Distinct ASes counted as asn=\"other\" because --metrics.max-asns was reached; "
              "their connections are counted in full.",
              MetricType::Counter, static_cast<double>(stats_->UnlabelledNetworks())));
+  const ConnectionStats::WordCounts words = stats_->WordTotals();
+  MetricFamily posted = Family("ebpf_geoip_words_total",
+                               "Words posted to the live map's word cloud (--web.words-from), by "
+                               "result: counted, or refused and why.",
+                               MetricType::Counter);
+  AddSample(&posted, {{"result", "counted"}}, static_cast<double>(words.counted));
+  for (size_t i = 0; i < kWordRefusalCount; ++i) {
+    AddSample(&posted,
+              {{"result", absl::StrCat("refused_", WordRefusalLabel(static_cast<WordRefusal>(i)))}},
+              static_cast<double>(words.refused[i]));
+  }
+  families.push_back(std::move(posted));
+  families.push_back(Single("ebpf_geoip_words_evicted_total",
+                            "Words the word cloud dropped, least posted first, to make room for "
+                            "new ones past --web.max-words.",
+                            MetricType::Counter, static_cast<double>(words.evicted)));
   return families;
 }
 

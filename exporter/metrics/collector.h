@@ -77,7 +77,8 @@ class ExporterCollector : public prometheus::Collectable {
   prometheus::MetricFamily CollectDurations(const std::vector<std::string>& services) const;
   // Failed connections per (country, port, reason).
   prometheus::MetricFamily CollectFailures() const;
-  // Accepted connections per label network, and the ASes past the cap.
+  // Accepted connections per label network, the ASes past the cap, and
+  // the word cloud's counts.
   std::vector<prometheus::MetricFamily> CollectNetworks() const;
   // Everything but the statistics: health, build, process.
   std::vector<prometheus::MetricFamily> CollectHealth() const;

@@ -64,6 +64,43 @@ TEST(ExporterCollector, ExposesSeriesWithCountryAndPortLabels) {
   EXPECT_TRUE(absl::StrContains(text, "# TYPE ebpf_geoip_unique_source_addresses gauge"));
 }
 
+TEST(ExporterCollector, ExposesNetworksCappedWithNamesAndExactTotals) {
+  ConnectionStats::Options options;
+  options.max_network_labels = 1;
+  ConnectionStats stats(options);
+  const CountryId gb = *CountryId::FromIsoCode("GB");
+  const IpAddress a = Addr("81.2.69.142"), b = Addr("8.8.8.8"), c = Addr("10.0.0.1");
+  stats.Record(gb, 8081, &a, 3, absl::Now(), 0, NetworkId::Of(20712));
+  stats.Record(gb, 8081, &b, 2, absl::Now(), 0, NetworkId::Of(15169));  // past the cap
+  stats.Record(gb, 8082, &b, 1, absl::Now(), 0, NetworkId::Of(15169));
+  stats.Record(CountryId::Private(), 8081, &c, 4, absl::Now(), 0, NetworkId::Private());
+  stats.Record(CountryId::Overflow(), 8081, nullptr, 5, absl::Now(), 0, NetworkId::Overflow());
+  ASSERT_TRUE(stats.AddWord("ebpf").ok());
+  ASSERT_FALSE(stats
+                   .AddWord("\xE2\x80\xAE"
+                            "evil")
+                   .ok());
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, TestHealth, [](NetworkId n) {
+    return n == NetworkId::Of(20712) ? "Andrews & \"Arnold\"" : "";
+  });
+  const std::string text = collector.CollectText();
+  for (const char* line : {
+           "ebpf_geoip_accepted_connections_by_asn_total{asn=\"AS20712\",as_name=\"Andrews & "
+           "\\\"Arnold\\\"\"} 3\n",
+           "ebpf_geoip_accepted_connections_by_asn_total{asn=\"private\",as_name=\"\"} 4\n",
+           "ebpf_geoip_accepted_connections_by_asn_total{asn=\"overflow\",as_name=\"\"} 5\n",
+           "ebpf_geoip_accepted_connections_by_asn_total{asn=\"other\",as_name=\"\"} 3\n",
+           "ebpf_geoip_asns_over_cap_total 1\n",
+           "ebpf_geoip_words_total{result=\"counted\"} 1\n",
+           "ebpf_geoip_words_total{result=\"refused_direction\"} 1\n",
+           "ebpf_geoip_words_evicted_total 0\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << text;
+  }
+  EXPECT_FALSE(absl::StrContains(text, "AS15169")) << text;
+}
+
 TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   ConnectionStats stats;
   ServiceNames services(64);

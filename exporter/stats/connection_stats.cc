@@ -33,7 +33,10 @@ bool HasLifetimes(const DrainedTraffic& traffic) {
 }  // namespace
 
 ConnectionStats::ConnectionStats(Options options)
-    : options_(options), networks_(options.max_network_labels, options.max_network_keys) {
+    : options_(options),
+      networks_(options.max_network_labels, options.max_network_keys),
+      peers_(options.top_peers, options.full_peer_addresses),
+      words_(options.max_words) {
   recent_.reserve(options_.recent_capacity);
 }
 
@@ -51,6 +54,7 @@ void ConnectionStats::Record(CountryId country, uint16_t port, const IpAddress* 
   if (address != nullptr) {
     series.uniques.Add(*address);
     total.uniques.Add(*address);
+    peers_.Record(country, port, service, *address, count);
   }
 
   if (options_.recent_capacity > 0) {
@@ -196,6 +200,36 @@ std::vector<ConnectionStats::Lifetimes> ConnectionStats::LifetimeHistograms() co
 std::vector<FailureCounts::Series> ConnectionStats::Failures() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return failures_.Snapshot();
+}
+
+absl::Status ConnectionStats::AddWord(std::string_view word) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  absl::Status added = words_.Add(word);
+  if (added.ok()) Changed(lock);
+  return added;
+}
+
+std::vector<WordCloud::Entry> ConnectionStats::Words(size_t max) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return words_.Snapshot(max);
+}
+
+ConnectionStats::WordCounts ConnectionStats::WordTotals() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  WordCounts counts;
+  counts.counted = words_.accepted();
+  counts.evicted = words_.evicted();
+  for (size_t i = 0; i < kWordRefusalCount; ++i) {
+    counts.refused[i] = words_.refused(static_cast<WordRefusal>(i));
+  }
+  return counts;
+}
+
+std::vector<TopPeers::Peer> ConnectionStats::Peers(std::optional<uint16_t> port,
+                                                   std::optional<ServiceId> service,
+                                                   size_t limit) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return peers_.Top(port, service, limit);
 }
 
 std::vector<std::pair<NetworkId, uint64_t>> ConnectionStats::NetworkLabelTotals() const {

@@ -1,8 +1,8 @@
 // The exporter's aggregation state: accepted connections, distinct peer
 // addresses and traffic per (country, local port, service), accepted
-// connections per network, lifetimes of closed connections per (port,
-// service), failed connections, plus a short log of recent connections for
-// the live view.
+// connections per network, the heaviest peers, lifetimes of closed
+// connections per (port, service), failed connections, the word cloud, plus
+// a short log of recent connections for the live view.
 #ifndef EXPORTER_STATS_CONNECTION_STATS_H_
 #define EXPORTER_STATS_CONNECTION_STATS_H_
 
@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <optional>
 #include <shared_mutex>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "exporter/geo/country.h"
 #include "exporter/geo/network.h"
@@ -26,7 +28,9 @@
 #include "exporter/stats/failure_counts.h"
 #include "exporter/stats/network_counts.h"
 #include "exporter/stats/service_names.h"
+#include "exporter/stats/top_peers.h"
 #include "exporter/stats/unique_counter.h"
+#include "exporter/stats/word_cloud.h"
 
 namespace geoip {
 
@@ -50,6 +54,19 @@ class ConnectionStats {
     size_t max_network_labels = 500;
     // Keys of the per-network detail (see NetworkCounts).
     size_t max_network_keys = NetworkCounts::kDefaultMaxKeys;
+    // Counters per (port, service) for the heaviest peers; 0: none kept.
+    size_t top_peers = 64;
+    // Whether top peers are whole addresses rather than /24 and /48.
+    bool full_peer_addresses = false;
+    // Words the word cloud keeps.
+    size_t max_words = 100;
+  };
+
+  // What happened to the words posted (see WordCloud).
+  struct WordCounts {
+    uint64_t counted = 0;
+    uint64_t evicted = 0;
+    std::array<uint64_t, kWordRefusalCount> refused{};
   };
 
   // What the accepted connections of a series (or a country) carried, as
@@ -108,9 +125,9 @@ class ConnectionStats {
   ConnectionStats& operator=(const ConnectionStats&) = delete;
 
   // Adds `count` connections to the series (country, port, service) from
-  // `address`, and to its network's. address is nullptr when the kernel
-  // could not record the peer (overflow); then unique counts are left
-  // alone. A count of 0 changes nothing.
+  // `address`, to its network's and to the top peers. address is nullptr
+  // when the kernel could not record the peer (overflow); then unique
+  // counts and top peers are left alone. A count of 0 changes nothing.
   void Record(CountryId country, uint16_t port, const IpAddress* address, uint64_t count,
               absl::Time when, ServiceId service = ServiceNames::kUnknown,
               NetworkId network = NetworkId::Unknown());
@@ -152,6 +169,23 @@ class ConnectionStats {
 
   // Failed connections, as FailureCounts::Snapshot() sorts them.
   std::vector<FailureCounts::Series> Failures() const;
+
+  // Counts one posted word (see WordCloud::Add); a refused one changes
+  // only the refusal counts.
+  absl::Status AddWord(std::string_view word);
+
+  // Up to `max` words, most counted first.
+  std::vector<WordCloud::Entry> Words(size_t max) const;
+
+  // Totals of the words posted.
+  WordCounts WordTotals() const;
+
+  // The heaviest peers a port and/or service selects (see TopPeers::Top).
+  std::vector<TopPeers::Peer> Peers(std::optional<uint16_t> port, std::optional<ServiceId> service,
+                                    size_t limit) const;
+
+  // Whether top peers are kept at all (Options::top_peers > 0).
+  bool keeps_peers() const { return options_.top_peers > 0; }
 
   // Accepted connections per label network (see NetworkCounts).
   std::vector<std::pair<NetworkId, uint64_t>> NetworkLabelTotals() const;
@@ -207,6 +241,8 @@ class ConnectionStats {
   absl::flat_hash_map<LifetimesKey, Lifetimes> lifetimes_;
   FailureCounts failures_;
   NetworkCounts networks_;
+  TopPeers peers_;
+  WordCloud words_;
   // Ring of recent connections; next_recent_ is where the next one goes.
   std::vector<RecentConnection> recent_;
   size_t next_recent_ = 0;

@@ -72,8 +72,9 @@ std::optional<std::string> DecodeQueryValue(absl::string_view text) {
 
 // The filters in a query string. port, if present, must be a port number
 // 1-65535, or with `other_port` also "other" (read as 0, the ports failures
-// count as "other"); service a name of 1 to 64 bytes, URL-encoded. Other
-// parameters are ignored; of a repeated one, the last counts.
+// count as "other"); service a name of 1 to 64 bytes, URL-encoded; country
+// a two-letter code or private, unknown, overflow; limit 1 to kMaxLimit.
+// Other parameters are ignored; of a repeated one, the last counts.
 absl::StatusOr<LiveApi::Query> ParseQuery(absl::string_view query, bool other_port = false) {
   LiveApi::Query parsed;
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
@@ -103,9 +104,39 @@ absl::StatusOr<LiveApi::Query> ParseQuery(absl::string_view query, bool other_po
                                                        name->size(), " bytes"));
       }
       parsed.service = *std::move(name);
+    } else if (kv.first == "country") {
+      std::optional<CountryId> country =
+          CountryId::FromIsoCode(std::string_view(kv.second.data(), kv.second.size()));
+      for (CountryId special :
+           {CountryId::Private(), CountryId::Unknown(), CountryId::Overflow()}) {
+        if (kv.second == special.Label()) country = special;
+      }
+      if (!country) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("country must be a two-letter code such as GB, or private, unknown or "
+                         "overflow, got \"",
+                         kv.second.substr(0, 32), "\""));
+      }
+      parsed.country = country;
+    } else if (kv.first == "limit") {
+      uint32_t value = 0;
+      if (kv.second.empty() || !absl::ascii_isdigit(kv.second[0]) ||
+          !absl::SimpleAtoi(kv.second, &value) || value < 1 || value > LiveApi::kMaxLimit) {
+        return absl::InvalidArgumentError(absl::StrCat("limit must be a number from 1 to ",
+                                                       LiveApi::kMaxLimit, ", got \"",
+                                                       kv.second.substr(0, 32), "\""));
+      }
+      parsed.limit = value;
     }
   }
   return parsed;
+}
+
+// The text form a peer key is shown in is TopPeers'; a network's name is
+// whatever the database said, escaped as JSON.
+std::string NetworkJson(NetworkId network, const std::string& name, uint64_t connections) {
+  return absl::StrCat("{\"asn\":", JsonString(network.Label()), ",\"as_name\":", JsonString(name),
+                      ",\"connections\":", connections, "}");
 }
 
 std::string ContentType(absl::string_view name) {
@@ -161,6 +192,9 @@ std::vector<HttpRoute> LiveApi::Routes() {
       {"/api/v1/services", [this](const HttpRequest& r) { return Services(r); }, nullptr});
   routes.push_back(
       {"/api/v1/failures", [this](const HttpRequest& r) { return Failures(r); }, nullptr});
+  routes.push_back(
+      {"/api/v1/networks", [this](const HttpRequest& r) { return Networks(r); }, nullptr});
+  routes.push_back({"/api/v1/peers", [this](const HttpRequest& r) { return Peers(r); }, nullptr});
   routes.push_back({"/api/v1/state", [this](const HttpRequest& r) { return State(r); }, nullptr});
   HttpRoute stream{"/api/v1/stream", nullptr,
                    [this](const HttpRequest& r, HttpStream& s) { Stream(r, s); }};
@@ -339,7 +373,63 @@ std::string LiveApi::StateJson(const Query& query) const {
       ",\"closed_connections\":", traffic.closed_connections,
       ",\"countries\":", CountriesJson(query), ",\"ports\":", PortsJson(),
       ",\"services\":", ServicesJson(), ",\"failures\":", FailuresJson(query.port),
+      stats_->keeps_peers() ? absl::StrCat(",\"peers\":", PeersJson(query, kStreamPeers)) : "",
+      options_.words ? absl::StrCat(",\"words\":", WordsJson()) : "",
       ",\"recent\":", RecentJson(query), "}");
+}
+
+std::string LiveApi::PeersJson(const Query& query, size_t limit) const {
+  const std::optional<ConnectionStats::Filter> filter = FilterOf(query);
+  if (!filter) return "[]";
+  std::string json = "[";
+  for (const TopPeers::Peer& peer : stats_->Peers(filter->port, filter->service, limit)) {
+    if (json.size() > 1) json += ",";
+    absl::StrAppend(&json, "{\"address\":", JsonString(peer.address),
+                    ",\"country\":", JsonString(peer.country.Label()),
+                    ",\"country_name\":", JsonString(CountryName(peer.country)),
+                    ",\"connections\":", peer.connections, ",\"max_error\":", peer.max_error, "}");
+  }
+  return json + "]";
+}
+
+std::string LiveApi::WordsJson() const {
+  std::string json = "[";
+  for (const WordCloud::Entry& entry : stats_->Words(kStreamWords)) {
+    if (json.size() > 1) json += ",";
+    absl::StrAppend(&json, "{\"word\":", JsonString(entry.word), ",\"count\":", entry.count, "}");
+  }
+  return json + "]";
+}
+
+HttpResponse LiveApi::Networks(const HttpRequest& request) const {
+  if (!IsGet(request)) return NotGet();
+  absl::StatusOr<Query> query = ParseQuery(request.query);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  const std::optional<ConnectionStats::Filter> filter = FilterOf(*query);
+  NetworkCounts::Top top;
+  if (filter) {
+    top = stats_->TopNetworks({query->country, filter->port, filter->service},
+                              query->limit.value_or(20));
+  }
+  std::string json = "{\"networks\":[";
+  for (size_t i = 0; i < top.networks.size(); ++i) {
+    const auto& [network, connections] = top.networks[i];
+    absl::StrAppend(
+        &json, i > 0 ? "," : "",
+        NetworkJson(network, options_.network_name ? options_.network_name(network) : "",
+                    connections));
+  }
+  absl::StrAppend(&json, "],\"other_connections\":", top.other, "}");
+  return JsonResponse(200, std::move(json));
+}
+
+HttpResponse LiveApi::Peers(const HttpRequest& request) const {
+  if (!IsGet(request)) return NotGet();
+  absl::StatusOr<Query> query = ParseQuery(request.query);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  return JsonResponse(
+      200, absl::StrCat("{\"peers\":", PeersJson(*query, query->limit.value_or(20)),
+                        ",\"prefix\":", options_.show_full_addresses ? "false" : "true", "}"));
 }
 
 HttpResponse LiveApi::Countries(const HttpRequest& request) const {

@@ -9,12 +9,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "exporter/geo/network.h"
 #include "exporter/stats/connection_stats.h"
 #include "exporter/stats/service_names.h"
 #include "exporter/web/http_server.h"
@@ -49,13 +51,26 @@ class LiveApi {
     // told to poll /api/v1/state instead, so scrapes of /metrics always find
     // a thread.
     int max_streams = 8;
+    // The word cloud is on (--web.words-from): stream messages carry it.
+    bool words = false;
+    // The name of an AS, for /api/v1/networks; none: names are empty.
+    std::function<std::string(NetworkId)> network_name;
   };
 
-  // What a request asks for: ?port=N and ?service=NAME; absent means all.
+  // What a request asks for: ?port=N, ?service=NAME, ?country=CC and
+  // ?limit=N; absent means all (limit: each route's default).
   struct Query {
     std::optional<uint16_t> port;        // 0: "other", the ports not watched (failures only)
     std::optional<std::string> service;  // decoded; may name no service yet
+    std::optional<CountryId> country;
+    std::optional<size_t> limit;  // 1 to kMaxLimit
   };
+
+  // The most rows ?limit= may ask for.
+  static constexpr size_t kMaxLimit = 1000;
+  // Rows of each list in a stream message.
+  static constexpr size_t kStreamWords = 50;
+  static constexpr size_t kStreamPeers = 10;
 
   LiveApi(Options options, const ConnectionStats* stats, const ServiceNames* services,
           const absl::Notification* stopping);
@@ -65,7 +80,8 @@ class LiveApi {
 
   // Every route: "/" (the page), "/live_map/<file>", "/api/v1/countries",
   // "/api/v1/ports", "/api/v1/services", "/api/v1/failures",
-  // "/api/v1/state" and "/api/v1/stream".
+  // "/api/v1/networks", "/api/v1/peers", "/api/v1/state" and
+  // "/api/v1/stream". (Words come in through WordsEndpoint.)
   std::vector<HttpRoute> Routes();
 
   // GET /: the page, with the metrics path filled in.
@@ -81,6 +97,12 @@ class LiveApi {
   // GET /api/v1/failures[?port=N|other]: failed connections per country and
   // reason, most first.
   HttpResponse Failures(const HttpRequest& request) const;
+  // GET /api/v1/networks[?port=N][&service=NAME][&country=CC][&limit=N]:
+  // the networks (ASes) with the most accepted connections, most first.
+  HttpResponse Networks(const HttpRequest& request) const;
+  // GET /api/v1/peers[?port=N][&service=NAME][&limit=N]: the heaviest
+  // peers, /24 or /48 networks unless --web.show-full-addresses.
+  HttpResponse Peers(const HttpRequest& request) const;
   // GET /api/v1/state[?port=N][&service=NAME]: what one stream message
   // carries, for pages that poll because every stream slot is taken.
   HttpResponse State(const HttpRequest& request) const;
@@ -104,6 +126,8 @@ class LiveApi {
   std::string PortsJson() const;
   std::string ServicesJson() const;
   std::string RecentJson(const Query& query) const;
+  std::string PeersJson(const Query& query, size_t limit) const;
+  std::string WordsJson() const;
 
   const Options options_;
   const ConnectionStats* const stats_;

@@ -285,6 +285,10 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
       "\"services\":[{\"service\":\"web\",\"connections\":5},"
       "{\"service\":\"api\",\"connections\":1},{\"service\":\"my app\",\"connections\":1}],"
       "\"failures\":[],"
+      "\"peers\":[{\"address\":\"193.51.24.0/"
+      "24\",\"country\":\"DE\",\"country_name\":\"Germany\",\"connections\":3,\"max_error\":0},"
+      "{\"address\":\"8.8.8.0/24\",\"country\":\"US\",\"country_name\":\"United "
+      "States\",\"connections\":2,\"max_error\":0}],"
       "\"recent\":["
       "{\"time\":\"2023-11-14T22:13:22.000Z\",\"id\":\"DE\",\"name\":\"Germany\","
       "\"port\":8443,\"service\":\"web\",\"address\":\"193.51.24.0/24\",\"connections\":3},"
@@ -314,7 +318,7 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
       << none;
   EXPECT_TRUE(absl::EndsWith(none,
                              "{\"service\":\"my app\",\"connections\":1}],\"failures\":[],"
-                             "\"recent\":[]}\n"))
+                             "\"peers\":[],\"recent\":[]}\n"))
       << none;
 }
 
@@ -459,6 +463,8 @@ TEST(LiveApi, StateCarriesFailuresOfItsPort) {
             "\"reasons\":{\"refused\":2}},"
             "{\"id\":\"US\",\"name\":\"United States\",\"failed_connections\":2,"
             "\"reasons\":{\"refused\":2}}],"
+            "\"peers\":[{\"address\":\"8.8.8.0/24\",\"country\":\"US\",\"country_name\":\"United "
+            "States\",\"connections\":1,\"max_error\":0}],"
             "\"recent\":[{\"time\":\"2023-11-14T22:13:20.000Z\",\"id\":\"US\","
             "\"name\":\"United States\",\"port\":22,\"service\":\"unknown\","
             "\"address\":\"8.8.8.0/24\",\"connections\":1}]}");
@@ -494,6 +500,10 @@ TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
           "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
           "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
           "\"failures\":[],"
+          "\"peers\":[{\"address\":\"8.8.8.0/24\",\"country\":\"US\",\"country_name\":\"United "
+          "States\",\"connections\":2,\"max_error\":0},"
+          "{\"address\":\"2001:4860:4860::/48\",\"country\":\"US\",\"country_name\":\"United "
+          "States\",\"connections\":1,\"max_error\":0}],"
           "\"recent\":["
           "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
           "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
@@ -515,6 +525,9 @@ TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
           "\"ports\":[{\"port\":8081,\"connections\":2},{\"port\":8082,\"connections\":1}],"
           "\"services\":[{\"service\":\"unknown\",\"connections\":3}],"
           "\"failures\":[],"
+          "\"peers\":[{\"address\":\"2001:4860:4860::/"
+          "48\",\"country\":\"US\",\"country_name\":\"United "
+          "States\",\"connections\":1,\"max_error\":0}],"
           "\"recent\":["
           "{\"time\":\"2023-11-14T22:13:21.500Z\",\"id\":\"US\",\"name\":\"United States\","
           "\"port\":8082,\"service\":\"unknown\",\"address\":\"2001:4860:4860::/48\","
@@ -535,8 +548,10 @@ TEST(LiveApi, FullAddressesOnlyWhenAskedAndOverflowHasNone) {
                                 "\"service\":\"unknown\",\"address\":null,\"connections\":7}"))
       << state;
   EXPECT_TRUE(absl::StrContains(state, "\"address\":\"2001:4860:4860::8888\"")) << state;
-  // recent = 2: the oldest of the three is left out.
-  EXPECT_FALSE(absl::StrContains(state, "8.8.8.")) << state;
+  // recent = 2: the oldest of the three is left out of the feed (top
+  // peers, before it, still list it).
+  const std::string feed = state.substr(state.find("\"recent\":"));
+  EXPECT_FALSE(absl::StrContains(feed, "8.8.8.")) << state;
 }
 
 TEST(LiveApi, PageLinksTheMetricsPathEscaped) {
@@ -569,11 +584,11 @@ TEST(LiveApi, RoutesServeThePageItsFilesAndTheApi) {
       EXPECT_TRUE(absl::StartsWith(map.body, "{\"type\":\"Topology\""));
     }
   }
-  EXPECT_EQ(paths,
-            (std::vector<std::string>{"/", "/live_map/live_map.css", "/live_map/live_map.js",
-                                      "/live_map/countries-110m.json", "/live_map/centroids.json",
-                                      "/api/v1/countries", "/api/v1/ports", "/api/v1/services",
-                                      "/api/v1/failures", "/api/v1/state", "/api/v1/stream"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "/", "/live_map/live_map.css", "/live_map/live_map.js",
+                       "/live_map/countries-110m.json", "/live_map/centroids.json",
+                       "/api/v1/countries", "/api/v1/ports", "/api/v1/services", "/api/v1/failures",
+                       "/api/v1/networks", "/api/v1/peers", "/api/v1/state", "/api/v1/stream"}));
 }
 
 TEST(CountryName, ComesFromIsoCodesWithSpecialLabelsDescribed) {
@@ -748,6 +763,124 @@ TEST(LiveApi, StreamRefusesBadServices) {
   EXPECT_EQ(bad.writes(), std::vector<std::string>{
                               "retry: 60000\nevent: failure\ndata: {\"error\":\"service must be a "
                               "name of 1 to 64 bytes, got 65 bytes\"}\n\n"});
+}
+
+// Networks, peers and words: the fixture's stats with networks recorded.
+TEST(LiveApi, NetworksAreTheTopAsesForAQueryWithTheRestSummed) {
+  LiveApi::Options options;
+  options.network_name = [](NetworkId network) {
+    return network == NetworkId::Of(15169) ? std::string("Google \"LLC\"") : std::string();
+  };
+  Fixture f(options);
+  const IpAddress google = Address("8.8.8.8");
+  const IpAddress arnold = Address("81.2.69.142");
+  f.stats.Record(Iso("US"), 8081, &google, 5, kTime, f.service_names.Intern("web"),
+                 NetworkId::Of(15169));
+  f.stats.Record(Iso("GB"), 8081, &arnold, 2, kTime, f.service_names.Intern("web"),
+                 NetworkId::Of(20712));
+  f.stats.Record(Iso("GB"), 8082, &arnold, 4, kTime, f.service_names.Intern("api"),
+                 NetworkId::Of(20712));
+  EXPECT_EQ(f.api->Networks(Get()).body,
+            "{\"networks\":[{\"asn\":\"AS20712\",\"as_name\":\"\",\"connections\":6},"
+            "{\"asn\":\"AS15169\",\"as_name\":\"Google \\\"LLC\\\"\",\"connections\":5}],"
+            "\"other_connections\":0}\n");
+  EXPECT_EQ(f.api->Networks(Get("limit=1")).body,
+            "{\"networks\":[{\"asn\":\"AS20712\",\"as_name\":\"\",\"connections\":6}],"
+            "\"other_connections\":5}\n");
+  EXPECT_EQ(f.api->Networks(Get("country=US")).body,
+            "{\"networks\":[{\"asn\":\"AS15169\",\"as_name\":\"Google \\\"LLC\\\"\","
+            "\"connections\":5}],\"other_connections\":0}\n");
+  EXPECT_EQ(f.api->Networks(Get("port=8081&country=GB")).body,
+            "{\"networks\":[{\"asn\":\"AS20712\",\"as_name\":\"\",\"connections\":2}],"
+            "\"other_connections\":0}\n");
+  EXPECT_EQ(f.api->Networks(Get("service=api")).body,
+            "{\"networks\":[{\"asn\":\"AS20712\",\"as_name\":\"\",\"connections\":4}],"
+            "\"other_connections\":0}\n");
+  // A service no connection has had yet selects nothing.
+  EXPECT_EQ(f.api->Networks(Get("service=none-yet")).body,
+            "{\"networks\":[],\"other_connections\":0}\n");
+}
+
+TEST(LiveApi, NetworksAndPeersRefuseBadQueriesSayingWhy) {
+  Fixture f;
+  for (const char* query : {"country=GBR", "country=", "country=other", "limit=0", "limit=1001",
+                            "limit=x", "limit=-1", "port=0"}) {
+    SCOPED_TRACE(query);
+    const HttpResponse networks = f.api->Networks(Get(query));
+    EXPECT_EQ(networks.status, 400);
+    EXPECT_TRUE(absl::StrContains(networks.body, "must be")) << networks.body;
+    EXPECT_EQ(f.api->Peers(Get(query)).status, 400);
+  }
+  EXPECT_EQ(f.api->Networks(Get("country=private")).status, 200);
+  HttpRequest post = Get();
+  post.method = "POST";
+  EXPECT_EQ(f.api->Networks(post).status, 405);
+  EXPECT_EQ(f.api->Peers(post).status, 405);
+}
+
+TEST(LiveApi, PeersAreTheHeaviestPrefixesUnlessFullAddressesAreShown) {
+  Fixture prefixes;
+  prefixes.Record("US", 8081, "8.8.8.8", 2);
+  prefixes.Record("US", 8081, "8.8.8.9", 2);  // the same /24
+  prefixes.Record("GB", 8081, "81.2.69.142", 3);
+  prefixes.Record("GB", 8082, "81.2.69.142", 1);
+  EXPECT_EQ(prefixes.api->Peers(Get()).body,
+            "{\"peers\":[{\"address\":\"8.8.8.0/24\",\"country\":\"US\",\"country_name\":"
+            "\"United States\",\"connections\":4,\"max_error\":0},"  // ties: by address
+            "{\"address\":\"81.2.69.0/24\",\"country\":\"GB\",\"country_name\":"
+            "\"United Kingdom\",\"connections\":4,\"max_error\":0}],\"prefix\":true}\n");
+  EXPECT_EQ(prefixes.api->Peers(Get("port=8082")).body,
+            "{\"peers\":[{\"address\":\"81.2.69.0/24\",\"country\":\"GB\",\"country_name\":"
+            "\"United Kingdom\",\"connections\":1,\"max_error\":0}],\"prefix\":true}\n");
+  EXPECT_EQ(prefixes.api->Peers(Get("limit=1&port=8081")).body,
+            "{\"peers\":[{\"address\":\"8.8.8.0/24\",\"country\":\"US\",\"country_name\":"
+            "\"United States\",\"connections\":4,\"max_error\":0}],\"prefix\":true}\n");
+
+  LiveApi::Options full;
+  full.show_full_addresses = true;
+  ConnectionStats::Options stats_options;
+  stats_options.full_peer_addresses = true;
+  ConnectionStats stats(stats_options);
+  ServiceNames names(8);
+  absl::Notification stopping;
+  LiveApi api(full, &stats, &names, &stopping);
+  const IpAddress a = Address("8.8.8.8"), b = Address("8.8.8.9");
+  stats.Record(Iso("US"), 8081, &a, 2, kTime);
+  stats.Record(Iso("US"), 8081, &b, 1, kTime);
+  EXPECT_EQ(api.Peers(Get()).body,
+            "{\"peers\":[{\"address\":\"8.8.8.8\",\"country\":\"US\",\"country_name\":"
+            "\"United States\",\"connections\":2,\"max_error\":0},"
+            "{\"address\":\"8.8.8.9\",\"country\":\"US\",\"country_name\":\"United States\","
+            "\"connections\":1,\"max_error\":0}],\"prefix\":false}\n");
+}
+
+TEST(LiveApi, StateCarriesPeersAndWordsOnlyWhenOn) {
+  LiveApi::Options with_words;
+  with_words.words = true;
+  Fixture on(with_words);
+  on.Record("GB", 8081, "81.2.69.142", 3);
+  ASSERT_TRUE(on.stats.AddWord("<b>hi</b>").ok());
+  ASSERT_TRUE(on.stats.AddWord("<b>hi</b>").ok());
+  ASSERT_TRUE(on.stats.AddWord("ebpf").ok());
+  const std::string state = on.api->StateJson({});
+  EXPECT_TRUE(absl::StrContains(
+      state,
+      ",\"peers\":[{\"address\":\"81.2.69.0/24\",\"country\":\"GB\",\"country_name\":"
+      "\"United Kingdom\",\"connections\":3,\"max_error\":0}],"))
+      << state;
+  EXPECT_TRUE(absl::StrContains(
+      state, ",\"words\":[{\"word\":\"<b>hi</b>\",\"count\":2},{\"word\":\"ebpf\",\"count\":1}],"))
+      << state;
+
+  ConnectionStats::Options no_peers;
+  no_peers.top_peers = 0;
+  ConnectionStats stats(no_peers);
+  ServiceNames names(8);
+  absl::Notification stopping;
+  LiveApi off({}, &stats, &names, &stopping);
+  const std::string quiet = off.StateJson({});
+  EXPECT_FALSE(absl::StrContains(quiet, "\"peers\"")) << quiet;
+  EXPECT_FALSE(absl::StrContains(quiet, "\"words\"")) << quiet;
 }
 
 }  // namespace
