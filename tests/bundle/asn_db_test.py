@@ -7,6 +7,12 @@ mmdblookup is expected to answer, at each range's first and last address and
 just outside it; IPv4-mapped addresses answer as IPv4; malformed input is
 refused and leaves no file behind.
 
+UpdateScriptTest (fast, no network): scripts/update-geoip-db, in a copy of
+the tree with an npm that serves made-up packages, refreshes both
+databases, gives the same bytes for the same version, and keeps the old
+files, saying what to do, when the ASN package is gone, when its data fails
+the check, or when npm or the Perl module is missing.
+
 BundledDatabaseTest: data/ip-location-db-asn.mmdb has the GeoLite2-ASN
 schema, and for well-known addresses and a sample of rows answers what the
 CSV files of the npm package it names (@ip-location-db/asn at the version in
@@ -25,13 +31,16 @@ import csv
 import ipaddress
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONVERTER = os.path.join(REPO, "tools", "asn_db", "asn_csv_to_mmdb.pl")
+UPDATE_SCRIPT = os.path.join(REPO, "scripts", "update-geoip-db")
 FIXTURES = os.path.join(REPO, "tests", "testdata", "asn")
 BUNDLED = os.path.join(REPO, "data", "ip-location-db-asn.mmdb")
 PACKAGE = "@ip-location-db/asn"
@@ -241,6 +250,182 @@ class ConverterTest(unittest.TestCase):
                     self.assertNotEqual(result.returncode, 0)
                     self.assertIn(message, result.stderr)
                     self.assertEqual(os.listdir(tmp), ["asn-ipv4.csv"])
+
+
+# A stand-in for npm: `npm pack --silent PACKAGE` copies the tarball
+# $FAKE_NPM_DIR holds for it (named as npm names them) and prints its name;
+# a package it lacks gets npm's E404.
+FAKE_NPM = """#!/bin/sh
+[ "$1" = pack ] || exit 2
+name=$(echo "$3" | sed 's/^@//; s|/|-|')
+for tarball in "$FAKE_NPM_DIR/$name"-[0-9]*.tgz; do
+  [ -f "$tarball" ] || break
+  cp "$tarball" . && basename "$tarball" && exit 0
+done
+echo "npm ERR! code E404" >&2
+echo "npm ERR! 404 Not Found - GET https://registry.npmjs.org/$3" >&2
+exit 1
+"""
+# A perl without MaxMind::DB::Writer, for the update script's check.
+PERL_WITHOUT_WRITER = """#!/bin/sh
+case "$1" in -MMaxMind::DB::Writer*) echo "Can't locate MaxMind/DB/Writer/Tree.pm" >&2; exit 2;; esac
+exec /usr/bin/perl "$@"
+"""
+
+
+def write_executable(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+def make_package(directory, name, version, files):
+    """Writes the tarball npm pack would make of a package with these files
+    ({name: bytes}) and a package.json."""
+    files = dict(files, **{"package.json": f'{{"name": "{name}", "version": "{version}"}}\n'.encode()})
+    with tempfile.TemporaryDirectory() as tmp:
+        for file, content in files.items():
+            os.makedirs(os.path.join(tmp, "package"), exist_ok=True)
+            with open(os.path.join(tmp, "package", file), "wb") as f:
+                f.write(content)
+        tarball = os.path.join(directory, f"{name[1:].replace('/', '-')}-{version}.tgz")
+        with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
+            tar.add(os.path.join(tmp, "package"), arcname="package")
+
+
+class UpdateScriptTest(unittest.TestCase):
+    VERSION = "9.9.2026010100"
+    ASN_IPV4 = b'1.1.1.0,1.1.1.255,13335,"Made-up Cloudflare, for the check"\n'
+    ASN_IPV6 = b"2001:4860::,2001:4860:ffff:ffff:ffff:ffff:ffff:ffff,15169,Made-up Google\n"
+    LICENCES = {name: f"test {name}\n".encode()
+                for name in ("ROUTEVIEWS-LICENSE", "DBIP-LICENSE", "NRO_LICENSE")}
+
+    @classmethod
+    def setUpClass(cls):
+        check_tools()
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tree = os.path.join(tmp.name, "tree")
+        self.data = os.path.join(self.tree, "data")
+        for part in ("scripts", "tools/asn_db", "data"):
+            os.makedirs(os.path.join(self.tree, part))
+        shutil.copy(UPDATE_SCRIPT, os.path.join(self.tree, "scripts"))
+        shutil.copy(CONVERTER, os.path.join(self.tree, "tools", "asn_db"))
+        # The old files: the country database and licences as bundled, and
+        # an ASN database of the hand-made CSV files.
+        for name in ("geo-whois-asn-country.mmdb", "NRO_LICENSE", "ROUTEVIEWS-LICENSE",
+                     "DBIP-LICENSE"):
+            shutil.copy(os.path.join(REPO, "data", name), self.data)
+        result = convert(os.path.join(FIXTURES, "asn-ipv4.csv"),
+                         os.path.join(FIXTURES, "asn-ipv6.csv"), self.asn_database())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.packages = os.path.join(tmp.name, "packages")
+        self.bin = os.path.join(tmp.name, "bin")
+        os.makedirs(self.packages)
+        os.makedirs(self.bin)
+        write_executable(os.path.join(self.bin, "npm"), FAKE_NPM)
+        # The country package: the bundled database again, placing the
+        # addresses the script checks.
+        with open(os.path.join(REPO, "data", "geo-whois-asn-country.mmdb"), "rb") as f:
+            make_package(self.packages, "@ip-location-db/geo-whois-asn-country-mmdb",
+                         self.VERSION, {"geo-whois-asn-country.mmdb": f.read(),
+                                        "NRO_LICENSE": self.LICENCES["NRO_LICENSE"]})
+        self.old = self.snapshot()
+
+    def asn_database(self):
+        return os.path.join(self.data, "ip-location-db-asn.mmdb")
+
+    def snapshot(self):
+        """Every file under data/, as {name: bytes}."""
+        files = {}
+        for name in sorted(os.listdir(self.data)):
+            with open(os.path.join(self.data, name), "rb") as f:
+                files[name] = f.read()
+        return files
+
+    def make_asn_package(self, ipv4=ASN_IPV4):
+        make_package(self.packages, "@ip-location-db/asn", self.VERSION,
+                     dict(self.LICENCES, **{"asn-ipv4.csv": ipv4, "asn-ipv6.csv": self.ASN_IPV6}))
+
+    def run_script(self, path=None):
+        env = dict(os.environ, FAKE_NPM_DIR=self.packages,
+                   PATH=path or f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin")
+        env.pop("SOURCE_DATE_EPOCH", None)
+        return subprocess.run([os.path.join(self.tree, "scripts", "update-geoip-db")],
+                              capture_output=True, text=True, env=env)
+
+    def test_refreshes_both(self):
+        self.make_asn_package()
+        result = self.run_script()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"updated {self.data}/geo-whois-asn-country.mmdb to "
+                      f"@ip-location-db/geo-whois-asn-country-mmdb {self.VERSION}", result.stdout)
+        self.assertIn(f"updated {self.asn_database()} to @ip-location-db/asn {self.VERSION}",
+                      result.stdout)
+        self.assertIn("note: the ASN database was @ip-location-db/asn test: update its section "
+                      "of data/README.md", result.stdout)
+        self.assertEqual(lookup(self.asn_database(), "1.1.1.1"),
+                         record(13335, "Made-up Cloudflare, for the check"))
+        self.assertEqual(lookup(self.asn_database(), "2001:4860:4860::8888"),
+                         record(15169, "Made-up Google"))
+        self.assertEqual(metadata(self.asn_database())["Build epoch"],
+                         "1767225600 (2026-01-01 00:00:00 UTC)")
+        files = self.snapshot()
+        self.assertEqual(sorted(files), sorted(self.old))  # no .tmp left
+        for name, content in self.LICENCES.items():
+            self.assertEqual(files[name], content)
+
+    def test_same_version_gives_same_bytes(self):
+        self.make_asn_package()
+        self.assertEqual(self.run_script().returncode, 0)
+        first = self.snapshot()
+        result = self.run_script()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("note:", result.stdout)
+        self.assertEqual(self.snapshot(), first)
+
+    def test_keeps_old_files_when_the_asn_package_is_gone(self):
+        result = self.run_script()
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"error: npm could not fetch @ip-location-db/asn; keeping "
+                      f"{self.asn_database()}.", result.stderr)
+        self.assertIn("https://github.com/sapics/ip-location-db/releases", result.stderr)
+        files = self.snapshot()
+        for name in ("ip-location-db-asn.mmdb", "ROUTEVIEWS-LICENSE", "DBIP-LICENSE"):
+            self.assertEqual(files[name], self.old[name], name)
+
+    def test_keeps_old_files_when_the_new_data_fails_the_check(self):
+        self.make_asn_package(ipv4=b"1.1.1.0,1.1.1.255,13336,Wrong\n")
+        result = self.run_script()
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("error: the new ASN database gives 1.1.1.1 AS13336, not AS13335; keeping",
+                      result.stderr)
+        files = self.snapshot()
+        for name in ("ip-location-db-asn.mmdb", "ROUTEVIEWS-LICENSE", "DBIP-LICENSE"):
+            self.assertEqual(files[name], self.old[name], name)
+
+    def test_says_what_to_install(self):
+        self.make_asn_package()
+        # Every command of the system but npm.
+        no_npm = os.path.join(self.bin, "no-npm")
+        os.makedirs(no_npm)
+        for directory in ("/usr/bin", "/bin"):
+            for name in os.listdir(directory):
+                if name != "npm" and not os.path.exists(os.path.join(no_npm, name)):
+                    os.symlink(os.path.join(directory, name), os.path.join(no_npm, name))
+        result = self.run_script(path=no_npm)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("error: npm is needed (apt-get install npm)", result.stderr)
+        self.assertEqual(self.snapshot(), self.old)
+        no_writer = os.path.join(self.bin, "no-writer")
+        os.makedirs(no_writer)
+        write_executable(os.path.join(no_writer, "perl"), PERL_WITHOUT_WRITER)
+        result = self.run_script(path=f"{no_writer}:{self.bin}:/usr/bin:/bin")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("(apt-get install libmaxmind-db-writer-perl)", result.stderr)
+        self.assertEqual(self.snapshot(), self.old)
 
 
 def fetch_package(version):
