@@ -124,6 +124,55 @@ return [document.querySelector('.layers legend').textContent,
             (input) => [input.value, input.labels[0].textContent, input.checked])];
 """
 
+# The view control (bubbles or filled countries): [its legend, [[value,
+# its label's text, checked]]].
+VIEW_CONTROL_SCRIPT = """
+return [document.querySelector('.views legend').textContent,
+        [...document.querySelectorAll('input[name="view"]')].map(
+            (input) => [input.value, input.labels[0].textContent, input.checked])];
+"""
+
+# The filled view's countries, {alpha-2: [data-count, data-layer]}: the
+# countries' shapes and the dots of countries too small for the map's shapes.
+FILLED_SCRIPT = """
+const filled = {};
+for (const e of document.querySelectorAll('#land [data-count], #islands [data-count]')) {
+  filled[e.getAttribute('data-country')] =
+      [Number(e.getAttribute('data-count')), e.getAttribute('data-layer')];
+}
+return filled;
+"""
+
+# The country shapes by class: [with a count ("filled"), "zero", neither,
+# all with data-country].
+SHAPE_CLASSES_SCRIPT = """
+const shapes = [...document.querySelectorAll('#land path[data-country]')];
+return [shapes.filter((e) => e.classList.contains('filled')).length,
+        shapes.filter((e) => e.classList.contains('zero')).length,
+        shapes.filter((e) => !e.classList.contains('filled') && !e.classList.contains('zero'))
+            .length,
+        shapes.length];
+"""
+
+# The colour legend: [visible, its title, [[swatch colour, label]]].
+LEGEND_SCRIPT = """
+const legend = document.getElementById('legend');
+return [!legend.hidden && legend.getClientRects().length > 0 && legend.offsetWidth > 0,
+        document.getElementById('legend-title').textContent,
+        [...document.querySelectorAll('#legend-classes li')].map(
+            (li) => [getComputedStyle(li.querySelector('.swatch')).backgroundColor,
+                     li.textContent])];
+"""
+
+# The colour each filled country is drawn in: {alpha-2: 'rgb(r, g, b)'}.
+FILLS_SCRIPT = """
+const fills = {};
+for (const e of document.querySelectorAll('#land [data-count], #islands [data-count]')) {
+  fills[e.getAttribute('data-country')] = getComputedStyle(e).fill;
+}
+return fills;
+"""
+
 # From now on, counts the streams the page opens in window.__streams.
 COUNT_STREAMS_SCRIPT = """
 window.__streams = 0;
@@ -215,15 +264,68 @@ def choose_layer(browser, layer):
     browser.click(browser.find(f'input[name="layer"][value="{layer}"] + span'))
 
 
+def choose_view(browser, view):
+    """Clicks the view's button (bubbles or filled), as a user would."""
+    browser.click(browser.find(f'input[name="view"][value="{view}"] + span'))
+
+
+def view_control(checked):
+    """What VIEW_CONTROL_SCRIPT returns with the view `checked` chosen."""
+    return ["View", [[value, text, value == checked] for value, text in [
+        ("bubbles", "Bubbles"), ("filled", "Filled countries")]]]
+
+
+def wait_for_filled(browser, layer, expected, timeout):
+    """Waits until the filled view shows exactly expected ({alpha-2:
+    data-count}), every country filled for layer, and no bubble; returns
+    seconds taken."""
+    want = {country: [count, layer] for country, count in expected.items()}
+    start = time.monotonic()
+
+    def shown():
+        return browser.execute(FILLED_SCRIPT), browser.execute(BUBBLES_SCRIPT)
+    try:
+        wait_for(f"{layer} filled countries {expected}",
+                 lambda: shown() == (want, {}), timeout, interval=0.05)
+    except TimeoutError:
+        raise AssertionError(f"page shows (filled, bubbles) {shown()}, "
+                             f"expected {want} within {timeout}s") from None
+    return time.monotonic() - start
+
+
 def layer_control(checked):
     """What LAYER_CONTROL_SCRIPT returns with the layer `checked` chosen."""
     return ["Layer", [[value, text, value == checked] for value, text in [
         ("accepted", "Accepted"), ("traffic", "Traffic"), ("failed", "Refused / failed")]]]
 
 
-def tooltip_of(browser, country):
-    """Hovers country's bubble; its tooltip's text."""
-    browser.hover(browser.find(f'#bubbles [data-country="{country}"]'))
+# A point of the viewport where the element arguments[0] (a CSS selector)
+# is the one under the mouse, nearest the middle of its box: [x, y]. The
+# middle of a country's box may be sea (or, for a country across the 180th
+# meridian, another continent).
+POINT_ON_SCRIPT = """
+const element = document.querySelector(arguments[0]);
+const box = element.getBoundingClientRect();
+const [cx, cy] = [box.left + box.width / 2, box.top + box.height / 2];
+const points = [];
+for (let x = Math.ceil(box.left); x < box.right; x += 2) {
+  for (let y = Math.ceil(box.top); y < box.bottom; y += 2) points.push([x, y]);
+}
+points.sort((a, b) => Math.hypot(a[0] - cx, a[1] - cy) - Math.hypot(b[0] - cx, b[1] - cy));
+return points.find(([x, y]) => document.elementFromPoint(x, y) === element) ?? null;
+"""
+
+
+def tooltip_of(browser, country, where="#bubbles"):
+    """Hovers country's bubble (or, where="#land", its filled shape); its
+    tooltip's text."""
+    selector = f'{where} [data-country="{country}"]'
+    if where == "#bubbles":
+        browser.hover(browser.find(selector))
+    else:
+        point = browser.execute(POINT_ON_SCRIPT, selector)
+        assert point, f"no point of {selector} is under the mouse anywhere"
+        browser.hover_at(*point)
     wait_for("the tooltip", lambda: browser.execute(
         "return !document.getElementById('tooltip').hidden"), timeout=5)
     return browser.execute("return document.getElementById('tooltip').innerText")
@@ -496,6 +598,24 @@ class ProbeLiveMapTest(unittest.TestCase):
         time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
         browser.screenshot(os.path.join(ARGS.out_dir, "live-map-traffic.png"))
 
+        # The same layer filled: the countries' shapes carry the same
+        # counts, coloured on a log scale of bytes.
+        choose_view(browser, "filled")
+        wait_for_filled(browser, "traffic", {"GB": gb_bytes, "US": us_bytes}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?layer=traffic&view=filled")
+        shown, title, items = browser.execute(LEGEND_SCRIPT)
+        self.assertEqual((shown, title), (True, "Bytes received and sent, log scale"))
+        self.assertEqual([label for _, label in items], [
+            "0 B", "1 B–32 B", "32 B–1 KiB", "1 KiB–32 KiB", "32 KiB–1 MiB", "1 MiB–8 MiB"])
+        self.assertEqual(browser.execute(FILLS_SCRIPT), {"GB": items[5][0], "US": items[4][0]})
+        self.assertEqual(tooltip_of(browser, "US", "#land"),
+                         "United States\n293 KiB received\n684 KiB sent\n10.7% of all traffic")
+        time.sleep(1.0)
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-traffic-filled.png"))
+        choose_view(browser, "bubbles")
+        wait_for_layer(browser, "traffic", {"GB": gb_bytes, "US": us_bytes}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?layer=traffic")
+
         # Refused / failed, chosen from the keyboard: the arrow key moves
         # from the checked button to the next.
         browser.execute("document.querySelector('input[name=\"layer\"]:checked').focus()")
@@ -513,6 +633,16 @@ class ProbeLiveMapTest(unittest.TestCase):
         self.assertEqual(browser.execute("return window.__streams"), 0)
         time.sleep(1.0)
         browser.screenshot(os.path.join(ARGS.out_dir, "live-map-failed.png"))
+        choose_view(browser, "filled")
+        wait_for_filled(browser, "failed", {"DE": 3, "BR": 4}, UPDATE_BOUND)
+        shown, title, items = browser.execute(LEGEND_SCRIPT)
+        self.assertEqual((shown, title), (True, "Failed connections, log scale"))
+        self.assertEqual([label for _, label in items], ["0", "1", "2–4"])
+        self.assertEqual(browser.execute(FILLS_SCRIPT), {"DE": items[2][0], "BR": items[2][0]})
+        self.assertEqual(browser.execute("return location.search"), "?layer=failed&view=filled")
+        choose_view(browser, "bubbles")
+        wait_for_layer(browser, "failed", {"DE": 3, "BR": 4}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return window.__streams"), 0)
 
         # The port filter applies to every layer: p has GB's and JP's
         # connections, GB's bytes and DE's refusals; q US's.
@@ -713,6 +843,113 @@ class SimulatedLiveMapTest(unittest.TestCase):
             "return document.body.dataset.version !== undefined"), timeout=10)
         self.assertEqual(browser.execute(LAYER_CONTROL_SCRIPT), layer_control("traffic"))
         wait_for_layer(browser, "traffic", {}, UPDATE_BOUND)
+
+
+    def test_filled_countries_show_exact_counts(self):
+        exporter = Exporter("exporter-filled", ["--connections.source=simulated"])
+        self.addCleanup(exporter.close)
+        # GB 3, US 12 (on two ports), DE 1, SG 2 (no shape at the map's
+        # 1:110m scale: a dot), a private address (no place on the map).
+        posts = (["81.2.69.142"] * 3 + ["8.8.8.8"] * 7 + ['{"address":"8.8.8.8","port":8082}'] * 5
+                 + ["2a01:4f8::1", "165.21.1.1", "165.21.1.1", "10.1.2.3"])
+        replies = {exporter.post("/api/v1/connections", body) for body in posts}
+        self.assertEqual({(status, json.loads(body)["id"]) for status, body in replies},
+                         {(200, "GB"), (200, "US"), (200, "DE"), (200, "SG"), (200, "private")})
+        counts = {"GB": 3, "US": 12, "DE": 1, "SG": 2}
+
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-filled.log"))
+        self.addCleanup(browser.close)
+        browser.get(exporter.url + "/")
+        wait_for_bubbles(browser, counts, timeout=20)
+        self.assertEqual(browser.execute(VIEW_CONTROL_SCRIPT), view_control("bubbles"))
+        self.assertFalse(browser.execute(LEGEND_SCRIPT)[0])
+        self.assertEqual(browser.execute(FILLED_SCRIPT), {})
+        classes = browser.execute(SHAPE_CLASSES_SCRIPT)
+        self.assertEqual(classes[:3], [0, 0, classes[3]])
+        self.assertGreater(classes[3], 150)
+        browser.execute(COUNT_STREAMS_SCRIPT)
+
+        # From the keyboard: the arrow key moves from the checked view to
+        # the next, the filled one, with no new stream.
+        browser.execute("document.querySelector('input[name=\"view\"]:checked').focus()")
+        browser.press(ARROW_RIGHT)
+        took = wait_for_filled(browser, "accepted", counts, UPDATE_BOUND)
+        print(f"filled view drawn after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return location.search"), "?view=filled")
+        self.assertEqual(browser.execute(VIEW_CONTROL_SCRIPT), view_control("filled"))
+        # Singapore's dot, the others' shapes; every other shape is "zero".
+        self.assertEqual(browser.execute(
+            "return [...document.querySelectorAll('#islands [data-count]')]"
+            ".map((e) => e.getAttribute('data-country'))"), ["SG"])
+        filled, zero, neither, shapes = browser.execute(SHAPE_CLASSES_SCRIPT)
+        self.assertEqual((filled, zero, neither), (3, shapes - 3, 0))
+        # The legend: a log scale from 1 to the largest count (12) in round
+        # classes, and "0" for the countries with none; each country drawn
+        # in its class's colour.
+        shown, title, items = browser.execute(LEGEND_SCRIPT)
+        self.assertTrue(shown)
+        self.assertEqual(title, "Connections, log scale")
+        self.assertEqual([label for _, label in items], ["0", "1", "2–4", "5–9", "10–12"])
+        colours = [colour for colour, _ in items]
+        self.assertEqual(len(set(colours)), 5, colours)
+        self.assertEqual(browser.execute(FILLS_SCRIPT), {
+            "DE": colours[1], "SG": colours[2], "GB": colours[2], "US": colours[4]})
+        self.assertEqual(browser.execute(
+            "return getComputedStyle(document.querySelector('#land path.zero')).fill"),
+            colours[0])
+        self.assertEqual(tooltip_of(browser, "DE", "#land"),
+                         "Germany\n1 connection\n1 unique address\n5.3% of all")
+        self.assertEqual(browser.execute("return window.__streams"), 0)
+
+        # A new connection refills its country without a reload.
+        browser.execute("window.__sameDocument = 'yes'")
+        self.assertEqual(exporter.post("/api/v1/connections", "81.2.69.142")[0], 200)
+        counts["GB"] = 4
+        took = wait_for_filled(browser, "accepted", counts, UPDATE_BOUND)
+        print(f"posted connection filled after {took:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+
+        # Every layer has its filled view: posted connections move no bytes
+        # and none failed, so nothing is filled there, and the legend says
+        # what it measures.
+        choose_layer(browser, "traffic")
+        wait_for_filled(browser, "traffic", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?layer=traffic&view=filled")
+        self.assertEqual(browser.execute(LEGEND_SCRIPT),
+                         [True, "Bytes received and sent, log scale", [[colours[0], "0 B"]]])
+        choose_layer(browser, "failed")
+        wait_for_filled(browser, "failed", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute(LEGEND_SCRIPT)[1], "Failed connections, log scale")
+        self.assertEqual(browser.execute(SHAPE_CLASSES_SCRIPT)[:3], [0, shapes, 0])
+        choose_layer(browser, "accepted")
+        wait_for_filled(browser, "accepted", counts, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?view=filled")
+
+        # The address keeps the view: a reload, then a fresh page with a
+        # port filter.
+        browser.get(exporter.url + "/?view=filled")
+        wait_for_filled(browser, "accepted", counts, timeout=20)
+        self.assertEqual(browser.execute(VIEW_CONTROL_SCRIPT), view_control("filled"))
+        self.assertTrue(browser.execute(LEGEND_SCRIPT)[0])
+        browser.get(exporter.url + "/?port=8082&view=filled")
+        wait_for_filled(browser, "accepted", {"US": 5}, timeout=20)
+        items = browser.execute(LEGEND_SCRIPT)[2]
+        self.assertEqual([label for _, label in items], ["0", "1", "2–4", "5"])
+        self.assertEqual(browser.execute(FILLS_SCRIPT), {"US": items[-1][0]})
+        self.assertEqual(items[-1][0], colours[4])  # the top of the scale
+        # An unknown view is the default one.
+        browser.get(exporter.url + "/?view=nonsense")
+        wait_for_bubbles(browser, counts, timeout=20)
+        self.assertEqual(browser.execute(VIEW_CONTROL_SCRIPT), view_control("bubbles"))
+
+        # Back to bubbles with a click: nothing filled is left.
+        browser.get(exporter.url + "/?layer=failed&view=filled")
+        wait_for_filled(browser, "failed", {}, timeout=20)
+        choose_view(browser, "bubbles")
+        wait_for_layer(browser, "failed", {}, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "?layer=failed")
+        self.assertEqual(browser.execute(SHAPE_CLASSES_SCRIPT)[:3], [0, 0, shapes])
+        self.assertFalse(browser.execute(LEGEND_SCRIPT)[0])
 
 
 def main():

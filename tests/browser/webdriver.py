@@ -118,6 +118,23 @@ class Browser:
     def set_window_size(self, width, height):
         self._session_command("POST", "/window/rect", {"width": width, "height": height})
 
+    def set_viewport(self, width, height, phone=False):
+        """Emulates a screen of exactly width x height CSS pixels (the window
+        size includes the browser's own frame, this does not); a phone's
+        (touch, overlay scroll bars, the page's viewport meta tag) when
+        `phone`. Through chromedriver's Chrome DevTools command."""
+        self._cdp("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone})
+        self._cdp("Emulation.setTouchEmulationEnabled", {"enabled": phone})
+
+    def clear_viewport(self):
+        """Back to the window's own size, as before set_viewport()."""
+        self._cdp("Emulation.clearDeviceMetricsOverride", {})
+        self._cdp("Emulation.setTouchEmulationEnabled", {"enabled": False})
+
+    def _cdp(self, command, params):
+        return self._session_command("POST", "/goog/cdp/execute", {"cmd": command, "params": params})
+
     def find(self, css):
         """The first element matching css, as a WebDriver reference."""
         return self._session_command("POST", "/element", {"using": "css selector", "value": css})
@@ -128,6 +145,14 @@ class Browser:
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
             "actions": [{"type": "pointerMove", "duration": 0, "origin": element,
                          "x": 0, "y": 0}],
+        }]})
+
+    def hover_at(self, x, y):
+        """Moves the mouse to (x, y), CSS pixels from the viewport's top left."""
+        self._session_command("POST", "/actions", {"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "duration": 0, "origin": "viewport",
+                         "x": int(x), "y": int(y)}],
         }]})
 
     def click(self, element):

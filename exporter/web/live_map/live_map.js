@@ -1,7 +1,8 @@
 // The live map: draws the world from the embedded TopoJSON, then follows
-// /api/v1/stream (Server-Sent Events) and keeps one bubble per country, for
-// the layer chosen: accepted connections, traffic (bytes) or failed
-// connections. Every layer comes from the same stream message.
+// /api/v1/stream (Server-Sent Events) and shows, for the layer chosen
+// (accepted connections, traffic in bytes or failed connections), one
+// bubble per country or the countries filled by a colour scale. Every layer
+// comes from the same stream message.
 // No libraries: the TopoJSON decoding and the projection are below.
 'use strict';
 
@@ -10,7 +11,8 @@ const SCALE = 150;        // projected units per radian-ish; sets the viewBox
 const SOUTH_EDGE = -58;   // latitude where the map is cut (no Antarctica)
 const MAX_RADIUS = 24;    // bubble radius of the busiest country, in units
 const MIN_RADIUS = 3;
-const ANTARCTICA = '010';  // ISO numeric id in world-atlas
+const ISLAND_RADIUS = 3.5;  // dot of a country too small for the shapes
+const ANTARCTICA = 'AQ';
 
 const $ = (id) => document.getElementById(id);
 const numbers = new Intl.NumberFormat();
@@ -89,7 +91,13 @@ function svg(name, attributes) {
   return element;
 }
 
-function drawMap(topology) {
+// alpha-2 -> the country's land path, for the filled view.
+const shapes = new Map();
+
+// Draws the globe and one path per country. `points` (centroids.json) gives
+// each alpha-2 code its world-atlas shapes: [lon, lat, key, ...], a key
+// being a shape's id (ISO numeric) or, without one, its name.
+function drawMap(topology, points) {
   const map = $('map');
   const [west] = project(-180, 0);
   const [east] = project(180, 0);
@@ -111,42 +119,68 @@ function drawMap(topology) {
   land.setAttribute('clip-path', 'url(#globe)');
   land.append(svg('path', { d: outline, class: 'sphere' }));
 
+  const codeOf = new Map();
+  for (const [code, [, , ...keys]] of Object.entries(points)) {
+    for (const key of keys) codeOf.set(key, code);
+  }
   const arcs = decodeArcs(topology);
+  const outlines = new Map();  // alpha-2 (or '' for none) -> path data
   for (const geometry of topology.objects.countries.geometries) {
-    if (geometry.id === ANTARCTICA) continue;
+    const code = codeOf.get(geometry.id ?? geometry.properties.name) ?? '';
+    if (code === ANTARCTICA) continue;  // below SOUTH_EDGE
     const polygons = geometry.type === 'MultiPolygon' ? geometry.arcs
       : geometry.type === 'Polygon' ? [geometry.arcs] : [];
-    let d = '';
+    let d = outlines.get(code) ?? '';
     for (const polygon of polygons) {
       for (const indexes of polygon) {
-        const points = unwrap(ringPoints(arcs, indexes));
-        const lons = points.map((p) => p[0]);
-        d += pathOf(points, 0);
-        if (Math.max(...lons) > 180) d += pathOf(points, -360);
-        if (Math.min(...lons) < -180) d += pathOf(points, 360);
+        const ring = unwrap(ringPoints(arcs, indexes));
+        const lons = ring.map((p) => p[0]);
+        d += pathOf(ring, 0);
+        if (Math.max(...lons) > 180) d += pathOf(ring, -360);
+        if (Math.min(...lons) < -180) d += pathOf(ring, 360);
       }
     }
-    land.append(svg('path', { d, class: 'country' }));
+    outlines.set(code, d);
+  }
+  for (const [code, d] of outlines) {
+    const path = svg('path', { d, class: 'country' });
+    if (code) {
+      path.dataset.country = code;
+      addPointerHandlers(path);
+      shapes.set(code, path);
+    }
+    land.append(path);
   }
 }
 
 // ---- live state ----------------------------------------------------------
 
-let centroids = null;   // alpha-2 -> [lon, lat]
+let centroids = null;   // alpha-2 -> [lon, lat, shape keys...]
 let latest = null;      // the last state received, drawn once the map is in
-const bubbles = new Map();  // alpha-2 -> circle
+const bubbles = new Map();  // alpha-2 -> circle (bubbles view)
+const islands = new Map();  // alpha-2 -> circle (filled view, no shape)
 
 function isCountry(id) { return /^[A-Z]{2}$/.test(id); }
 
+// Where a country's bubble or dot goes; Antarctica's centroid is below the
+// map's edge, so it sits on the edge.
+function placeOf(id) {
+  const [lon, lat] = centroids[id];
+  return project(lon, Math.max(lat, SOUTH_EDGE + 2));
+}
+
 // What each layer draws. rows(state) gives one row per country, in the
-// order of its table: {id, name, count, ...}; count sizes the bubble and is
-// its data-count. share(row, rows) is the table's Share column; lines(row,
-// rows) the tooltip under the name; label(row) the bubble's accessible name.
+// order of its table: {id, name, count, ...}; count sizes the bubble or
+// colours the country and is its data-count. share(row, rows) is the
+// table's Share column; lines(row, rows) the tooltip under the name;
+// label(row) the bubble's accessible name; unit the colour legend's title;
+// ramp the filled view's colours, from the fewest to the most.
 const LAYERS = {
   accepted: {
     title: 'Accepted connections by client country',
     top: 'Top countries',
     column: 'Conn.',
+    unit: 'Connections',
     rows: (state) => state.countries.map((c) => ({ ...c, count: c.connections })),
     format: (n) => numbers.format(n),
     share: (row) => row.percent.toFixed(1),
@@ -154,11 +188,13 @@ const LAYERS = {
       count(row.unique_addresses, 'unique address', 'unique addresses'),
       `${row.percent.toFixed(1)}% of all`],
     label: (row) => count(row.connections, 'connection', 'connections'),
+    ramp: ['#7a5200', '#ffb000', '#ffe6a0'],
   },
   traffic: {
     title: 'Traffic (bytes received and sent) by client country',
     top: 'Top countries by traffic',
     column: 'Bytes',
+    unit: 'Bytes received and sent',
     // Most bytes first; ties keep the API's order (most connections first).
     rows: (state) => state.countries
       .map((c) => ({ ...c, count: c.received_bytes + c.sent_bytes }))
@@ -169,11 +205,13 @@ const LAYERS = {
     lines: (row, rows) => [`${bytes(row.received_bytes)} received`, `${bytes(row.sent_bytes)} sent`,
       `${share(row.count, total(rows))}% of all traffic`],
     label: (row) => `${bytes(row.received_bytes)} received, ${bytes(row.sent_bytes)} sent`,
+    ramp: ['#14536b', '#4cc9f0', '#d2f3ff'],
   },
   failed: {
     title: 'Refused and failed connections by client country',
     top: 'Top countries by failed connections',
     column: 'Failed',
+    unit: 'Failed connections',
     rows: (state) => (state.failures ?? []).map((f) => ({ ...f, count: f.failed_connections })),
     format: (n) => numbers.format(n),
     share: (row, rows) => share(row.count, total(rows)),
@@ -183,49 +221,179 @@ const LAYERS = {
     label: (row) => `${count(row.count, 'failed connection', 'failed connections')} (${
       Object.entries(row.reasons).map(([reason, n]) => `${numbers.format(n)} ${reason}`)
         .join(', ')})`,
+    ramp: ['#7a1f3d', '#ff5c8a', '#ffd3e0'],
   },
 };
 
 function total(rows) { return rows.reduce((sum, row) => sum + row.count, 0); }
 
-// The layer shown: "accepted" unless ?layer= names another.
+// The layer shown: "accepted" unless ?layer= names another; the view:
+// "bubbles" unless ?view=filled.
 let layer = 'accepted';
+const VIEWS = ['bubbles', 'filled'];
+let view = 'bubbles';
+let drawn = '';  // the view and layer of the last drawing: no pulse on a switch
 
-function showTooltip(circle) {
-  const { row, rows } = circle.info;
+// ---- the filled view's colour scale ---------------------------------------
+
+// A log scale, whose classes start at round numbers: counts span 1 to
+// millions, and a country with 10 times the connections is one class up
+// whatever the others do (a quantile scale would recolour everyone as one
+// country grows). The finest ladder that gives at most MAX_CLASSES classes
+// from 1 to the largest count is used: [base, steps] gives steps × base^k.
+const MAX_CLASSES = 7;
+const COUNT_LADDERS = [[10, [1, 2, 5]], [10, [1]], [100, [1]], [1000, [1]]];
+const BYTE_LADDERS = [[4, [1]], [32, [1]], [1024, [1]], [1024 * 1024, [1]]];
+
+// The lower bounds of the classes: 1 first, ascending.
+function classBounds(largest, ladders) {
+  let bounds = [1];
+  for (const [base, steps] of ladders) {
+    bounds = [];
+    for (let power = 1; power <= largest; power *= base) {
+      for (const step of steps) if (step * power <= largest) bounds.push(step * power);
+    }
+    if (bounds.length <= MAX_CLASSES) break;
+  }
+  return bounds;
+}
+
+// '#rrggbb' at t (0 to 1) along a ramp of colours, linear in RGB.
+function rampColour(ramp, t) {
+  const position = Math.min(Math.max(t, 0), 1) * (ramp.length - 1);
+  const i = Math.min(Math.floor(position), ramp.length - 2);
+  const f = position - i;
+  const [a, b] = [ramp[i], ramp[i + 1]].map((hex) =>
+    [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
+  return '#' + a.map((v, k) => Math.round(v + (b[k] - v) * f).toString(16).padStart(2, '0'))
+    .join('');
+}
+
+// The scale for `largest`: its classes [{from, to, colour}] (none when
+// largest is 0) and colourOf(n). A class of counts ends one below the next
+// one's start ("2–4", "5–9"); a class of bytes where the next one starts
+// ("1 KiB–32 KiB", "32 KiB–1 MiB"), which reads better than "1,020 KiB".
+function colourScale(shown, largest) {
+  const inBytes = shown.format === bytes;
+  const bounds = largest < 1 ? [] : classBounds(largest, inBytes ? BYTE_LADDERS : COUNT_LADDERS);
+  const colours = bounds.map((_, i) =>
+    rampColour(shown.ramp, bounds.length === 1 ? 1 : i / (bounds.length - 1)));
+  const classes = bounds.map((from, i) => ({
+    from,
+    to: i + 1 < bounds.length ? bounds[i + 1] - (inBytes ? 0 : 1) : largest,
+    colour: colours[i],
+  }));
+  const colourOf = (n) => {
+    let i = 0;
+    while (i + 1 < bounds.length && bounds[i + 1] <= n) i += 1;
+    return colours[i];
+  };
+  return { classes, colourOf };
+}
+
+// The legend: the scale's title, a swatch for none, one per class.
+function renderLegend(shown, classes) {
+  const legend = $('legend');
+  legend.hidden = view !== 'filled';
+  if (legend.hidden) return;
+  $('legend-title').textContent = `${shown.unit}, log scale`;
+  const item = (swatchClass, colour, text) => {
+    const li = document.createElement('li');
+    const swatch = document.createElement('span');
+    swatch.className = swatchClass;
+    if (colour) swatch.style.background = colour;
+    li.append(swatch, text);
+    return li;
+  };
+  $('legend-classes').replaceChildren(
+    item('swatch zero', null, shown.format(0)),
+    ...classes.map(({ from, to, colour }) => item('swatch', colour,
+      to > from ? `${shown.format(from)}–${shown.format(to)}` : shown.format(from))));
+}
+
+// ---- tooltip -------------------------------------------------------------
+
+// The point, in the map frame's pixels, above which a country's tooltip
+// goes: the top of its bubble or dot, or its centroid on a filled shape.
+function anchorOf(element, frame) {
+  if (element.tagName === 'circle') {
+    const box = element.getBoundingClientRect();
+    return [box.left + box.width / 2 - frame.left, box.top - frame.top];
+  }
+  const [x, y] = placeOf(element.dataset.country);
+  const point = new DOMPoint(x, y).matrixTransform($('map').getScreenCTM());
+  return [point.x - frame.left, point.y - frame.top];
+}
+
+function showTooltip(element) {
+  if (!element.info || element.dataset.count === undefined) return;
+  const { row, rows } = element.info;
   const tooltip = $('tooltip');
   tooltip.replaceChildren();
-  tooltip.dataset.layer = circle.dataset.layer;
+  tooltip.dataset.layer = element.dataset.layer;
   const name = document.createElement('strong');
   name.textContent = row.name;
   tooltip.append(name);
-  LAYERS[circle.dataset.layer].lines(row, rows).forEach((line, i) => {
+  LAYERS[element.dataset.layer].lines(row, rows).forEach((line, i) => {
     if (i > 0) tooltip.append(document.createElement('br'));
     tooltip.append(line);
   });
   tooltip.hidden = false;
-  // Centred above the bubble, but kept inside the map so that it never
+  // Centred above the country, but kept inside the map so that it never
   // widens the page (phones).
-  const box = circle.getBoundingClientRect();
   const frame = tooltip.parentElement.getBoundingClientRect();
+  const [centre, top] = anchorOf(element, frame);
   const half = tooltip.offsetWidth / 2;
-  const centre = box.left + box.width / 2 - frame.left;
   tooltip.style.left = `${Math.max(half, Math.min(frame.width - half, centre))}px`;
-  tooltip.style.top = `${box.top - frame.top}px`;
+  tooltip.style.top = `${top}px`;
 }
 
 function hideTooltip() { $('tooltip').hidden = true; }
 
-function newBubble(id) {
-  const [x, y] = project(...centroids[id]);
+// Hover, tap and focus show the tooltip.
+function addPointerHandlers(element) {
+  element.addEventListener('pointerenter', () => showTooltip(element));
+  element.addEventListener('pointerdown', () => showTooltip(element));
+  element.addEventListener('focus', () => showTooltip(element));
+  element.addEventListener('pointerleave', hideTooltip);
+  element.addEventListener('blur', hideTooltip);
+}
+
+// Gives element (bubble, filled shape or dot) the row's data, accessible
+// name and focus; pulses it when its count rose on the same layer.
+function mark(element, row, rows) {
+  const before = element.dataset.layer === undefined ? (drawn === view + layer ? 0 : row.count)
+    : element.dataset.layer === layer ? Number(element.dataset.count) : row.count;
+  element.info = { row, rows };
+  element.dataset.layer = layer;
+  element.dataset.count = String(row.count);
+  element.setAttribute('tabindex', '0');
+  element.setAttribute('role', 'button');
+  element.setAttribute('aria-label', `${row.name}: ${LAYERS[layer].label(row)}`);
+  if (row.count > before) {
+    element.classList.remove('pulse');
+    void element.getBBox();  // restarts the animation
+    element.classList.add('pulse');
+  }
+}
+
+function unmark(element) {
+  delete element.info;
+  delete element.dataset.layer;
+  delete element.dataset.count;
+  element.removeAttribute('tabindex');
+  element.removeAttribute('role');
+  element.removeAttribute('aria-label');
+  element.classList.remove('pulse', 'filled', 'zero');
+  element.style.fill = '';
+}
+
+function newCircle(id, className, r) {
+  const [x, y] = placeOf(id);
   const circle = svg('circle', {
-    class: 'bubble', cx: x.toFixed(1), cy: y.toFixed(1), r: 0, tabindex: 0, 'data-country': id,
+    class: className, cx: x.toFixed(1), cy: y.toFixed(1), r, 'data-country': id,
   });
-  circle.addEventListener('pointerenter', () => showTooltip(circle));
-  circle.addEventListener('pointerdown', () => showTooltip(circle));
-  circle.addEventListener('focus', () => showTooltip(circle));
-  circle.addEventListener('pointerleave', hideTooltip);
-  circle.addEventListener('blur', hideTooltip);
+  addPointerHandlers(circle);
   return circle;
 }
 
@@ -239,23 +407,13 @@ function renderBubbles(rows) {
   for (const row of placed) {
     let circle = bubbles.get(row.id);
     if (!circle) {
-      circle = newBubble(row.id);
+      circle = newCircle(row.id, 'bubble', 0);
       bubbles.set(row.id, circle);
     }
-    const before = circle.dataset.layer === undefined ? 0
-      : circle.dataset.layer === layer ? Number(circle.dataset.count) : row.count;
-    circle.info = { row, rows };
-    circle.dataset.layer = layer;
-    circle.dataset.count = String(row.count);
     // Area, not radius, proportional to the count.
     const r = Math.max(MIN_RADIUS, MAX_RADIUS * Math.sqrt(row.count / busiest));
     circle.setAttribute('r', r.toFixed(2));
-    circle.setAttribute('aria-label', `${row.name}: ${LAYERS[layer].label(row)}`);
-    if (row.count > before) {
-      circle.classList.remove('pulse');
-      void circle.getBBox();  // restarts the animation
-      circle.classList.add('pulse');
-    }
+    mark(circle, row, rows);
     keep.add(row.id);
   }
   for (const [id, circle] of bubbles) {
@@ -265,12 +423,56 @@ function renderBubbles(rows) {
   placed.sort((a, b) => b.count - a.count).forEach((row) => group.append(bubbles.get(row.id)));
 }
 
-// The layer's bubbles, top-countries table and titles, and a note on what
-// it counts.
+// The filled view: every country's shape coloured by the scale (class
+// "filled", with data-country, data-count and data-layer like a bubble) or
+// marked "zero"; a country with a count but no shape on this 1:110m map
+// (Singapore, Malta, ...) gets a dot in the same colour. `on` false clears
+// it all for the bubbles view.
+function renderFilled(rows, on) {
+  const placed = on ? rows.filter((row) => row.count > 0 && (shapes.has(row.id) || centroids[row.id]))
+    : [];
+  const { classes, colourOf } = colourScale(LAYERS[layer],
+    Math.max(0, ...placed.map((row) => row.count)));
+  const byId = new Map(placed.map((row) => [row.id, row]));
+  for (const [id, path] of shapes) {
+    const row = byId.get(id);
+    if (row) {
+      path.classList.add('filled');
+      path.classList.remove('zero');
+      path.style.fill = colourOf(row.count);
+      mark(path, row, rows);
+    } else {
+      unmark(path);
+      if (on) path.classList.add('zero');
+    }
+  }
+  const keep = new Set();
+  for (const row of placed) {
+    if (shapes.has(row.id)) continue;
+    let dot = islands.get(row.id);
+    if (!dot) {
+      dot = newCircle(row.id, 'island', ISLAND_RADIUS);
+      islands.set(row.id, dot);
+      $('islands').append(dot);
+    }
+    dot.style.fill = colourOf(row.count);
+    mark(dot, row, rows);
+    keep.add(row.id);
+  }
+  for (const [id, dot] of islands) {
+    if (!keep.has(id)) { dot.remove(); islands.delete(id); }
+  }
+  return classes;
+}
+
+// The layer's bubbles or filled countries, top-countries table, titles and
+// legend, and a note on what it counts.
 function renderLayer(state) {
   const shown = LAYERS[layer];
   const rows = shown.rows(state);
-  renderBubbles(rows);
+  renderBubbles(view === 'bubbles' ? rows : []);
+  renderLegend(shown, renderFilled(rows, view === 'filled'));
+  drawn = view + layer;
   $('map-title').textContent = shown.title;
   $('top-title').textContent = shown.top;
   $('top-count').textContent = shown.column;
@@ -373,14 +575,15 @@ function setStatus(kind, text) {
 }
 
 // The filters as a query string: '' for all, else ?port=N&service=NAME.
-// With `withLayer`, the page's own address: the layer too, unless it is the
-// default, so that a link shows the same view.
-function query(withLayer = false) {
+// With `withView`, the page's own address: the layer and the view too,
+// unless they are the defaults, so that a link shows the same view.
+function query(withView = false) {
   const params = new URLSearchParams();
   for (const name of ['port', 'service']) {
     if ($(name).value) params.set(name, $(name).value);
   }
-  if (withLayer && layer !== 'accepted') params.set('layer', layer);
+  if (withView && layer !== 'accepted') params.set('layer', layer);
+  if (withView && view !== 'bubbles') params.set('view', view);
   const text = params.toString();
   return text ? `?${text}` : '';
 }
@@ -429,6 +632,20 @@ function poll(rounds, mine = generation) {
     });
 }
 
+// A pair of radio buttons (layer, view): sets the state, redraws from the
+// last message (every layer and view is in each: no new stream).
+function followChoice(name, initial, set) {
+  for (const radio of document.querySelectorAll(`input[name="${name}"]`)) {
+    radio.checked = radio.value === initial;
+    radio.addEventListener('change', () => {
+      set(radio.value);
+      hideTooltip();
+      rememberView();
+      if (latest) render(latest);
+    });
+  }
+}
+
 function start() {
   // The bubble moves when the layout changes; its tooltip would not.
   window.addEventListener('resize', hideTooltip);
@@ -436,16 +653,9 @@ function start() {
   renderPorts([], initial.get('port') || '');
   renderServices([], initial.get('service') || '');
   if (Object.hasOwn(LAYERS, initial.get('layer'))) layer = initial.get('layer');
-  for (const radio of document.querySelectorAll('input[name="layer"]')) {
-    radio.checked = radio.value === layer;
-    // Every layer is in each message: redraw, no new stream.
-    radio.addEventListener('change', () => {
-      layer = radio.value;
-      hideTooltip();
-      rememberView();
-      if (latest) render(latest);
-    });
-  }
+  if (VIEWS.includes(initial.get('view'))) view = initial.get('view');
+  followChoice('layer', layer, (value) => { layer = value; });
+  followChoice('view', view, (value) => { view = value; });
   for (const name of ['port', 'service']) {
     $(name).addEventListener('change', () => {
       rememberView();
@@ -459,7 +669,7 @@ function start() {
       return response.json();
     })))
     .then(([topology, points]) => {
-      drawMap(topology);
+      drawMap(topology, points);
       centroids = points;
       if (latest) render(latest);
     })

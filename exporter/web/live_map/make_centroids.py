@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes centroids.json: where the live map puts each country's bubble.
+"""Writes centroids.json: where the live map puts each country's bubble,
+and which world-atlas shapes are the country's (for the filled view).
 
 Maintainer tool, run once when the map data changes; its output is
 committed, so builds need neither this script nor the 3.6 MB source file.
@@ -15,6 +16,12 @@ countries (world-atlas) give shapes for every ISO 3166-1 country but the
 eleven in kApproximate, which it folds into another country (Guadeloupe into
 France, Svalbard into Norway, ...); those get a hand-entered approximate
 point of their main island, ample at this map's scale.
+
+Each entry is alpha-2 -> [longitude, latitude, shape key, ...]: the keys
+are the world-atlas ids (ISO 3166-1 numeric) or, for shapes without one,
+the names of the shapes that belong to the country. The page fills those
+shapes in its filled-country view; a country with no key (the eleven above)
+or whose shapes are too small for the 1:110m map gets a dot instead.
 """
 import json
 import math
@@ -36,8 +43,10 @@ kApproximate = {
 }
 
 # Natural Earth shapes without an ISO numeric code whose alpha-2 code GeoIP
-# databases use anyway (XK is user-assigned, so not in iso-codes).
-kByName = {"Kosovo": "XK"}
+# databases use anyway: XK is user-assigned, so not in iso-codes; ISO 3166-1
+# counts Somaliland as part of Somalia and Northern Cyprus as part of
+# Cyprus, and so do the databases for most of their addresses.
+kByName = {"Kosovo": "XK", "Somaliland": "SO", "N. Cyprus": "CY"}
 
 
 def DecodeArcs(topology):
@@ -105,11 +114,15 @@ def main(topology_path, iso_path):
     # Several shapes can share a code (Australia and the Ashmore and Cartier
     # Islands are both 036), so keep the largest polygon over all of them.
     largest = {}
+    keys = {}  # alpha-2 -> the keys of its shapes, in the file's order
     for geometry in topology["objects"]["countries"]["geometries"]:
         code = numeric_to_alpha2.get(geometry.get("id")) or kByName.get(
             geometry["properties"].get("name"))
         if code is None:
             continue
+        key = geometry.get("id") or geometry["properties"]["name"]
+        if key not in keys.setdefault(code, []):
+            keys[code].append(key)
         polygons = geometry["arcs"] if geometry["type"] == "MultiPolygon" else [geometry["arcs"]]
         for polygon in polygons:
             area, (lon, lat) = AreaAndCentroid(Unwrap(Ring(arcs, polygon[0])))
@@ -124,7 +137,10 @@ def main(topology_path, iso_path):
     missing = sorted(set(numeric_to_alpha2.values()) - set(points))
     if missing:
         sys.exit(f"no point for {' '.join(missing)}")
-    rows = [f'"{code}":[{lon:.2f},{lat:.2f}]' for code, (lon, lat) in sorted(points.items())]
+    rows = []
+    for code, (lon, lat) in sorted(points.items()):
+        shapes = "".join(f",{json.dumps(key)}" for key in keys.get(code, []))
+        rows.append(f'"{code}":[{lon:.2f},{lat:.2f}{shapes}]')
     print("{" + ",\n".join(rows) + "}")
 
 
