@@ -279,6 +279,43 @@ void BM_CollectText16k(benchmark::State& state) {
 }
 BENCHMARK(BM_CollectText16k)->Arg(1)->Arg(300)->Unit(benchmark::kMillisecond);
 
+// What each labelled AS adds to a scrape: CollectText() of a small host's
+// statistics (12 countries x 4 ports) with connections from `range(0)`
+// distinct ASes, every one labelled (--metrics.max-asns at least that), each
+// with a 30-byte name. Chooses --metrics.max-asns' default: the ratio to
+// Arg(0) is what the AS series cost.
+void BM_CollectTextAses(benchmark::State& state) {
+  const int ases = static_cast<int>(state.range(0));
+  ConnectionStats::Options options;
+  options.max_network_labels = static_cast<size_t>(ases);
+  ConnectionStats stats(options);
+  const std::vector<CountryId> countries = Countries();
+  const absl::Time now = absl::Now();
+  uint32_t next = 0x01000000;
+  for (int i = 0; i < std::max(ases, 48); ++i) {
+    const IpAddress address = IpAddress::V4(next++);
+    stats.Record(countries[i % 12], static_cast<uint16_t>(20000 + (i / 12) % 4), &address, 1, now,
+                 ServiceNames::kUnknown,
+                 i < ases ? NetworkId::Of(static_cast<uint32_t>(64512 + i)) : NetworkId::Unknown());
+  }
+  ExporterCollector collector(
+      &stats, BenchServices(), {"0", "bench", "bench"}, FixedHealth,
+      [](NetworkId) { return std::string("Example Networks Limited, Inc"); });
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string text = collector.CollectText();
+    bytes = text.size();
+    benchmark::DoNotOptimize(text);
+  }
+  state.counters["body_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_CollectTextAses)
+    ->Arg(0)
+    ->Arg(200)
+    ->Arg(1000)
+    ->Arg(5000)
+    ->Unit(benchmark::kMicrosecond);
+
 // --- memory ----------------------------------------------------------------
 
 // Heap held by ConnectionStats after 1,048,576 distinct addresses, spread
