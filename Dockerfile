@@ -52,5 +52,6 @@ RUN apt-get update \
 COPY --from=builder /build/exporter/ebpf_geoip_exporter /usr/local/bin/ebpf_geoip_exporter
 COPY data/ /usr/share/ebpf-geoip/
 EXPOSE 19100
-ENTRYPOINT ["/usr/local/bin/ebpf_geoip_exporter", "--geoip.database=/usr/share/ebpf-geoip/geo-whois-asn-country.mmdb"]
+ENTRYPOINT ["/usr/local/bin/ebpf_geoip_exporter", "--geoip.database=/usr/share/ebpf-geoip/geo-whois-asn-country.mmdb",
+            "--geoip.asn-database=/usr/share/ebpf-geoip/ip-location-db-asn.mmdb"]
 CMD ["--bpf.ports=8081,8082,8083"]

@@ -26,7 +26,7 @@ PROVIDERS = os.path.join(REPO, "grafana", "provisioning", "dashboards", "ebpf-ge
 RECORDING_RULES = os.path.join(REPO, "prometheus", "rules", "ebpf_geoip_recording.yml")
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 ROWS = ["Fleet overview", "Per-node drill-down", "Selected nodes, ports and services",
-        "Traffic, lifetimes and failed connections", "Exporter health"]
+        "Traffic, lifetimes and failed connections", "Networks", "Exporter health"]
 # The recording rules of the ebpf_geoip.fleet group the fleet rows read.
 CLUSTER_COUNTRY = "cluster_country:ebpf_geoip_accepted_connections:rate1m"
 CLUSTER_PORT_SERVICE = "cluster_port_service:ebpf_geoip_accepted_connections:rate1m"
