@@ -9,19 +9,25 @@ them, and reconnect by itself after the exporter restarts. Its layers
 (issue 14): known transfers and refused attempts from world addresses must
 give exact bytes and failures per country in the traffic and refused/failed
 layers, with the port filter, from the same stream, and the address bar
-must reproduce the layer.
+must reproduce the layer. The filled view (issue 15) of each layer must
+carry the same exact counts. It takes README's pictures: a laptop and a
+phone, bubbles and filled.
 
 SimulatedLiveMapTest (no probe): --connections.source=simulated; addresses POSTed to
 the API must give exact API numbers and bubbles, and bad bodies change
 nothing. Posted connections have no listener, so their service is "unknown".
+The filled view shows exact counts with its legend and keeps to the
+address; the layout fills laptops and phones (measured) with the whole
+world inside the map.
 
 Run by ctest (tests/CMakeLists.txt); by hand:
     sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
         --traffic build/tools/ebpf_geoip_traffic --database data/geo-whois-asn-country.mmdb \\
-        --out-dir build/tests/browser [--docs-screenshot docs/live-map.png] [SimulatedLiveMapTest]
+        --out-dir build/tests/browser [--docs-dir docs] [SimulatedLiveMapTest]
 
-Screenshots go to --out-dir; --docs-screenshot also copies the desktop one
-there (that is how docs/live-map.png is made).
+Screenshots go to --out-dir; --docs-dir also copies README's pictures there
+(that is how docs/live-map.png, live-map-filled.png, live-map-phone.png and
+live-map-phone-filled.png are made).
 """
 import argparse
 import http.client
@@ -173,6 +179,51 @@ for (const e of document.querySelectorAll('#land [data-count], #islands [data-co
 return fills;
 """
 
+# Where the page's parts are, in CSS pixels from the top of the page: the
+# viewport, its width without a scroll bar, the page's width and height, the map's box and the aspect ratio
+# of its viewBox, main's box and padding, the side column's box (zero on
+# phones, where it is not a box) and [id or class, box] of every panel
+# shown and of the legend.
+LAYOUT_SCRIPT = """
+const box = (e) => {
+  const r = e.getBoundingClientRect();
+  return {left: r.left, right: r.right, top: r.top + scrollY, bottom: r.bottom + scrollY,
+          width: r.width, height: r.height};
+};
+const map = document.getElementById('map');
+const viewBox = map.viewBox.baseVal;
+const main = document.querySelector('main');
+const style = getComputedStyle(main);
+return {
+  viewport: [innerWidth, innerHeight],
+  width: document.documentElement.clientWidth,
+  page: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+  map: box(map), aspect: viewBox.width / viewBox.height,
+  main: box(main), padding: [parseFloat(style.paddingLeft), parseFloat(style.paddingRight),
+                             parseFloat(style.paddingBottom)],
+  side: box(document.querySelector('aside')),
+  boxes: [...document.querySelectorAll('main .panel, #legend')]
+      .filter((e) => e.getClientRects().length > 0)
+      .map((e) => [e.id || e.className, box(e)]),
+};
+"""
+
+# The bottom and top of every country's shape and the viewBox's bottom, in
+# the map's units (y grows southwards): [viewBox bottom, {alpha-2: [top,
+# bottom]}], and the same bottoms on the screen: [map's bottom, {alpha-2:
+# bottom}].
+SOUTH_SCRIPT = """
+const map = document.getElementById('map');
+const viewBox = map.viewBox.baseVal;
+const units = {}, screen = {};
+for (const e of document.querySelectorAll('#land path[data-country]')) {
+  const b = e.getBBox();
+  units[e.getAttribute('data-country')] = [b.y, b.y + b.height];
+  screen[e.getAttribute('data-country')] = e.getBoundingClientRect().bottom;
+}
+return [[viewBox.y + viewBox.height, units], [map.getBoundingClientRect().bottom, screen]];
+"""
+
 # From now on, counts the streams the page opens in window.__streams.
 COUNT_STREAMS_SCRIPT = """
 window.__streams = 0;
@@ -262,6 +313,14 @@ def wait_for_layer(browser, layer, expected, timeout):
 def choose_layer(browser, layer):
     """Clicks the layer's button, as a user would."""
     browser.click(browser.find(f'input[name="layer"][value="{layer}"] + span'))
+
+
+def take_picture(browser, name):
+    """Saves a screenshot as name in --out-dir and, with --docs-dir, there
+    too (README's pictures)."""
+    shot = browser.screenshot(os.path.join(ARGS.out_dir, name))
+    if ARGS.docs_dir:
+        shutil.copyfile(shot, os.path.join(ARGS.docs_dir, name))
 
 
 def choose_view(browser, view):
@@ -465,9 +524,23 @@ class ProbeLiveMapTest(unittest.TestCase):
             ["", "all services"], [second, f"{second} (17)"], [first, f"{first} (10)"]],
             timeout=5)
         time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
-        shot = browser.screenshot(os.path.join(ARGS.out_dir, "live-map.png"))
-        if ARGS.docs_screenshot:
-            shutil.copyfile(shot, ARGS.docs_screenshot)
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-1600.png"))
+        # README's pictures: a laptop and a phone, bubbles and filled.
+        for width, height, phone, name in [(1440, 900, False, "live-map"),
+                                           (390, 844, True, "live-map-phone")]:
+            browser.set_viewport(width, height, phone=phone)
+            choose_view(browser, "bubbles")
+            wait_for_bubbles(browser, expected, UPDATE_BOUND)
+            time.sleep(1.0)
+            take_picture(browser, f"{name}.png")
+            choose_view(browser, "filled")
+            wait_for_filled(browser, "accepted", expected, UPDATE_BOUND)
+            time.sleep(1.0)
+            take_picture(browser, f"{name}-filled.png")
+        choose_view(browser, "bubbles")
+        browser.clear_viewport()
+        wait_for_bubbles(browser, expected, UPDATE_BOUND)
+        self.assertEqual(browser.execute("return location.search"), "")
 
         # The port filter: only port q's connections.
         choose(browser, "port", str(q))
@@ -497,7 +570,7 @@ class ProbeLiveMapTest(unittest.TestCase):
         browser.set_window_size(390, 844)
         wait_for("the phone layout", lambda: browser.execute(
             "return document.documentElement.scrollWidth <= window.innerWidth"), timeout=5)
-        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-phone.png"))
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-phone-port.png"))
         browser.set_window_size(1600, 900)
 
         # Not simulated: the POST endpoint does not exist.
@@ -952,6 +1025,89 @@ class SimulatedLiveMapTest(unittest.TestCase):
         self.assertFalse(browser.execute(LEGEND_SCRIPT)[0])
 
 
+    def test_layout_fills_laptops_and_phones(self):
+        exporter = Exporter("exporter-layout", ["--connections.source=simulated"])
+        self.addCleanup(exporter.close)
+        # Countries at the map's edges: Chile and New Zealand in the far
+        # south, Japan in the east, the United States in the west.
+        posts = {"200.1.123.1": 3, "202.36.1.1": 2, "133.11.0.1": 4, "8.8.8.8": 9,
+                 "81.2.69.142": 1}
+        for address, times in posts.items():
+            for _ in range(times):
+                self.assertEqual(exporter.post("/api/v1/connections", address)[0], 200)
+        counts = {"CL": 3, "NZ": 2, "JP": 4, "US": 9, "GB": 1}
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-layout.log"))
+        self.addCleanup(browser.close)
+
+        # The whole world is inside the map: the cut is below every coast
+        # but Antarctica's (-60°, deliberately: Antarctica is not drawn),
+        # and the southernmost shapes (Tierra del Fuego in Chile and
+        # Argentina, the Falklands, the French Southern Lands, New
+        # Zealand's south) end above the map's bottom edge.
+        browser.get(exporter.url + "/")
+        wait_for_bubbles(browser, counts, timeout=20)
+        (bottom, units), (screen_bottom, screen) = browser.execute(SOUTH_SCRIPT)
+        self.assertNotIn("AQ", units)
+        southernmost = sorted(units, key=lambda country: -units[country][1])[:5]
+        self.assertEqual(set(southernmost), {"CL", "AR", "FK", "TF", "NZ"})
+        for country in units:
+            self.assertLessEqual(units[country][1], bottom, country)
+            self.assertLessEqual(screen[country], screen_bottom + 0.5, country)
+        # ... with a margin: Chile's tip (-55.6°) is not on the edge.
+        self.assertLess(units["CL"][1], bottom - 2)
+
+        for width, height, phone in [(1366, 768, False), (1440, 900, False), (390, 844, True)]:
+            browser.set_viewport(width, height, phone=phone)
+            for view in ["bubbles", "filled"]:
+                where = f"{width}x{height} {view}"
+                browser.get(f"{exporter.url}/?view={view}")
+                if view == "bubbles":
+                    wait_for_bubbles(browser, counts, timeout=20)
+                else:
+                    wait_for_filled(browser, "accepted", counts, timeout=20)
+                layout = browser.execute(LAYOUT_SCRIPT)
+                browser.screenshot(os.path.join(ARGS.out_dir, f"layout-{width}x{height}-{view}.png"))
+                self.assertEqual(layout["viewport"], [width, height], where)
+                vw, vh = layout["width"], height
+                page_width, page_height = layout["page"]
+                self.assertLessEqual(page_width, vw, f"{where}: horizontal scroll")
+                m = layout["map"]
+                # The SVG is exactly as tall as the world at its width:
+                # nothing letterboxed above or below it.
+                self.assertAlmostEqual(m["width"] / m["height"], layout["aspect"], delta=0.01,
+                                       msg=where)
+                self.assertGreaterEqual(m["left"], 0, where)
+                self.assertLessEqual(m["right"], vw, where)
+                # The world is on the first screen, near its top.
+                self.assertLess(m["top"], 0.2 * vh, where)
+                self.assertLessEqual(m["bottom"], vh, where)
+                # Right under the map, in its column, the next box: no band
+                # of empty page (a gap of 0.75rem at most).
+                under = [b for name, b in layout["boxes"]
+                         if b["top"] >= m["bottom"] - 0.5 and b["left"] < m["right"]
+                         and b["right"] > m["left"]]
+                self.assertTrue(under, where)
+                gap = min(b["top"] for b in under) - m["bottom"]
+                self.assertLessEqual(gap, 20, f"{where}: {gap}px under the map")
+                main = layout["main"]
+                left, right, bottom = layout["padding"]
+                if phone:
+                    # One column: the map spans it.
+                    self.assertGreaterEqual(m["width"], main["width"] - left - right - 1, where)
+                else:
+                    # Two columns: the map takes most of the width, the
+                    # side column the rest; the map's column (map, then
+                    # panels) goes down as far as the side column and to
+                    # main's bottom, so nothing is left empty under it.
+                    side = layout["side"]
+                    self.assertGreaterEqual(m["width"], 0.6 * vw, where)
+                    self.assertLessEqual(m["right"], side["left"], where)
+                    lowest = max(b["bottom"] for b in under)
+                    self.assertGreaterEqual(lowest, side["bottom"] - 1, where)
+                    self.assertGreaterEqual(lowest, main["bottom"] - bottom - 1, where)
+                    self.assertGreaterEqual(page_height, vh, where)
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__,
@@ -960,7 +1116,7 @@ def main():
     parser.add_argument("--traffic", required=True)
     parser.add_argument("--database", required=True)
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--docs-screenshot")
+    parser.add_argument("--docs-dir")
     ARGS, rest = parser.parse_known_args()
     os.makedirs(ARGS.out_dir, exist_ok=True)
     result = unittest.main(argv=[sys.argv[0]] + rest, verbosity=2, exit=False).result

@@ -8,7 +8,12 @@
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const SCALE = 150;        // projected units per radian-ish; sets the viewBox
-const SOUTH_EDGE = -58;   // latitude where the map is cut (no Antarctica)
+// Latitude where the map is cut: below every coast but Antarctica's (its
+// peninsula reaches -63), at the Antarctic Treaty's boundary. Antarctica
+// would take a fifth of the map's height for almost no clients; the
+// southern tips (Tierra del Fuego, -55.6; Stewart Island, -47.3; the South
+// Sandwich Islands, -59.5) stay inside.
+const SOUTH_EDGE = -60;
 const MAX_RADIUS = 24;    // bubble radius of the busiest country, in units
 const MIN_RADIUS = 3;
 const ISLAND_RADIUS = 3.5;  // dot of a country too small for the shapes
