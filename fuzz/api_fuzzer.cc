@@ -1,16 +1,20 @@
 // The live map's JSON API on arbitrary request bodies and query strings,
 // through their handlers: POST /api/v1/connections (SimulatedSource, the
-// body parser) and GET /api/v1/countries, /api/v1/failures and
-// /api/v1/state (LiveApi, the query parser with its port and service
-// filters, and the failures' port "other"). The handlers must answer every
-// input with a status from their documented set, and a 200 with JSON.
+// body parser), POST /api/v1/words (WordsEndpoint and the word cloud), and
+// GET /api/v1/countries, /api/v1/failures, /api/v1/networks, /api/v1/peers
+// and /api/v1/state (LiveApi, the query parser with its port, service,
+// country and limit, and the failures' port "other"). The handlers must
+// answer every input with a status from their documented set, and a 200
+// with JSON.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/geo/geolocator.h"
 #include "exporter/stats/connection_stats.h"
@@ -18,6 +22,7 @@
 #include "exporter/stats/service_names.h"
 #include "exporter/web/api.h"
 #include "exporter/web/simulated_source.h"
+#include "exporter/web/words_endpoint.h"
 
 namespace {
 
@@ -35,8 +40,12 @@ struct Api {
     recorder = std::make_unique<geoip::ConnectionRecorder>(geolocator.get(), &stats);
     source = std::make_unique<geoip::SimulatedSource>(geoip::SimulatedSource::Options{true},
                                                       recorder.get());
-    api = std::make_unique<geoip::LiveApi>(geoip::LiveApi::Options{}, &stats, &service_names,
-                                           &stopping);
+    geoip::LiveApi::Options options;
+    options.words = true;
+    options.network_name = [](geoip::NetworkId) { return std::string("Example \"AS\" <b>"); };
+    api = std::make_unique<geoip::LiveApi>(options, &stats, &service_names, &stopping);
+    words = std::make_unique<geoip::WordsEndpoint>(
+        std::vector<geoip::IpNetwork>{*geoip::ParseIpNetwork("127.0.0.0/8")}, &stats);
     // Failures on a watched port and on "other", and traffic, so that the
     // filters have something to select.
     const geoip::CountryId cn = *geoip::CountryId::FromIsoCode("CN");
@@ -49,6 +58,10 @@ struct Api {
     traffic.closed = 1;
     traffic.duration_buckets[2] = 1;
     stats.RecordTraffic(cn, geoip::ServiceNames::kUnknown, traffic);
+    // Networks and peers, for /api/v1/networks and /api/v1/peers.
+    const geoip::IpAddress peer = *geoip::ParseIpAddress("8.8.8.8");
+    stats.Record(*geoip::CountryId::FromIsoCode("US"), 8081, &peer, 3, absl::Now(),
+                 geoip::ServiceNames::kUnknown, geoip::NetworkId::Of(15169));
   }
   geoip::ConnectionStats stats;
   geoip::ServiceNames service_names{64};
@@ -57,6 +70,7 @@ struct Api {
   std::unique_ptr<geoip::SimulatedSource> source;
   absl::Notification stopping;
   std::unique_ptr<geoip::LiveApi> api;
+  std::unique_ptr<geoip::WordsEndpoint> words;
 };
 
 void CheckJson(const geoip::HttpResponse& response) {
@@ -76,7 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   geoip::HttpRequest request;
   request.remote_address = "127.0.0.1";
   request.from_loopback = true;
-  if (data[0] % 2 == 0) {
+  if (data[0] % 4 == 2) {
+    // The word cloud: 204, or 400 saying why.
+    request.method = "POST";
+    request.path = "/api/v1/words";
+    request.body = rest;
+    const geoip::HttpResponse response = api->words->Post(request);
+    if (response.status != 204 && response.status != 400) abort();
+  } else if (data[0] % 2 == 0) {
     request.method = "POST";
     request.path = "/api/v1/connections";
     request.body = rest;
@@ -84,8 +105,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (response.status != 200 && response.status != 400 && response.status != 413) abort();
     CheckJson(response);
   } else {
-    // Odd first bytes: 1, 9, ... the countries, 5, 13, ... the failures, 3,
-    // 7, ... the whole state, which also echoes the service asked for.
+    // Odd first bytes: 1, 9, ... the countries, networks and peers (by
+    // data[0] / 8 % 3), 5, 13, ... the failures, 3, 7, ... the whole
+    // state, which also echoes the service asked for and has the words.
     request.method = "GET";
     request.query = rest;
     geoip::HttpResponse response;
@@ -95,6 +117,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (data[0] % 8 == 5) {
       request.path = "/api/v1/failures";
       response = api->api->Failures(request);
+    } else if (data[0] / 8 % 3 == 1) {
+      request.path = "/api/v1/networks";
+      response = api->api->Networks(request);
+    } else if (data[0] / 8 % 3 == 2) {
+      request.path = "/api/v1/peers";
+      response = api->api->Peers(request);
     } else {
       request.path = "/api/v1/countries";
       response = api->api->Countries(request);
