@@ -9,6 +9,7 @@ each other by the right names, and the runtime image installs every shared
 library the exporter links.
 """
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -161,6 +162,27 @@ class ComposeTest(unittest.TestCase):
         self.assertIn("--config.file=/etc/prometheus/prometheus.yml", prometheus["command"])
         self.assertIn((os.path.join(REPO, "prometheus"), "/etc/prometheus", True),
                       [parse_volume(volume) for volume in prometheus["volumes"]])
+
+    def test_only_the_demo_services_may_post_words(self):
+        # demo-words posts to the exporter's word cloud under its service name...
+        words = self.services["demo-words"]
+        self.assertEqual(words["environment"]["GEOIP_WORDS_URL"],
+                         "http://exporter:19100/api/v1/words")
+        self.assertEqual(words["network_mode"], "service:demo-hello")
+        # ... from demo-hello's fixed address, the one source the exporter
+        # allows: not the subnet, whose gateway is where Docker's proxy
+        # brings the host's clients from.
+        exporter = self.services["exporter"]["command"]
+        allowed = [flag.split("=", 1)[1] for flag in exporter
+                   if flag.startswith("--web.words-from=")]
+        address = self.services["demo-hello"]["networks"]["default"]["ipv4_address"]
+        self.assertEqual(allowed, [address + "/32"])
+        subnets = [block["subnet"]
+                   for block in self.config["networks"]["default"]["ipam"]["config"]]
+        self.assertEqual(len(subnets), 1)
+        subnet = ipaddress.ip_network(subnets[0])
+        self.assertIn(ipaddress.ip_address(address), subnet)
+        self.assertNotEqual(ipaddress.ip_address(address), next(subnet.hosts()))  # the gateway
 
     def test_grafana_is_anonymous_viewer_with_the_map_as_home(self):
         grafana = self.services["grafana"]
