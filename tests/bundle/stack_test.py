@@ -403,6 +403,29 @@ class StackTest(unittest.TestCase):
             for rule in group["rules"]:
                 self.assertEqual(rule["health"], "ok", rule)
 
+    def test_words_submitted_to_8083_reach_the_word_cloud_and_nobody_else_may_post(self):
+        def words():
+            with urllib.request.urlopen("http://%s/api/v1/state" % self.exporter_address,
+                                        timeout=10) as response:
+                return {w["word"]: w["count"] for w in json.load(response)["words"]}
+
+        # The traffic's requests to 8083 post their words through the relay.
+        wait_until("the traffic's words in the word cloud",
+                   lambda: set(traffic.WORDS) <= set(words()), 60)
+        result = subprocess.run(["ip", "netns", "exec", self.netns, "curl", "-s",
+                                 "127.0.0.1:8083/%3Cb%3Estack%3C%2Fb%3E"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.stdout, "Submitted word: <b>stack</b>\n", result.stderr)
+        wait_until("the word curl submitted", lambda: words().get("<b>stack</b>") == 1, 30)
+        # This machine's loopback is not the relay's source.
+        request = urllib.request.Request("http://%s/api/v1/words" % self.exporter_address,
+                                         data=b"intruder", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        self.assertEqual(caught.exception.code, 403)
+        caught.exception.close()
+        self.assertNotIn("intruder", words())
+
     def test_zz_ctrl_c_stops_everything_and_deletes_the_namespace(self):
         status, output = self.stop_demo()
         self.assertEqual(status, 0, output)
