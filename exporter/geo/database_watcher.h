@@ -1,4 +1,4 @@
-// Keeps the geolocator's database current: reloads it when its file is
+// Keeps the geolocator's databases current: reloads them when a file is
 // replaced (geoipupdate and scripts/update-geoip-db rename a new file over
 // it) and when asked (SIGHUP). A file that does not open leaves the
 // database in use in place.
@@ -28,8 +28,9 @@ class DatabaseWatcher {
   DatabaseWatcher(const DatabaseWatcher&) = delete;
   DatabaseWatcher& operator=(const DatabaseWatcher&) = delete;
 
-  // Opens the database file again and swaps it in, saying so on stderr
-  // with `why`; on failure the one in use stays. Any thread.
+  // Opens the database files again (the country one, and the ASN one if
+  // any) and swaps them in, saying so on stderr with `why`; one that fails
+  // to open stays as it was, and the reload counts as failed. Any thread.
   void Reload(const char* why);
 
   uint64_t successes() const { return successes_.load(std::memory_order_relaxed); }

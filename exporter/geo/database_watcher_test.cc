@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
+#include "exporter/geo/asn_database.h"
 #include "exporter/geo/geoip_database.h"
 #include "exporter/net/address.h"
 
@@ -94,6 +95,35 @@ TEST_F(DatabaseWatcherTest, ReloadsWhenAskedAndIgnoresOtherFiles) {
   absl::SleepFor(absl::Milliseconds(300));  // long enough for a stray event
   EXPECT_EQ(watcher.successes(), 2u);
   EXPECT_EQ(watcher.failures(), 0u);
+}
+
+TEST_F(DatabaseWatcherTest, ReloadsTheAsnDatabaseRenamedOverItsFile) {
+  constexpr char kAsnBundled[] = GEOIP_SOURCE_DIR "/data/ip-location-db-asn.mmdb";
+  const std::string asn_path = directory_ + "/asn.mmdb";
+  std::filesystem::copy_file(kAsnBundled, asn_path);
+  absl::StatusOr<AsnDatabase> asn = AsnDatabase::Open(asn_path);
+  ASSERT_TRUE(asn.ok()) << asn.status();
+  geolocator_->SetAsnDatabase(std::make_shared<const AsnDatabase>(*std::move(asn)));
+  DatabaseWatcher watcher(geolocator_.get());
+  watcher.Start();
+  const std::shared_ptr<const AsnDatabase> before = geolocator_->asn_database();
+  const std::shared_ptr<const GeoIpDatabase> country = geolocator_->database();
+  absl::SleepFor(absl::Milliseconds(100));
+  const std::string staged = asn_path + ".new";
+  std::filesystem::copy_file(kAsnBundled, staged);
+  ASSERT_EQ(rename(staged.c_str(), asn_path.c_str()), 0);
+  ASSERT_TRUE(Eventually([&] { return watcher.successes() == 1; }));
+  EXPECT_NE(geolocator_->asn_database(), before);
+  EXPECT_NE(geolocator_->database(), country);  // a reload reloads both
+  EXPECT_TRUE(geolocator_->Locate(*ParseIpAddress("1.1.1.1")).network.is_asn());
+
+  // A broken ASN file: the reload fails, the ASN database in use stays.
+  const std::shared_ptr<const AsnDatabase> good = geolocator_->asn_database();
+  std::filesystem::copy_file(kAsnBundled, staged);
+  std::filesystem::resize_file(staged, 4096);
+  ASSERT_EQ(rename(staged.c_str(), asn_path.c_str()), 0);
+  ASSERT_TRUE(Eventually([&] { return watcher.failures() == 1; }));
+  EXPECT_EQ(geolocator_->asn_database(), good);
 }
 
 }  // namespace
