@@ -18,7 +18,8 @@ the API must give exact API numbers and bubbles, and bad bodies change
 nothing. Posted connections have no listener, so their service is "unknown".
 The filled view shows exact counts with its legend and keeps to the
 address; the layout fills laptops and phones (measured) with the whole
-world inside the map.
+world inside the map. The word cloud shows posted words, hostile ones
+included, as text only: nothing they contain runs or becomes markup.
 
 Run by ctest (tests/CMakeLists.txt); by hand:
     sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
@@ -222,6 +223,50 @@ for (const e of document.querySelectorAll('#land path[data-country]')) {
   screen[e.getAttribute('data-country')] = e.getBoundingClientRect().bottom;
 }
 return [[viewBox.y + viewBox.height, units], [map.getBoundingClientRect().bottom, screen]];
+"""
+
+# From now on, records in window.__added every element added to the page:
+# [tag name, the id of the nearest ancestor that has one].
+RECORD_ADDED_SCRIPT = """
+window.__added = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType === Node.ELEMENT_NODE) {
+        window.__added.push([node.tagName, node.parentElement?.closest('[id]')?.id ?? null]);
+      }
+    }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+# The word cloud: [panel shown, its note, [[text, data-count, font size in
+# px, [attribute names], [node types of its children]]] of each child].
+WORDS_SCRIPT = """
+const panel = document.getElementById('words-panel');
+return [!panel.hidden && panel.getClientRects().length > 0,
+        document.getElementById('words-note').textContent,
+        [...document.getElementById('words').childNodes].map((node) => [
+            node.textContent, node.nodeType === Node.ELEMENT_NODE ? node.dataset.count : null,
+            node.nodeType === Node.ELEMENT_NODE ? parseFloat(getComputedStyle(node).fontSize) : 0,
+            node.nodeType === Node.ELEMENT_NODE ? [node.tagName, ...node.getAttributeNames()] : [],
+            [...node.childNodes].map((child) => child.nodeType)])];
+"""
+
+# What a word could have smuggled in: [elements that run or load things,
+# scripts, SVG roots, attributes anywhere whose value mentions __pwned].
+SMUGGLED_SCRIPT = """
+const attributes = [];
+for (const element of document.querySelectorAll('*')) {
+  for (const name of element.getAttributeNames()) {
+    if (element.getAttribute(name).includes('__pwned')) attributes.push([element.tagName, name]);
+  }
+}
+return [document.querySelectorAll('img, iframe, object, embed, video, audio, a[href^="javascript"]')
+            .length,
+        [...document.scripts].map((script) => script.getAttribute('src')),
+        [...document.querySelectorAll('svg')].map((svg) => svg.id),
+        attributes];
 """
 
 # From now on, counts the streams the page opens in window.__streams.
@@ -1106,6 +1151,114 @@ class SimulatedLiveMapTest(unittest.TestCase):
                     self.assertGreaterEqual(lowest, side["bottom"] - 1, where)
                     self.assertGreaterEqual(lowest, main["bottom"] - bottom - 1, where)
                     self.assertGreaterEqual(page_height, vh, where)
+
+
+    def test_word_cloud_shows_hostile_words_as_text(self):
+        # Without --web.words-from the cloud is off: no endpoint, no panel.
+        exporter = Exporter("exporter-no-words", ["--connections.source=simulated"])
+        self.addCleanup(exporter.close)
+        self.assertEqual(exporter.post("/api/v1/words", "ebpf")[0], 404)
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-words.log"))
+        self.addCleanup(browser.close)
+        browser.get(exporter.url + "/")
+        wait_for("the state", lambda: browser.execute(
+            "return document.body.dataset.version !== undefined"), timeout=20)
+        self.assertEqual(browser.execute(WORDS_SCRIPT), [False, "", []])
+        exporter.close()
+
+        exporter = Exporter("exporter-words", ["--connections.source=simulated",
+                                               "--web.words-from=127.0.0.0/8,::1/128"])
+        self.addCleanup(exporter.close)
+        browser.get(exporter.url + "/")
+        wait_for("the empty cloud", lambda: browser.execute(WORDS_SCRIPT) == [
+            True, "no words yet", []], timeout=20)
+        browser.execute(RECORD_ADDED_SCRIPT)
+        browser.execute("window.__sameDocument = 'yes'")
+
+        # Words that would run if they were markup: those of at most 32
+        # characters are counted (and must show as text), the longer ones
+        # refused. A text-direction override, a control character and a
+        # 200-character word are refused.
+        hostile = ["<img src=x onerror=window.__pwned=1>", "<script>window.__pwned=1</script>",
+                   "javascript:window.__pwned=1", '"><svg onload=window.__pwned=1>',
+                   "<img src=x onerror=__pwned=1>", "<script>__pwned=1</script>"]
+        refused = {"ebpf\u202emap": "text-direction control U+202E",
+                   "ebpf\x07": "control character U+0007",
+                   "w" * 200: "too long"}
+        for word in hostile:
+            status, body = exporter.post("/api/v1/words", word)
+            if len(word) <= 32:
+                self.assertEqual((status, body), (204, ""), word)
+            else:
+                self.assertEqual(status, 400, word)
+                self.assertIn("too long", json.loads(body)["error"], word)
+                refused[word] = "too long"
+        for word, why in refused.items():
+            status, body = exporter.post("/api/v1/words", word)
+            self.assertEqual(status, 400, repr(word))
+            self.assertIn(why, json.loads(body)["error"], repr(word))
+        # Ordinary words: "ebpf" three times, "geoip" once; one hostile
+        # word twice.
+        for word in ["ebpf", "ebpf", "geoip", "ebpf", "<img src=x onerror=__pwned=1>"]:
+            self.assertEqual(exporter.post("/api/v1/words", word)[0], 204, word)
+        counted = {"ebpf": 3, "<img src=x onerror=__pwned=1>": 2, "geoip": 1,
+                   **{word: 1 for word in hostile if len(word) <= 32 and "onerror" not in word}}
+        status, state = exporter.get("/api/v1/state")
+        words = json.loads(state)["words"]
+        self.assertEqual({w["word"]: w["count"] for w in words}, counted)
+        order = [w["word"] for w in words]  # the API's: most first
+
+        # The page shows exactly the counted words, in the API's order, each
+        # as one text node in a span of its own, and nothing ran.
+        def cloud():
+            return [word for word, *_ in browser.execute(WORDS_SCRIPT)[2]]
+        try:
+            wait_for("the words", lambda: cloud() == order, timeout=UPDATE_BOUND)
+        except TimeoutError:
+            self.assertEqual(cloud(), order)
+        shown, note, spans = browser.execute(WORDS_SCRIPT)
+        self.assertEqual((shown, note), (True, ""))
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+        self.assertEqual(browser.execute("return typeof window.__pwned"), "undefined")
+        for text, count, _, names, children in spans:
+            self.assertEqual((names[0], sorted(names[1:])), ("SPAN", ["data-count", "style"]), text)
+            self.assertEqual(children, [3], text)  # one text node
+            self.assertEqual(int(count), counted[text], text)
+        visible = browser.execute("return document.getElementById('words').innerText")
+        for word in counted:
+            self.assertIn(word, visible)
+        for word in refused:
+            self.assertNotIn(word, cloud())
+        self.assertNotIn("\u202e", browser.execute("return document.body.innerText"))
+        # Sizes follow counts: larger for more, equal for equal.
+        sizes = {text: size for text, _, size, _, _ in spans}
+        self.assertGreater(sizes["ebpf"], sizes["<img src=x onerror=__pwned=1>"])
+        self.assertGreater(sizes["<img src=x onerror=__pwned=1>"], sizes["geoip"])
+        self.assertEqual({sizes[word] for word, n in counted.items() if n == 1}, {sizes["geoip"]})
+        # Nothing a word could have brought in exists: no element that runs
+        # or loads, no script but the page's, no SVG but the map, no
+        # attribute that carries a word; and the elements the page added
+        # meanwhile are its own: the cloud's spans, the feed's and tables'.
+        self.assertEqual(browser.execute(SMUGGLED_SCRIPT),
+                         [0, ["/live_map/live_map.js"], ["map"], []])
+        added = browser.execute("return window.__added")
+        self.assertEqual({tag for tag, parent in added if parent == "words"}, {"SPAN"})
+        self.assertEqual(len([1 for tag, parent in added if parent == "words"]) % len(order), 0)
+        self.assertLessEqual({tag for tag, _ in added},
+                             {"SPAN", "LI", "TIME", "TR", "TD", "OPTION", "circle"}, added)
+        self.assertEqual(browser.execute("return typeof window.__pwned"), "undefined")
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-words.png"))
+
+        # The longest word, the most posted (so the largest), still fits a
+        # phone's width: it wraps rather than widen the page.
+        longest = "W" * 32
+        for _ in range(4):
+            self.assertEqual(exporter.post("/api/v1/words", longest)[0], 204)
+        wait_for("the longest word first", lambda: cloud()[:1] == [longest], timeout=UPDATE_BOUND)
+        browser.set_viewport(390, 844, phone=True)
+        self.assertEqual(browser.execute(
+            "return [document.documentElement.scrollWidth, innerWidth]"), [390, 390])
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-words-phone.png"))
 
 
 def main():

@@ -2,7 +2,7 @@
 // /api/v1/stream (Server-Sent Events) and shows, for the layer chosen
 // (accepted connections, traffic in bytes or failed connections), one
 // bubble per country or the countries filled by a colour scale. Every layer
-// comes from the same stream message.
+// comes from the same stream message, as do the word cloud's words.
 // No libraries: the TopoJSON decoding and the projection are below.
 'use strict';
 
@@ -509,6 +509,34 @@ function renderLayer(state) {
   note.hidden = layer === 'accepted';
 }
 
+// ---- panels: the word cloud ------------------------------------------------
+
+// The word cloud ("words", absent when it is off), most counted first,
+// each word's size growing with the log of its count. Words come from
+// anyone allowed to post them: they are only ever text nodes, never markup
+// and never part of an attribute.
+const WORD_SIZES = [0.9, 2.6];  // rem, for one and for the most counted
+let wordsShown = '';
+function renderWords(state) {
+  const panel = $('words-panel');
+  panel.hidden = !Array.isArray(state.words);
+  if (panel.hidden) return;
+  const text = JSON.stringify(state.words);
+  if (text === wordsShown) return;  // unchanged: no flicker
+  wordsShown = text;
+  const most = Math.max(1, ...state.words.map((w) => w.count));
+  const [small, large] = WORD_SIZES;
+  $('words').replaceChildren(...state.words.map(({ word, count: n }) => {
+    const span = document.createElement('span');
+    span.append(document.createTextNode(word));
+    const size = small + (large - small) * Math.log(n) / Math.log(Math.max(most, 2));
+    span.style.fontSize = `${size.toFixed(2)}rem`;
+    span.dataset.count = String(n);
+    return span;
+  }));
+  $('words-note').textContent = state.words.length ? '' : 'no words yet';
+}
+
 // Fills a filter with [value, label] options after "all"; a selected value
 // that is not listed (nothing counted yet) is kept as an option of its own.
 function renderChoices(select, all, choices, selected) {
@@ -549,6 +577,7 @@ function render(state) {
   $('total-countries').textContent =
     numbers.format(state.countries.filter((c) => isCountry(c.id)).length);
   $('source').textContent = state.source;
+  renderWords(state);
 
   $('feed').replaceChildren(...state.recent.map((r) => {
     const item = document.createElement('li');
