@@ -19,7 +19,9 @@ nothing. Posted connections have no listener, so their service is "unknown".
 The filled view shows exact counts with its legend and keeps to the
 address; the layout fills laptops and phones (measured) with the whole
 world inside the map. The word cloud shows posted words, hostile ones
-included, as text only: nothing they contain runs or becomes markup.
+included, as text only: nothing they contain runs or becomes markup. The
+top peers panel lists the exact /24 and /48 prefixes in order, with the
+sketch's error bound when it has one.
 
 Run by ctest (tests/CMakeLists.txt); by hand:
     sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
@@ -267,6 +269,15 @@ return [document.querySelectorAll('img, iframe, object, embed, video, audio, a[h
         [...document.scripts].map((script) => script.getAttribute('src')),
         [...document.querySelectorAll('svg')].map((svg) => svg.id),
         attributes];
+"""
+
+# The top peers panel: [shown, its note, [[cell texts]] of each row].
+PEERS_SCRIPT = """
+const panel = document.getElementById('peers-panel');
+return [!panel.hidden && panel.getClientRects().length > 0,
+        document.getElementById('peers-note').textContent,
+        [...document.querySelectorAll('#peers tbody tr')].map(
+            (tr) => [...tr.cells].map((cell) => cell.textContent))];
 """
 
 # From now on, counts the streams the page opens in window.__streams.
@@ -1259,6 +1270,88 @@ class SimulatedLiveMapTest(unittest.TestCase):
         self.assertEqual(browser.execute(
             "return [document.documentElement.scrollWidth, innerWidth]"), [390, 390])
         browser.screenshot(os.path.join(ARGS.out_dir, "live-map-words-phone.png"))
+
+
+    def test_top_peers_are_exact_prefixes(self):
+        exporter = Exporter("exporter-peers", ["--connections.source=simulated"])
+        self.addCleanup(exporter.close)
+        # Japan 7; a private network 6; two addresses of one British /24, 2
+        # each; 8.8.8.8 3 times on port 8082; a German /48 2; 8.8.4.4 once.
+        posts = (["133.11.0.1"] * 7 + ["10.1.2.3"] * 6 + ["81.2.69.142", "81.2.69.7"] * 2
+                 + ['{"address":"8.8.8.8","port":8082}'] * 3 + ["2a01:4f8::1"] * 2 + ["8.8.4.4"])
+        for body in posts:
+            self.assertEqual(exporter.post("/api/v1/connections", body)[0], 200, body)
+        expected = [["133.11.0.0/24", "Japan", "7"], ["10.1.2.0/24", "Private network", "6"],
+                    ["81.2.69.0/24", "United Kingdom", "4"], ["8.8.8.0/24", "United States", "3"],
+                    ["2a01:4f8::/48", "Germany", "2"], ["8.8.4.0/24", "United States", "1"]]
+        # The API agrees, exactly: every count is exact (max_error 0) while a
+        # port has had fewer clients than counters.
+        status, body = exporter.get("/api/v1/peers")
+        self.assertEqual(status, 200)
+        self.assertEqual([[p["address"], p["country_name"], str(p["connections"]), p["max_error"]]
+                          for p in json.loads(body)["peers"]],
+                         [row + [0] for row in expected])
+
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-peers.log"))
+        self.addCleanup(browser.close)
+        browser.get(exporter.url + "/")
+        try:
+            wait_for("the peers", lambda: browser.execute(PEERS_SCRIPT) == [True, "", expected],
+                     timeout=20)
+        except TimeoutError:
+            self.assertEqual(browser.execute(PEERS_SCRIPT), [True, "", expected])
+        # Prefixes only: no whole address anywhere in the panel.
+        panel = browser.execute("return document.getElementById('peers-panel').innerText")
+        for address in ["133.11.0.1", "10.1.2.3", "81.2.69.142", "81.2.69.7", "8.8.8.8",
+                        "2a01:4f8::1", "8.8.4.4"]:
+            self.assertNotIn(address, panel)
+        browser.execute("window.__sameDocument = 'yes'")
+
+        # Live: four more from the British /24 put it first.
+        for last in range(200, 204):
+            self.assertEqual(exporter.post("/api/v1/connections", f"81.2.69.{last}")[0], 200)
+        expected = [["81.2.69.0/24", "United Kingdom", "8"]] + expected[:2] + expected[3:]
+        took_from = time.monotonic()
+        try:
+            wait_for("the new top peer", lambda: browser.execute(PEERS_SCRIPT)[2] == expected,
+                     timeout=UPDATE_BOUND)
+        except TimeoutError:
+            self.assertEqual(browser.execute(PEERS_SCRIPT)[2], expected)
+        print(f"top peers updated after {time.monotonic() - took_from:.2f}s", file=sys.stderr)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+
+        # The port filter applies: port 8082 had 8.8.8.8's three.
+        choose(browser, "port", "8082")
+        wait_for("port 8082's peers", lambda: browser.execute(PEERS_SCRIPT)[2] == [
+            ["8.8.8.0/24", "United States", "3"]], timeout=UPDATE_BOUND)
+        # A port with nothing yet: the panel says so.
+        browser.get(exporter.url + "/?port=9999")
+        wait_for("no peers", lambda: browser.execute(PEERS_SCRIPT) == [
+            True, "no connections yet", []], timeout=20)
+        exporter.close()
+
+        # Two counters for three clients: the third takes the least
+        # counted one's place and inherits its count as its error, which
+        # the page shows ("3 ±2": from 1 to 3).
+        exporter = Exporter("exporter-peers-sketch", ["--connections.source=simulated",
+                                                      "--web.top-peers=2"])
+        self.addCleanup(exporter.close)
+        for body in ["133.11.0.1"] * 3 + ["81.2.69.142"] * 2 + ["8.8.8.8"]:
+            self.assertEqual(exporter.post("/api/v1/connections", body)[0], 200, body)
+        browser.get(exporter.url + "/")
+        wait_for("the sketch's peers", lambda: browser.execute(PEERS_SCRIPT) == [True, "", [
+            ["133.11.0.0/24", "Japan", "3"], ["8.8.8.0/24", "United States", "3 ±2"]]],
+            timeout=20)
+        exporter.close()
+
+        # Top peers off: no panel.
+        exporter = Exporter("exporter-no-peers", ["--connections.source=simulated",
+                                                  "--web.top-peers=0"])
+        self.addCleanup(exporter.close)
+        self.assertEqual(exporter.post("/api/v1/connections", "133.11.0.1")[0], 200)
+        browser.get(exporter.url + "/")
+        wait_for_bubbles(browser, {"JP": 1}, timeout=20)
+        self.assertEqual(browser.execute(PEERS_SCRIPT), [False, "", []])
 
 
 def main():

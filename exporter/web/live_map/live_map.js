@@ -2,7 +2,8 @@
 // /api/v1/stream (Server-Sent Events) and shows, for the layer chosen
 // (accepted connections, traffic in bytes or failed connections), one
 // bubble per country or the countries filled by a colour scale. Every layer
-// comes from the same stream message, as do the word cloud's words.
+// comes from the same stream message, as do the top peers and the word
+// cloud's words.
 // No libraries: the TopoJSON decoding and the projection are below.
 'use strict';
 
@@ -509,7 +510,26 @@ function renderLayer(state) {
   note.hidden = layer === 'accepted';
 }
 
-// ---- panels: the word cloud ------------------------------------------------
+// ---- panels: top peers, the word cloud --------------------------------------
+
+// The heaviest client addresses ("peers", absent when top peers are off):
+// address (a /24 or /48 unless full addresses are shown), country, and
+// connections with the sketch's error bound when it has one ("12 ±3": the
+// true count is from 9 to 12).
+function renderPeers(state) {
+  const panel = $('peers-panel');
+  panel.hidden = !Array.isArray(state.peers);
+  if (panel.hidden) return;
+  $('peers').tBodies[0].replaceChildren(...state.peers.map((peer) => {
+    const tr = document.createElement('tr');
+    cell(tr, peer.address);
+    cell(tr, peer.country_name ?? peer.country);
+    cell(tr, numbers.format(peer.connections) +
+      (peer.max_error > 0 ? ` ±${numbers.format(peer.max_error)}` : ''));
+    return tr;
+  }));
+  $('peers-note').textContent = state.peers.length ? '' : 'no connections yet';
+}
 
 // The word cloud ("words", absent when it is off), most counted first,
 // each word's size growing with the log of its count. Words come from
@@ -577,6 +597,7 @@ function render(state) {
   $('total-countries').textContent =
     numbers.format(state.countries.filter((c) => isCountry(c.id)).length);
   $('source').textContent = state.source;
+  renderPeers(state);
   renderWords(state);
 
   $('feed').replaceChildren(...state.recent.map((r) => {
