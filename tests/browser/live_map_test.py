@@ -21,7 +21,10 @@ address; the layout fills laptops and phones (measured) with the whole
 world inside the map. The word cloud shows posted words, hostile ones
 included, as text only: nothing they contain runs or becomes markup. The
 top peers panel lists the exact /24 and /48 prefixes in order, with the
-sketch's error bound when it has one.
+sketch's error bound when it has one. A country's detail (click, or Enter
+on the focused bubble or shape) shows its counts and its top networks as
+the ASN database gives them (looked up with mmdblookup here), and the page
+credits DB-IP as its licence asks.
 
 Run by ctest (tests/CMakeLists.txt); by hand:
     sudo tests/browser/live_map_test.py --exporter build/exporter/ebpf_geoip_exporter \\
@@ -39,6 +42,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import time
 import unittest
@@ -51,9 +55,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 from exporter_process import ExporterProcess  # noqa: E402  tests/support/exporter_process.py
 from netns import TestNamespace  # noqa: E402  tests/support/netns.py
-from webdriver import ARROW_RIGHT, Browser, wait_for  # noqa: E402
+from webdriver import ARROW_RIGHT, ENTER, ESCAPE, Browser, wait_for  # noqa: E402
 
 ARGS = None  # the command line, parsed in main()
+
+# The bundled ASN database (asn-data, issue 15).
+ASN_DATABASE = os.path.join(os.path.dirname(os.path.dirname(HERE)), "data",
+                            "ip-location-db-asn.mmdb")
 
 # Bound on how long the page may take to show new connections: the issue
 # asks for about 2 s; the exporter drains every 1 s (the default) and the
@@ -280,6 +288,26 @@ return [!panel.hidden && panel.getClientRects().length > 0,
             (tr) => [...tr.cells].map((cell) => cell.textContent))];
 """
 
+# A country's detail: [shown, title, [[term, value]] of its counts, the
+# networks' heading, [[cell texts]] of the networks, the note under them].
+DETAIL_SCRIPT = """
+const detail = document.getElementById('detail');
+return [!detail.hidden && detail.getClientRects().length > 0,
+        document.getElementById('detail-title').textContent,
+        [...document.querySelectorAll('#detail-counts div')].map(
+            (div) => [div.querySelector('dt').textContent, div.querySelector('dd').textContent]),
+        document.getElementById('networks-title').textContent,
+        [...document.querySelectorAll('#networks tbody tr')].map(
+            (tr) => [...tr.cells].map((cell) => cell.textContent)),
+        document.getElementById('networks-note').textContent];
+"""
+
+# The footer's links: [[text, href, visible]].
+FOOTER_LINKS_SCRIPT = """
+return [...document.querySelectorAll('footer a')].map(
+    (a) => [a.textContent, a.getAttribute('href'), a.getClientRects().length > 0]);
+"""
+
 # From now on, counts the streams the page opens in window.__streams.
 COUNT_STREAMS_SCRIPT = """
 window.__streams = 0;
@@ -369,6 +397,21 @@ def wait_for_layer(browser, layer, expected, timeout):
 def choose_layer(browser, layer):
     """Clicks the layer's button, as a user would."""
     browser.click(browser.find(f'input[name="layer"][value="{layer}"] + span'))
+
+
+def network_of(address):
+    """["AS<number>", organisation] that the bundled ASN database gives
+    address, looked up with mmdblookup; None when it has no AS for it."""
+    found = []
+    for field, pattern in [("autonomous_system_number", r"^\s*(\d+) <uint32>"),
+                           ("autonomous_system_organization", r'^\s*"(.*)" <utf8_string>')]:
+        result = subprocess.run(["mmdblookup", "--file", ASN_DATABASE, "--ip", address, field],
+                                capture_output=True, text=True, check=False)
+        match = re.search(pattern, result.stdout, re.MULTILINE)
+        if not match:
+            return None
+        found.append(match.group(1))
+    return [f"AS{found[0]}", found[1]]
 
 
 def take_picture(browser, name):
@@ -1352,6 +1395,127 @@ class SimulatedLiveMapTest(unittest.TestCase):
         browser.get(exporter.url + "/")
         wait_for_bubbles(browser, {"JP": 1}, timeout=20)
         self.assertEqual(browser.execute(PEERS_SCRIPT), [False, "", []])
+
+
+    def test_country_detail_shows_top_networks(self):
+        exporter = Exporter("exporter-detail", ["--connections.source=simulated",
+                                                f"--geoip.asn-database={ASN_DATABASE}"])
+        self.addCleanup(exporter.close)
+        # British clients from three networks (two addresses of one), one
+        # address the ASN database has no AS for; two American networks.
+        gb = {"81.2.69.142": 2, "81.2.69.7": 1, "212.58.244.20": 2, "195.66.224.1": 1}
+        us = {"8.8.8.8": 2, "9.9.9.9": 1}
+        for address, times in list(gb.items()) + list(us.items()):
+            port = 8082 if address in ("212.58.244.20", "9.9.9.9") else 8081
+            for _ in range(times):
+                status, body = exporter.post(
+                    "/api/v1/connections", json.dumps({"address": address, "port": port}))
+                self.assertEqual(status, 200, body)
+        aa, bbc = network_of("81.2.69.142"), network_of("212.58.244.20")
+        google, quad9 = network_of("8.8.8.8"), network_of("9.9.9.9")
+        self.assertEqual(network_of("81.2.69.7"), aa)
+        self.assertIsNone(network_of("195.66.224.1"))
+        self.assertEqual(len({aa[0], bbc[0], google[0], quad9[0]}), 4)
+        gb_networks = [aa + ["3"], bbc + ["2"], ["unknown", "not in the ASN database", "1"]]
+
+        browser = Browser(os.path.join(ARGS.out_dir, "chromedriver-detail.log"))
+        self.addCleanup(browser.close)
+        browser.get(exporter.url + "/")
+        wait_for_bubbles(browser, {"GB": 6, "US": 3}, timeout=20)
+        # DB-IP's licence: pages that show its results link back to it. The
+        # footer always does, beside the map's own credits.
+        links = browser.execute(FOOTER_LINKS_SCRIPT)
+        self.assertIn(["IP to ASN data: DB-IP", "https://db-ip.com", True], links)
+        self.assertIn(["RouteViews", "https://www.routeviews.org/", True], links)
+        self.assertFalse(browser.execute(DETAIL_SCRIPT)[0])
+
+        # A click on a bubble: the country's name, counts and top networks,
+        # as /api/v1/networks gives them.
+        browser.click(browser.find('#bubbles [data-country="GB"]'))
+        counts = [["connections", "6"], ["unique addresses", "4"], ["failed", "0"],
+                  ["received", "0 B"], ["sent", "0 B"]]
+        want = [True, "United Kingdom", counts, "Top networks", gb_networks, ""]
+        try:
+            wait_for("the detail", lambda: browser.execute(DETAIL_SCRIPT) == want, timeout=5)
+        except TimeoutError:
+            self.assertEqual(browser.execute(DETAIL_SCRIPT), want)
+        status, body = exporter.get("/api/v1/networks?country=GB&limit=10")
+        self.assertEqual(status, 200)
+        self.assertEqual([[n["asn"], n["as_name"] or "not in the ASN database",
+                           str(n["connections"])] for n in json.loads(body)["networks"]],
+                         gb_networks)
+        self.assertTrue(browser.execute(
+            "return document.querySelector('#bubbles [data-country=\"GB\"]')"
+            ".classList.contains('selected')"))
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-detail.png"))
+
+        # Live: two more from the BBC's network; the detail follows.
+        browser.execute("window.__sameDocument = 'yes'")
+        for _ in range(2):
+            self.assertEqual(exporter.post("/api/v1/connections", "212.58.244.20")[0], 200)
+        gb_networks = [bbc + ["4"], aa + ["3"], gb_networks[2]]
+        counts[0][1] = "8"
+        want = [True, "United Kingdom", counts, "Top networks", gb_networks, ""]
+        try:
+            wait_for("the new networks", lambda: browser.execute(DETAIL_SCRIPT) == want,
+                     timeout=UPDATE_BOUND)
+        except TimeoutError:
+            self.assertEqual(browser.execute(DETAIL_SCRIPT), want)
+        self.assertEqual(browser.execute("return window.__sameDocument"), "yes")
+
+        # The port filter applies to the networks too: port 8082 had the
+        # BBC's first two.
+        choose(browser, "port", "8082")
+        want = [True, "United Kingdom",
+                [["connections", "2"], ["unique addresses", "1"], ["failed", "0"],
+                 ["received", "0 B"], ["sent", "0 B"]],
+                "Top networks · port 8082", [bbc + ["2"]], ""]
+        wait_for("port 8082's networks", lambda: browser.execute(DETAIL_SCRIPT) == want,
+                 timeout=UPDATE_BOUND)
+
+        # From the keyboard: Escape closes it; Enter on a focused bubble
+        # opens that country's.
+        browser.press(ESCAPE)
+        wait_for("the detail closed", lambda: not browser.execute(DETAIL_SCRIPT)[0], timeout=5)
+        choose(browser, "port", "")
+        wait_for_bubbles(browser, {"GB": 8, "US": 3}, UPDATE_BOUND)
+        browser.execute("document.querySelector('#bubbles [data-country=\"US\"]').focus()")
+        browser.press(ENTER)
+        want = [True, "United States",
+                [["connections", "3"], ["unique addresses", "2"], ["failed", "0"],
+                 ["received", "0 B"], ["sent", "0 B"]],
+                "Top networks", [google + ["2"], quad9 + ["1"]], ""]
+        wait_for("the American detail", lambda: browser.execute(DETAIL_SCRIPT) == want, timeout=5)
+
+        # In the filled view, a click on the country's shape; the close
+        # button closes it.
+        choose_view(browser, "filled")
+        wait_for_filled(browser, "accepted", {"GB": 8, "US": 3}, UPDATE_BOUND)
+        point = browser.execute(POINT_ON_SCRIPT, '#land [data-country="GB"]')
+        self.assertTrue(point)
+        browser.click_at(*point)
+        wait_for("the British detail again", lambda: browser.execute(DETAIL_SCRIPT)[1:] == [
+            "United Kingdom", [["connections", "8"], ["unique addresses", "4"], ["failed", "0"],
+                               ["received", "0 B"], ["sent", "0 B"]],
+            "Top networks", gb_networks, ""], timeout=5)
+        self.assertTrue(browser.execute(
+            "return document.querySelector('#land [data-country=\"GB\"]')"
+            ".classList.contains('selected')"))
+        browser.click(browser.find("#detail-close"))
+        wait_for("the detail closed", lambda: not browser.execute(DETAIL_SCRIPT)[0], timeout=5)
+        self.assertEqual(browser.execute("return document.querySelectorAll('#map .selected').length"),
+                         0)
+        # On a phone the detail comes right under the map.
+        browser.set_viewport(390, 844, phone=True)
+        browser.execute("document.querySelector('#land [data-country=\"US\"]').focus()")
+        browser.press(ENTER)
+        wait_for("the detail on a phone", lambda: browser.execute(DETAIL_SCRIPT)[1] ==
+                 "United States", timeout=5)
+        layout = browser.execute(LAYOUT_SCRIPT)
+        boxes = dict(layout["boxes"])
+        self.assertLessEqual(boxes["detail"]["top"] - layout["map"]["bottom"], 80)
+        self.assertLessEqual(layout["page"][0], 390)
+        browser.screenshot(os.path.join(ARGS.out_dir, "live-map-detail-phone.png"))
 
 
 def main():

@@ -31,6 +31,8 @@ CHROMIUM_FLAGS = [
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 # W3C key codes for press().
 ARROW_RIGHT = "\ue014"
+ENTER = "\ue007"
+ESCAPE = "\ue00c"
 # Bound on every WebDriver command; page loads and scripts are quick here.
 COMMAND_TIMEOUT = 60
 
@@ -153,6 +155,17 @@ class Browser:
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
             "actions": [{"type": "pointerMove", "duration": 0, "origin": "viewport",
                          "x": int(x), "y": int(y)}],
+        }]})
+
+    def click_at(self, x, y):
+        """Clicks at (x, y), CSS pixels from the viewport's top left, as a
+        user would: the mouse moves there, presses and releases."""
+        self._session_command("POST", "/actions", {"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "duration": 0, "origin": "viewport",
+                         "x": int(x), "y": int(y)},
+                        {"type": "pointerDown", "button": 0},
+                        {"type": "pointerUp", "button": 0}],
         }]})
 
     def click(self, element):

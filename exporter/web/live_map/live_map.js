@@ -3,7 +3,8 @@
 // (accepted connections, traffic in bytes or failed connections), one
 // bubble per country or the countries filled by a colour scale. Every layer
 // comes from the same stream message, as do the top peers and the word
-// cloud's words.
+// cloud's words; a country's detail asks /api/v1/networks for its top
+// networks.
 // No libraries: the TopoJSON decoding and the projection are below.
 'use strict';
 
@@ -317,18 +318,18 @@ function renderLegend(shown, classes) {
       to > from ? `${shown.format(from)}–${shown.format(to)}` : shown.format(from))));
 }
 
-// ---- tooltip -------------------------------------------------------------
+// ---- tooltip and detail ---------------------------------------------------
 
-// The point, in the map frame's pixels, above which a country's tooltip
-// goes: the top of its bubble or dot, or its centroid on a filled shape.
+// Where a country's tooltip goes, in the map frame's pixels: [x, top,
+// bottom] of its bubble or dot, or of its centroid on a filled shape.
 function anchorOf(element, frame) {
   if (element.tagName === 'circle') {
     const box = element.getBoundingClientRect();
-    return [box.left + box.width / 2 - frame.left, box.top - frame.top];
+    return [box.left + box.width / 2 - frame.left, box.top - frame.top, box.bottom - frame.top];
   }
   const [x, y] = placeOf(element.dataset.country);
   const point = new DOMPoint(x, y).matrixTransform($('map').getScreenCTM());
-  return [point.x - frame.left, point.y - frame.top];
+  return [point.x - frame.left, point.y - frame.top, point.y - frame.top];
 }
 
 function showTooltip(element) {
@@ -345,18 +346,21 @@ function showTooltip(element) {
     tooltip.append(line);
   });
   tooltip.hidden = false;
-  // Centred above the country, but kept inside the map so that it never
-  // widens the page (phones).
+  // Centred above the country (below it when the map has no room above),
+  // and kept inside the map so that it never widens the page (phones).
   const frame = tooltip.parentElement.getBoundingClientRect();
-  const [centre, top] = anchorOf(element, frame);
+  const [centre, top, bottom] = anchorOf(element, frame);
   const half = tooltip.offsetWidth / 2;
+  const below = top < tooltip.offsetHeight + 14;
+  tooltip.classList.toggle('under', below);
   tooltip.style.left = `${Math.max(half, Math.min(frame.width - half, centre))}px`;
-  tooltip.style.top = `${top}px`;
+  tooltip.style.top = `${below ? bottom : top}px`;
 }
 
 function hideTooltip() { $('tooltip').hidden = true; }
 
-// Hover, tap and focus show the tooltip.
+// Hover, tap and focus show the tooltip; click, Enter or Space (handled
+// once for the whole map in start()) open the country's detail.
 function addPointerHandlers(element) {
   element.addEventListener('pointerenter', () => showTooltip(element));
   element.addEventListener('pointerdown', () => showTooltip(element));
@@ -479,6 +483,13 @@ function renderLayer(state) {
   renderBubbles(view === 'bubbles' ? rows : []);
   renderLegend(shown, renderFilled(rows, view === 'filled'));
   drawn = view + layer;
+  for (const element of document.querySelectorAll('#map .selected')) {
+    element.classList.remove('selected');
+  }
+  if (selected) {
+    const element = (view === 'bubbles' ? bubbles : islands).get(selected) ?? shapes.get(selected);
+    if (element?.dataset.count !== undefined) element.classList.add('selected');
+  }
   $('map-title').textContent = shown.title;
   $('top-title').textContent = shown.top;
   $('top-count').textContent = shown.column;
@@ -510,7 +521,124 @@ function renderLayer(state) {
   note.hidden = layer === 'accepted';
 }
 
-// ---- panels: top peers, the word cloud --------------------------------------
+// ---- panels: a country's detail, top peers, the word cloud -----------------
+
+let selected = null;        // alpha-2 of the country whose detail is open
+let networksAsked = null;   // the query of the networks shown or on their way
+let networksBusy = false;
+
+// The country's name and counts, from the state (0 when it has none).
+function countryFigures(state, id) {
+  const country = state.countries.find((c) => c.id === id);
+  const failure = (state.failures ?? []).find((f) => f.id === id);
+  return {
+    name: country?.name ?? failure?.name ?? id,
+    connections: country?.connections ?? 0,
+    unique: country?.unique_addresses ?? 0,
+    received: country?.received_bytes ?? 0,
+    sent: country?.sent_bytes ?? 0,
+    failed: failure?.failed_connections ?? 0,
+  };
+}
+
+function openDetail(id) {
+  if (id !== selected) {
+    $('networks').tBodies[0].replaceChildren();
+    $('networks-note').textContent = '';
+  }
+  selected = id;
+  networksAsked = null;
+  $('detail').hidden = false;
+  if (latest) render(latest);
+}
+
+function closeDetail() {
+  selected = null;
+  networksAsked = null;
+  $('detail').hidden = true;
+  if (latest) render(latest);
+}
+
+function renderDetail(state) {
+  if (!selected) return;
+  const figures = countryFigures(state, selected);
+  $('detail-title').textContent = figures.name;
+  const entries = [
+    ['connections', numbers.format(figures.connections)],
+    ['unique addresses', numbers.format(figures.unique)],
+    ['failed', numbers.format(figures.failed)],
+    ['received', bytes(figures.received)],
+    ['sent', bytes(figures.sent)],
+  ];
+  $('detail-counts').replaceChildren(...entries.map(([term, value]) => {
+    const div = document.createElement('div');
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    div.append(dt, dd);
+    return div;
+  }));
+  const filters = [state.port === null ? null : `port ${state.port}`,
+    state.service === null ? null : `service ${state.service}`].filter(Boolean);
+  $('networks-title').textContent = ['Top networks', ...filters].join(' · ');
+  // Asked again when the country's connections change: a new network may
+  // have come in.
+  const params = new URLSearchParams(query().slice(1));
+  params.set('country', selected);
+  params.set('limit', '10');
+  fetchNetworks(`${params}#${figures.connections}`);
+}
+
+// What the networks that are not an AS stand for (docs/API.md).
+const NETWORK_KINDS = {
+  private: 'private addresses',
+  unknown: 'not in the ASN database',
+  overflow: 'not recorded',
+};
+
+// GET /api/v1/networks for `asked` (its query, then # and the connections
+// it is for), one request at a time; the latest one asked wins.
+function fetchNetworks(asked) {
+  if (asked === networksAsked) return;
+  networksAsked = asked;
+  if (networksBusy) return;  // asked again when this one is done
+  networksBusy = true;
+  const note = $('networks-note');
+  if (!$('networks').tBodies[0].rows.length) note.textContent = 'loading…';
+  fetch('/api/v1/networks?' + asked.split('#')[0])
+    .then((response) => response.json().catch(() => ({})).then((body) => {
+      if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+      return body;
+    }))
+    .then((body) => {
+      if (asked !== networksAsked || !selected) return;
+      const rows = body.networks.map((n) => [n.asn, n.as_name || (NETWORK_KINDS[n.asn] ?? ''),
+        numbers.format(n.connections)]);
+      const table = $('networks').tBodies[0];
+      table.replaceChildren(...rows.map((cells) => {
+        const tr = document.createElement('tr');
+        for (const text of cells) cell(tr, text);
+        return tr;
+      }));
+      note.textContent = body.other_connections > 0
+        ? `${count(body.other_connections, 'connection', 'connections')} from other networks`
+        : rows.length ? '' : 'no connections from this country';
+    })
+    .catch((error) => {
+      if (asked !== networksAsked) return;
+      $('networks').tBodies[0].replaceChildren();
+      note.textContent = `networks unavailable: ${error.message}`;
+    })
+    .finally(() => {
+      networksBusy = false;
+      if (selected && asked !== networksAsked) {
+        const again = networksAsked;
+        networksAsked = null;
+        fetchNetworks(again);
+      }
+    });
+}
 
 // The heaviest client addresses ("peers", absent when top peers are off):
 // address (a /24 or /48 unless full addresses are shown), country, and
@@ -597,6 +725,7 @@ function render(state) {
   $('total-countries').textContent =
     numbers.format(state.countries.filter((c) => isCountry(c.id)).length);
   $('source').textContent = state.source;
+  renderDetail(state);
   renderPeers(state);
   renderWords(state);
 
@@ -717,6 +846,25 @@ function start() {
       connect();
     });
   }
+  // A country's detail: click or tap a bubble, shape or dot, or Enter or
+  // Space on the focused one; Escape or the close button closes it.
+  const map = $('map');
+  const target = (event) => event.target.closest?.('[data-country][data-count]');
+  map.addEventListener('click', (event) => {
+    const element = target(event);
+    if (element) openDetail(element.dataset.country);
+  });
+  map.addEventListener('keydown', (event) => {
+    const element = target(event);
+    if (element && (event.key === 'Enter' || event.key === ' ')) {
+      event.preventDefault();
+      openDetail(element.dataset.country);
+    }
+  });
+  $('detail-close').addEventListener('click', closeDetail);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && selected) closeDetail();
+  });
   connect();
   Promise.all(['countries-110m.json', 'centroids.json'].map((name) =>
     fetch(`/live_map/${name}`).then((response) => {
