@@ -229,6 +229,10 @@ TEST_F(EndToEnd, RefusesAMissingOrCorruptDatabase) {
   ASSERT_EQ(system(("head -c 4096 " + kDatabase + " > " + corrupt).c_str()), 0);
   log = FailingRun({kExporter, "--geoip.database=" + corrupt, "--web.listen-address=127.0.0.1:0"});
   EXPECT_TRUE(absl::StrContains(log, corrupt)) << log;
+  // What is wrong, and what to do about it.
+  EXPECT_TRUE(absl::StrContains(log, "not a valid MaxMind DB file")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "--geoip.database=PATH")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "scripts/update-geoip-db")) << log;
   unlink(corrupt.c_str());
 }
 

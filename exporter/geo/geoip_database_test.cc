@@ -220,7 +220,10 @@ TEST_F(GeoIpDatabaseTest, NonDatabasesAreInvalidArgument) {
   absl::StatusOr<GeoIpDatabase> db = GeoIpDatabase::Open(dir);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(db.status().message(), dir + " is a directory, not a MaxMind DB file");
+  EXPECT_EQ(db.status().message(), dir +
+                                       " is a directory, not a MaxMind DB file: pass "
+                                       "--geoip.database=PATH with a MaxMind DB file, or run "
+                                       "scripts/update-geoip-db");
 }
 
 TEST_F(GeoIpDatabaseTest, TextFileErrorQuotesLibmaxminddb) {
@@ -230,7 +233,8 @@ TEST_F(GeoIpDatabaseTest, TextFileErrorQuotesLibmaxminddb) {
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().message(), path +
                                        " is not a valid MaxMind DB file: The MaxMind DB file "
-                                       "contains invalid metadata");
+                                       "contains invalid metadata: pass --geoip.database=PATH "
+                                       "with a MaxMind DB file, or run scripts/update-geoip-db");
 }
 
 // Opens path and reports whether it failed with PermissionDenied naming path.

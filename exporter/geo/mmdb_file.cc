@@ -13,8 +13,14 @@
 namespace geoip {
 namespace {
 
-absl::Status OpenError(const std::string& path, const std::string& kind, int mmdb_status,
-                       int saved_errno) {
+// What to do about a file that is no MaxMind DB.
+std::string Remedy(const std::string& flag) {
+  return absl::StrCat(": pass ", flag,
+                      "=PATH with a MaxMind DB file, or run scripts/update-geoip-db");
+}
+
+absl::Status OpenError(const std::string& path, const std::string& kind, const std::string& flag,
+                       int mmdb_status, int saved_errno) {
   if (mmdb_status == MMDB_FILE_OPEN_ERROR) {
     if (saved_errno == EACCES || saved_errno == EPERM) {
       return absl::PermissionDeniedError(
@@ -31,8 +37,8 @@ absl::Status OpenError(const std::string& path, const std::string& kind, int mmd
                                             MMDB_strerror(mmdb_status), ": ",
                                             std::strerror(saved_errno)));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " is not a valid MaxMind DB file: ", MMDB_strerror(mmdb_status)));
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, " is not a valid MaxMind DB file: ", MMDB_strerror(mmdb_status), Remedy(flag)));
 }
 
 }  // namespace
@@ -54,19 +60,20 @@ absl::StatusOr<MmdbFile> MmdbFile::Open(const std::string& path, const std::stri
     return absl::ErrnoToStatus(saved_errno, absl::StrCat(kind, " ", path));
   }
   if (S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a MaxMind DB file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a directory, not a MaxMind DB file", Remedy(flag)));
   }
   if (st.st_size == 0) {
     // Caught here because mmap of nothing fails with a confusing I/O error.
     return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a valid MaxMind DB file: the file is empty"));
+        absl::StrCat(path, " is not a valid MaxMind DB file: the file is empty", Remedy(flag)));
   }
   // Not yet owned by Closer: after a failed MMDB_open there is nothing to
   // close, the library has already released what it allocated.
   auto unopened = std::make_unique<MMDB_s>();
   const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, unopened.get());
   const int saved_errno = errno;
-  if (status != MMDB_SUCCESS) return OpenError(path, kind, status, saved_errno);
+  if (status != MMDB_SUCCESS) return OpenError(path, kind, flag, status, saved_errno);
   return MmdbFile(path, std::unique_ptr<MMDB_s, Closer>(unopened.release()));
 }
 
