@@ -529,7 +529,9 @@ class ProbeLiveMapTest(unittest.TestCase):
         ports = [first, first + 1]
         # No pinning: a pinned probe would outlive the test, and the next
         # exporter would drain counts an earlier one left in the kernel.
-        flags = [f"--bpf.ports={ports[0]},{ports[1]}", "--bpf.pin-path="]
+        # Networks and the word cloud too, for README's pictures.
+        flags = [f"--bpf.ports={ports[0]},{ports[1]}", "--bpf.pin-path=",
+                 f"--geoip.asn-database={ASN_DATABASE}", "--web.words-from=127.0.0.0/8,::1/128"]
         exporter = self.own(Exporter("exporter-probe", flags))
         namespace = self.own(TestNamespace())
         addresses = {
@@ -624,7 +626,14 @@ class ProbeLiveMapTest(unittest.TestCase):
             timeout=5)
         time.sleep(1.0)  # let the bubbles' pulse animation settle for the picture
         browser.screenshot(os.path.join(ARGS.out_dir, "live-map-1600.png"))
-        # README's pictures: a laptop and a phone, bubbles and filled.
+        # README's pictures: a laptop and a phone, bubbles and filled, with
+        # a few words in the cloud and, filled on the laptop, the United
+        # Kingdom's detail.
+        for word, times in [("ebpf", 5), ("GeoIP", 3), ("hello", 2), ("bonjour", 2),
+                            ("こんにちは", 1), ("map", 1)]:
+            for _ in range(times):
+                self.assertEqual(exporter.post("/api/v1/words", word)[0], 204)
+        wait_for("the words", lambda: len(browser.execute(WORDS_SCRIPT)[2]) == 6, timeout=5)
         for width, height, phone, name in [(1440, 900, False, "live-map"),
                                            (390, 844, True, "live-map-phone")]:
             browser.set_viewport(width, height, phone=phone)
@@ -634,11 +643,18 @@ class ProbeLiveMapTest(unittest.TestCase):
             take_picture(browser, f"{name}.png")
             choose_view(browser, "filled")
             wait_for_filled(browser, "accepted", expected, UPDATE_BOUND)
+            if not phone:
+                browser.click_at(*browser.execute(POINT_ON_SCRIPT, '#land [data-country="GB"]'))
+                wait_for("the British networks", lambda: browser.execute(DETAIL_SCRIPT)[4],
+                         timeout=5)
+                browser.hover_at(1, 1)
             time.sleep(1.0)
             take_picture(browser, f"{name}-filled.png")
+            browser.press(ESCAPE)
         choose_view(browser, "bubbles")
         browser.clear_viewport()
         wait_for_bubbles(browser, expected, UPDATE_BOUND)
+        self.assertFalse(browser.execute(DETAIL_SCRIPT)[0])
         self.assertEqual(browser.execute("return location.search"), "")
 
         # The port filter: only port q's connections.
