@@ -1181,7 +1181,8 @@ class SimulatedLiveMapTest(unittest.TestCase):
                 else:
                     wait_for_filled(browser, "accepted", counts, timeout=20)
                 layout = browser.execute(LAYOUT_SCRIPT)
-                browser.screenshot(os.path.join(ARGS.out_dir, f"layout-{width}x{height}-{view}.png"))
+                browser.screenshot(
+                    os.path.join(ARGS.out_dir, f"layout-{width}x{height}-{view}.png"))
                 self.assertEqual(layout["viewport"], [width, height], where)
                 vw, vh = layout["width"], height
                 page_width, page_height = layout["page"]
@@ -1519,8 +1520,8 @@ class SimulatedLiveMapTest(unittest.TestCase):
             ".classList.contains('selected')"))
         browser.click(browser.find("#detail-close"))
         wait_for("the detail closed", lambda: not browser.execute(DETAIL_SCRIPT)[0], timeout=5)
-        self.assertEqual(browser.execute("return document.querySelectorAll('#map .selected').length"),
-                         0)
+        self.assertEqual(browser.execute(
+            "return document.querySelectorAll('#map .selected').length"), 0)
         # On a phone the detail comes right under the map.
         browser.set_viewport(390, 844, phone=True)
         browser.execute("document.querySelector('#land [data-country=\"US\"]').focus()")

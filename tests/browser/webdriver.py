@@ -135,7 +135,8 @@ class Browser:
         self._cdp("Emulation.setTouchEmulationEnabled", {"enabled": False})
 
     def _cdp(self, command, params):
-        return self._session_command("POST", "/goog/cdp/execute", {"cmd": command, "params": params})
+        return self._session_command("POST", "/goog/cdp/execute",
+                                     {"cmd": command, "params": params})
 
     def find(self, css):
         """The first element matching css, as a WebDriver reference."""

@@ -439,8 +439,8 @@ function renderBubbles(rows) {
 // (Singapore, Malta, ...) gets a dot in the same colour. `on` false clears
 // it all for the bubbles view.
 function renderFilled(rows, on) {
-  const placed = on ? rows.filter((row) => row.count > 0 && (shapes.has(row.id) || centroids[row.id]))
-    : [];
+  const placed = !on ? [] : rows.filter((row) =>
+    row.count > 0 && (shapes.has(row.id) || centroids[row.id]));
   const { classes, colourOf } = colourScale(LAYERS[layer],
     Math.max(0, ...placed.map((row) => row.count)));
   const byId = new Map(placed.map((row) => [row.id, row]));
