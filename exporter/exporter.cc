@@ -42,9 +42,14 @@ ConnectionStats::Options StatsOptions(const Config& config) {
   return options;
 }
 
-std::string BuildDate(uint64_t epoch) {
-  return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(static_cast<int64_t>(epoch)),
-                          absl::UTCTimeZone());
+// "2026-06-17", or what a file without a date has.
+template <typename Database>
+std::string BuildDate(const Database& database) {
+  if (const std::optional<int64_t> time = database.build_time()) {
+    return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(*time), absl::UTCTimeZone());
+  }
+  return absl::StrCat("at an unknown time: its build epoch ", database.build_epoch(),
+                      " is no date");
 }
 
 }  // namespace
@@ -80,14 +85,14 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   absl::StatusOr<GeoIpDatabase> database = GeoIpDatabase::Open(*path);
   if (!database.ok()) return database.status();
   fprintf(stderr, "geoip database: %s (type %s, built %s)\n", path->c_str(),
-          database->type().c_str(), BuildDate(database->build_epoch()).c_str());
+          database->type().c_str(), BuildDate(*database).c_str());
   exporter->geolocator_ =
       std::make_unique<Geolocator>(std::make_shared<const GeoIpDatabase>(*std::move(database)));
   if (std::optional<std::string> asn_path = ChooseAsnDatabasePath(config.asn_database_path)) {
     absl::StatusOr<AsnDatabase> asn = AsnDatabase::Open(*asn_path);
     if (!asn.ok()) return asn.status();
     fprintf(stderr, "asn database: %s (type %s, built %s)\n", asn_path->c_str(),
-            asn->type().c_str(), BuildDate(asn->build_epoch()).c_str());
+            asn->type().c_str(), BuildDate(*asn).c_str());
     exporter->geolocator_->SetAsnDatabase(std::make_shared<const AsnDatabase>(*std::move(asn)));
   } else {
     fprintf(
@@ -232,11 +237,11 @@ ExporterHealth Exporter::Health() const {
   const std::shared_ptr<const GeoIpDatabase> database = geolocator_->database();
   health.database_type = database->type();
   health.database_path = database->path();
-  health.database_build_epoch = static_cast<int64_t>(database->build_epoch());
+  health.database_build_epoch = database->build_time();
   if (const std::shared_ptr<const AsnDatabase> asn = geolocator_->asn_database()) {
     health.asn_database_type = asn->type();
     health.asn_database_path = asn->path();
-    health.asn_database_build_epoch = static_cast<int64_t>(asn->build_epoch());
+    health.asn_database_build_epoch = asn->build_time();
   }
   health.reload_successes = watcher_ ? watcher_->successes() : 0;
   health.reload_failures = watcher_ ? watcher_->failures() : 0;

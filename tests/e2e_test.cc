@@ -236,6 +236,27 @@ TEST_F(EndToEnd, RefusesAMissingOrCorruptDatabase) {
   unlink(corrupt.c_str());
 }
 
+TEST_F(EndToEnd, ADatabaseWithoutABuildDateShowsNoAgeRatherThan1969) {
+  absl::StatusOr<TestMmdbDirectory> mmdb = TestMmdbDirectory::Create();
+  ASSERT_TRUE(mmdb.ok()) << mmdb.status();
+  absl::StatusOr<ExporterProcess> exporter =
+      ExporterProcess::Start({kExporter, "--geoip.database=" + mmdb->no_date(),
+                              "--geoip.asn-database=none", "--connections.source=simulated"});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  absl::StatusOr<MetricsText> metrics = exporter->Scrape();
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Value("ebpf_geoip_database_info",
+                           {{"path", mmdb->no_date()}, {"type", "country ipvAll"}}),
+            1);
+  EXPECT_FALSE(metrics->Value("ebpf_geoip_database_build_timestamp_seconds").has_value());
+  EXPECT_FALSE(absl::StrContains(exporter->process().Stderr(), "1969"))
+      << exporter->process().Stderr();
+  EXPECT_TRUE(absl::StrContains(
+      exporter->process().Stderr(),
+      "built at an unknown time: its build epoch 18446744073709551615 is no date"))
+      << exporter->process().Stderr();
+}
+
 TEST_F(EndToEnd, RefusesAPortInUse) {
   absl::StatusOr<ExporterProcess> first = StartExporter({});
   ASSERT_TRUE(first.ok()) << first.status();

@@ -38,6 +38,8 @@ class AsnDatabase {
   const std::string& type() const { return file_.type(); }
   // When the database was built, in Unix seconds.
   uint64_t build_epoch() const { return file_.build_epoch(); }
+  // build_epoch() if it is a date (see MmdbFile::build_time).
+  std::optional<int64_t> build_time() const { return file_.build_time(); }
 
  private:
   explicit AsnDatabase(MmdbFile file) : file_(std::move(file)) {}

@@ -38,6 +38,8 @@ class GeoIpDatabase {
   const std::string& type() const { return file_.type(); }
   // The metadata's build_epoch: when the database was built, in Unix seconds.
   uint64_t build_epoch() const { return file_.build_epoch(); }
+  // build_epoch() if it is a date (see MmdbFile::build_time).
+  std::optional<int64_t> build_time() const { return file_.build_time(); }
 
  private:
   explicit GeoIpDatabase(MmdbFile file) : file_(std::move(file)) {}

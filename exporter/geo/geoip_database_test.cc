@@ -73,6 +73,14 @@ TEST_F(GeoIpDatabaseTest, ReadsMetadata) {
   EXPECT_EQ(flat.type(), "country ipvAll");
 }
 
+TEST_F(GeoIpDatabaseTest, ABuildEpochThatIsNoDateHasNoBuildTime) {
+  GeoIpDatabase db = OpenOrDie(directory_->no_date());
+  EXPECT_EQ(db.build_epoch(), UINT64_MAX);
+  EXPECT_FALSE(db.build_time().has_value());
+  EXPECT_EQ(OpenOrDie(directory_->maxmind()).build_time(), 1700000000);
+  ExpectCountries(db, {{"8.8.8.8", "US"}});
+}
+
 TEST_F(GeoIpDatabaseTest, ReadsMaxMindSchema) {
   GeoIpDatabase db = OpenOrDie(directory_->maxmind());
   IpAddress mapped = IpAddress::V6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 81, 2, 69, 142});

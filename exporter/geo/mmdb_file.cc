@@ -83,6 +83,12 @@ MmdbFile::MmdbFile(std::string path, std::unique_ptr<MMDB_s, Closer> mmdb)
       build_epoch_(mmdb->metadata.build_epoch),
       mmdb_(std::move(mmdb)) {}
 
+std::optional<int64_t> MmdbFile::build_time() const {
+  constexpr uint64_t kYear10000 = 253402300800;  // 10000-01-01T00:00:00Z
+  if (build_epoch_ >= kYear10000) return std::nullopt;
+  return static_cast<int64_t>(build_epoch_);
+}
+
 MmdbFile::MmdbFile(MmdbFile&&) noexcept = default;
 MmdbFile& MmdbFile::operator=(MmdbFile&&) noexcept = default;
 MmdbFile::~MmdbFile() = default;

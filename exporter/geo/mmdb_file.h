@@ -40,8 +40,11 @@ class MmdbFile {
   const std::string& path() const { return path_; }
   // The metadata's database_type, e.g. "GeoLite2-Country".
   const std::string& type() const { return type_; }
-  // The metadata's build_epoch, in Unix seconds.
+  // The metadata's build_epoch, in Unix seconds, as the file says.
   uint64_t build_epoch() const { return build_epoch_; }
+  // The same if it is a date (before the year 10000); nullopt for a file
+  // whose epoch is none, such as 2^64 - 1, which would read as 1969.
+  std::optional<int64_t> build_time() const;
 
  private:
   struct Closer {

@@ -388,18 +388,25 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
   families.push_back(Single("ebpf_geoip_database_info",
                             "The GeoIP database in use; the value is always 1.", MetricType::Gauge,
                             1, {{"path", health.database_path}, {"type", health.database_type}}));
-  families.push_back(Single("ebpf_geoip_database_build_timestamp_seconds",
-                            "When the GeoIP database in use was built, in Unix time.",
-                            MetricType::Gauge, static_cast<double>(health.database_build_epoch)));
+  if (health.database_build_epoch) {
+    // Left out for a file without a date, which would read as 1969 and
+    // fire EbpfGeoipDatabaseStale.
+    families.push_back(Single("ebpf_geoip_database_build_timestamp_seconds",
+                              "When the GeoIP database in use was built, in Unix time.",
+                              MetricType::Gauge,
+                              static_cast<double>(*health.database_build_epoch)));
+  }
   if (!health.asn_database_path.empty()) {
     families.push_back(
         Single("ebpf_geoip_asn_database_info", "The ASN database in use; the value is always 1.",
                MetricType::Gauge, 1,
                {{"path", health.asn_database_path}, {"type", health.asn_database_type}}));
-    families.push_back(Single("ebpf_geoip_asn_database_build_timestamp_seconds",
-                              "When the ASN database in use was built, in Unix time.",
-                              MetricType::Gauge,
-                              static_cast<double>(health.asn_database_build_epoch)));
+    if (health.asn_database_build_epoch) {
+      families.push_back(Single("ebpf_geoip_asn_database_build_timestamp_seconds",
+                                "When the ASN database in use was built, in Unix time.",
+                                MetricType::Gauge,
+                                static_cast<double>(*health.asn_database_build_epoch)));
+    }
   }
   MetricFamily reloads = Family("ebpf_geoip_database_reloads_total",
                                 "Attempts to reload the GeoIP database (SIGHUP or file "

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,11 +35,11 @@ struct ExporterHealth {
   ProbeHealth probe;
   std::string database_type;
   std::string database_path;
-  int64_t database_build_epoch = 0;
+  std::optional<int64_t> database_build_epoch;  // nullopt: the file has no date
   // The ASN database; path empty when there is none.
   std::string asn_database_type;
   std::string asn_database_path;
-  int64_t asn_database_build_epoch = 0;
+  std::optional<int64_t> asn_database_build_epoch;
   uint64_t reload_successes = 0;
   uint64_t reload_failures = 0;
   uint64_t lookup_failures = 0;

@@ -101,6 +101,19 @@ TEST(ExporterCollector, ExposesNetworksCappedWithNamesAndExactTotals) {
   EXPECT_FALSE(absl::StrContains(text, "AS15169")) << text;
 }
 
+TEST(ExporterCollector, LeavesOutTheBuildTimeOfADatabaseWithoutADate) {
+  ConnectionStats stats;
+  ServiceNames services(64);
+  ExporterCollector collector(&stats, &services, {"1", "r", "b"}, [] {
+    ExporterHealth health = TestHealth();
+    health.database_build_epoch = std::nullopt;
+    return health;
+  });
+  const std::string text = collector.CollectText();
+  EXPECT_FALSE(absl::StrContains(text, "ebpf_geoip_database_build_timestamp_seconds")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "ebpf_geoip_database_info{")) << text;
+}
+
 TEST(ExporterCollector, ExposesHealthAndBuildInfo) {
   ConnectionStats stats;
   ServiceNames services(64);

@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import subprocess
+import time
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,13 +52,13 @@ class PrometheusRulesTest(unittest.TestCase):
         alerts = os.path.join(PROMETHEUS, "rules", "ebpf_geoip_alerts.yml")
         with open(alerts) as f:
             text = f.read()
-        self.assertIn("> 45 * 86400", text)
+        self.assertIn("> 365 * 86400", text)
         tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ebpf-geoip-rules-%d" % os.getpid())
         os.makedirs(os.path.join(tmp, "rules"), exist_ok=True)
         os.makedirs(os.path.join(tmp, "tests"), exist_ok=True)
         try:
             with open(os.path.join(tmp, "rules", "ebpf_geoip_alerts.yml"), "w") as f:
-                f.write(text.replace("> 45 * 86400", "> 47 * 86400"))
+                f.write(text.replace("> 365 * 86400", "> 367 * 86400"))
             test_copy = os.path.join(tmp, "tests", "alerts_test.yml")
             with open(os.path.join(PROMETHEUS, "tests", "alerts_test.yml")) as f, \
                  open(test_copy, "w") as out:
@@ -67,6 +68,24 @@ class PrometheusRulesTest(unittest.TestCase):
             self.assertIn("EbpfGeoipDatabaseStale", result.stdout + result.stderr)
         finally:
             subprocess.run(["rm", "-rf", tmp], check=True)
+
+    def test_a_fresh_install_does_not_fire_the_stale_database_alert(self):
+        # The bundled database's age now, from its own metadata, against the
+        # rule's threshold: shipping a file older than that would page every
+        # new user.
+        with open(os.path.join(PROMETHEUS, "rules", "ebpf_geoip_alerts.yml")) as f:
+            (days,) = re.findall(r"ebpf_geoip_database_build_timestamp_seconds > (\d+) \* 86400",
+                                 f.read())
+        database = os.path.join(REPO, "data", "geo-whois-asn-country.mmdb")
+        result = subprocess.run(["mmdblookup", "--file", database, "--ip", "8.8.8.8", "-v"],
+                                capture_output=True, text=True, check=True)
+        (epoch,) = re.findall(r"Build epoch:\s+(\d+)", result.stdout)
+        age_days = (time.time() - int(epoch)) / 86400
+        self.assertGreater(age_days, 0)
+        self.assertLess(age_days, int(days),
+                        "the bundled database is %d days old, past EbpfGeoipDatabaseStale's %s: "
+                        "refresh data/ (scripts/update-geoip-db) or document a new threshold"
+                        % (age_days, days))
 
     def test_every_alert_is_tested_firing_and_quiet(self):
         alerts = set()

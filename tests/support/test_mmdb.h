@@ -21,7 +21,8 @@ extern char** environ;
 namespace geoip {
 
 // Owns a temporary directory holding maxmind.mmdb, flat.mmdb,
-// ipv4-only.mmdb, asn.mmdb and ipinfo-asn.mmdb; deletes it on destruction.
+// ipv4-only.mmdb, asn.mmdb, ipinfo-asn.mmdb and no-date.mmdb; deletes it on
+// destruction.
 class TestMmdbDirectory {
  public:
   // Runs the generator script with perl from PATH, or, where there is no
@@ -34,8 +35,8 @@ class TestMmdbDirectory {
     }
     TestMmdbDirectory directory(pattern);
     if (const char* generated = getenv("GEOIP_TEST_MMDB_DIR"); generated && *generated) {
-      for (const char* name :
-           {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb", "asn.mmdb", "ipinfo-asn.mmdb"}) {
+      for (const char* name : {"maxmind.mmdb", "flat.mmdb", "ipv4-only.mmdb", "asn.mmdb",
+                               "ipinfo-asn.mmdb", "no-date.mmdb"}) {
         std::error_code error;
         std::filesystem::copy_file(std::string(generated) + "/" + name, pattern + "/" + name,
                                    error);
@@ -84,6 +85,8 @@ class TestMmdbDirectory {
   std::string asn() const { return path_ + "/asn.mmdb"; }
   // ipinfo's ASN schema, IPv6 tree with IPv4 aliased.
   std::string ipinfo_asn() const { return path_ + "/ipinfo-asn.mmdb"; }
+  // Flat schema, build epoch 2^64 - 1: no date.
+  std::string no_date() const { return path_ + "/no-date.mmdb"; }
 
  private:
   explicit TestMmdbDirectory(std::string path) : path_(std::move(path)) {}

@@ -8,6 +8,8 @@
 #   asn.mmdb        GeoLite2-ASN schema (autonomous_system_number and
 #                   _organization), as DB-IP's and the bundled one use
 #   ipinfo-asn.mmdb ipinfo's schema (asn "AS15169", as_name or name)
+#   no-date.mmdb    flat schema, build epoch 2^64 - 1 (as libmaxminddb's own
+#                   test file has): no date
 # Usage: make_test_mmdb.pl OUTPUT_DIR
 # The networks and countries below are asserted by exporter/geo/*_test.cc;
 # change both together.
@@ -45,7 +47,7 @@ sub write_db {
         # Keep 10.0.0.0/8: the tests check that the classifier, not the
         # database, decides that private addresses are private.
         remove_reserved_networks => 0,
-        _build_epoch             => $build_epoch,
+        _build_epoch             => $args{build_epoch} // $build_epoch,
     );
     for my $entry ( @{ $args{networks} } ) {
         $tree->insert_network( $entry->[0], $entry->[1] );
@@ -146,4 +148,12 @@ write_db(
         # Malformed: not ASnnn.
         [ '7.7.7.0/24', { asn => 'ASX' } ],
     ],
+);
+
+write_db(
+    file        => 'no-date.mmdb',
+    type        => 'country ipvAll',
+    ip_version  => 6,
+    build_epoch => '18446744073709551615',
+    networks    => [ [ '8.8.8.0/24', { country_code => 'US' } ] ],
 );
