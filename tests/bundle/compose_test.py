@@ -10,6 +10,7 @@ library the exporter links.
 """
 
 import ipaddress
+import json
 import os
 import re
 import subprocess
@@ -199,6 +200,24 @@ class ComposeTest(unittest.TestCase):
         self.assertTrue(os.path.isfile(host_path), host_path)
         with open(os.path.join(REPO, "grafana", "provisioning", "datasources", "prometheus.yml")) as f:
             self.assertIn("url: http://prometheus:9090", f.read())
+
+    def test_grafana_serves_the_dashboards_gazetteer(self):
+        """The geomaps read the gazetteer of grafana/gazetteer/ at a path under
+        Grafana's public/, which the image serves from /usr/share/grafana/public."""
+        with open(os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")) as f:
+            paths = set(re.findall(r'"gazetteer": "([^"]+)"', json.dumps(json.load(f))))
+        self.assertEqual(len(paths), 1, paths)
+        (path,) = paths
+        self.assertTrue(path.startswith("public/gazetteer/"), path)
+        mounts = {target: (source, read_only) for source, target, read_only in
+                  map(parse_volume, self.services["grafana"]["volumes"])}
+        source, read_only = mounts["/usr/share/grafana/" + path]
+        self.assertEqual(source, os.path.join(REPO, "grafana", "gazetteer", "countries.json"))
+        self.assertTrue(read_only)
+        # A file, beside Grafana's own gazetteers: nothing is mounted over
+        # the directory that holds them.
+        self.assertNotIn("/usr/share/grafana/public/gazetteer", mounts)
+        self.assertNotIn("/usr/share/grafana/public", mounts)
 
 
 # The images are Debian 12's. Where this machine runs another release, its

@@ -14,6 +14,8 @@
   probes, resources; the ServiceMonitor's and the plain scrape job's labels.
 - The rules inside the PrometheusRule equal prometheus/rules/, pass
   `promtool check rules` and prometheus/tests/.
+- The gazetteer ConfigMap (grafana/) carries grafana/gazetteer/countries.json
+  under the name the Helm values mount where the dashboard reads it.
 
   kubernetes_manifests_test.py --build-dir BUILD [unittest arguments]
 
@@ -46,6 +48,8 @@ KUSTOMIZATIONS = {
     "base": {"Namespace", "ServiceAccount", "DaemonSet", "Service", "ConfigMap"},
     "operator": {"Namespace", "ServiceAccount", "DaemonSet", "Service", "ConfigMap",
                  "ServiceMonitor", "PrometheusRule"},
+    # Applied in Grafana's namespace, not the exporter's.
+    "grafana": {"ConfigMap"},
 }
 NAME = "ebpf-geoip-exporter"
 NAMESPACE = "ebpf-geoip"
@@ -178,7 +182,8 @@ class GeneratedFilesTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
             written = sorted(os.path.relpath(p, out)
                              for p in glob.glob(os.path.join(out, "**", "*.yaml"), recursive=True))
-            self.assertEqual(written, ["base/grafana-dashboard.yaml", "operator/prometheusrule.yaml"])
+            self.assertEqual(written, ["base/grafana-dashboard.yaml", "grafana/gazetteer.yaml",
+                                       "operator/prometheusrule.yaml"])
             for relative in written:
                 with open(os.path.join(out, relative)) as f:
                     fresh = f.read()
@@ -420,6 +425,43 @@ class DashboardTest(unittest.TestCase):
         with open(os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")) as f:
             self.assertTrue(config_map["data"]["ebpf-geoip.json"] == f.read(),
                             f"the dashboard ConfigMap differs from grafana/: run {FIX}")
+
+
+class GazetteerTest(unittest.TestCase):
+    """The countries gazetteer of the dashboard's geomaps, for Grafana's pod."""
+
+    def setUp(self):
+        self.config_map = by_kind(RENDERED["grafana"], "ConfigMap")
+        with open(os.path.join(REPO, "grafana", "dashboards", "ebpf-geoip.json")) as f:
+            dashboard = json.load(f)
+        paths = set(re.findall(r'"gazetteer": "([^"]+)"', json.dumps(dashboard)))
+        self.assertEqual(len(paths), 1, paths)
+        (self.path,) = paths  # e.g. public/gazetteer/ebpf-geoip-countries.json
+
+    def test_config_map_carries_the_gazetteer(self):
+        with open(os.path.join(REPO, "grafana", "gazetteer", "countries.json"),
+                  encoding="utf-8") as f:
+            gazetteer = f.read()
+        (key,) = self.config_map["data"]
+        self.assertEqual(key, os.path.basename(self.path))
+        self.assertTrue(self.config_map["data"][key] == gazetteer,
+                        f"the gazetteer ConfigMap differs from grafana/gazetteer/: run {FIX}")
+        # Not for the dashboard sidecar, which would load it as a dashboard.
+        self.assertNotIn("grafana_dashboard", self.config_map["metadata"]["labels"])
+        # Grafana's namespace (a pod mounts ConfigMaps of its own only), not
+        # the exporter's.
+        self.assertNotEqual(self.config_map["metadata"]["namespace"], NAMESPACE)
+
+    def test_helm_values_mount_it_where_the_dashboard_reads_it(self):
+        with open(os.path.join(DEPLOY, "grafana", "helm-values.yaml")) as f:
+            (mount,) = yaml.safe_load(f)["extraConfigmapMounts"]
+        self.assertEqual(mount["configMap"], self.config_map["metadata"]["name"])
+        self.assertIn(mount["subPath"], self.config_map["data"])
+        # Grafana serves its public/ directory from /usr/share/grafana/public
+        # in its images and packages; one file, so Grafana's own stay.
+        self.assertTrue(self.path.startswith("public/"), self.path)
+        self.assertEqual(mount["mountPath"], "/usr/share/grafana/" + self.path)
+        self.assertTrue(mount["readOnly"])
 
 
 def main():
