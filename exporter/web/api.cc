@@ -208,7 +208,12 @@ HttpResponse LiveApi::Page(const HttpRequest& request) const {
   std::string page = absl::StrReplaceAll(
       FindFile("index.html"), {{"{{METRICS_PATH}}", HtmlEscape(options_.metrics_path)},
                                {"{{SOURCE}}", options_.simulated ? "simulated" : "ebpf"}});
-  return HttpResponse{200, ContentType("index.html"), std::move(page), {}};
+  HttpResponse response{200, ContentType("index.html"), std::move(page), {}};
+  // A second line of defence for what the page shows from others (words,
+  // AS and service names, always set as text): the page's own files only,
+  // no inline script or style, no plugins.
+  response.headers.emplace_back("Content-Security-Policy", kPageContentSecurityPolicy);
+  return response;
 }
 
 std::optional<ConnectionStats::Filter> LiveApi::FilterOf(const Query& query) const {

@@ -66,6 +66,10 @@ class LiveApi {
     std::optional<size_t> limit;  // 1 to kMaxLimit
   };
 
+  // The page's Content-Security-Policy header.
+  static constexpr char kPageContentSecurityPolicy[] =
+      "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+
   // The most rows ?limit= may ask for.
   static constexpr size_t kMaxLimit = 1000;
   // Rows of each list in a stream message.

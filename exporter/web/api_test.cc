@@ -564,6 +564,10 @@ TEST(LiveApi, PageLinksTheMetricsPathEscaped) {
   EXPECT_TRUE(absl::StrContains(page.body, "<a href=\"/m&quot;&lt;x&gt;\">Metrics</a>"))
       << page.body;
   EXPECT_TRUE(absl::StrContains(page.body, "<body data-source=\"ebpf\">"));
+  ASSERT_EQ(page.headers.size(), 1u);
+  EXPECT_EQ(page.headers[0].first, "Content-Security-Policy");
+  EXPECT_EQ(page.headers[0].second,
+            "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'");
   EXPECT_FALSE(absl::StrContains(page.body, "{{"));
 }
 
