@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -255,6 +257,53 @@ TEST_F(EndToEnd, ADatabaseWithoutABuildDateShowsNoAgeRatherThan1969) {
       exporter->process().Stderr(),
       "built at an unknown time: its build epoch 18446744073709551615 is no date"))
       << exporter->process().Stderr();
+}
+
+// A clone under /root (mode 700): once the exporter has dropped to nobody,
+// only the directory handles it took before can reach its databases.
+TEST_F(EndToEnd, ReloadsADatabaseOnlyRootCanReachAfterDroppingToNobody) {
+  std::string home = std::string(GEOIP_BINARY_DIR) + "/e2e-root-only-XXXXXX";
+  ASSERT_NE(mkdtemp(home.data()), nullptr);
+  absl::Cleanup remove = [&] { std::filesystem::remove_all(home); };
+  ASSERT_EQ(chmod(home.c_str(), 0700), 0);
+  const std::string data = home + "/data";
+  ASSERT_EQ(mkdir(data.c_str(), 0755), 0);
+  std::filesystem::copy_file(kDatabase, data + "/country.mmdb");
+  std::filesystem::copy_file(GEOIP_SOURCE_DIR "/data/ip-location-db-asn.mmdb", data + "/asn.mmdb");
+  absl::StatusOr<ExporterProcess> exporter =
+      ExporterProcess::Start({kExporter, "--geoip.database=" + data + "/country.mmdb",
+                              "--geoip.asn-database=" + data + "/asn.mmdb",
+                              "--connections.source=simulated", "--privileges.runas=nobody"});
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  auto reloads = [&](const char* result) {
+    absl::StatusOr<MetricsText> metrics = exporter->Scrape();
+    return metrics.ok() ? metrics->Value("ebpf_geoip_database_reloads_total", {{"result", result}})
+                              .value_or(-1)
+                        : -1;
+  };
+  auto wait_for_reloads = [&](const char* result, double value) {
+    for (int i = 0; i < 200 && reloads(result) < value; ++i) absl::SleepFor(absl::Milliseconds(50));
+    return reloads(result) == value;
+  };
+  // A new file renamed over the country database, as geoipupdate does.
+  absl::SleepFor(absl::Milliseconds(300));  // the watch is set up in its thread
+  std::filesystem::copy_file(kDatabase, data + "/country.mmdb.new");
+  ASSERT_EQ(rename((data + "/country.mmdb.new").c_str(), (data + "/country.mmdb").c_str()), 0);
+  EXPECT_TRUE(wait_for_reloads("success", 1)) << exporter->process().Stderr();
+  ASSERT_TRUE(exporter->process().Signal(SIGHUP).ok());
+  EXPECT_TRUE(wait_for_reloads("success", 2)) << exporter->process().Stderr();
+  EXPECT_EQ(reloads("failure"), 0) << exporter->process().Stderr();
+  const std::string log = exporter->process().Stderr();
+  EXPECT_FALSE(absl::StrContains(log, "not watching")) << log;
+  // The databases keep the names the user gave them.
+  absl::StatusOr<MetricsText> metrics = exporter->Scrape();
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->Value("ebpf_geoip_database_info",
+                           {{"path", data + "/country.mmdb"}, {"type", "country ipvAll"}}),
+            1);
+  EXPECT_EQ(metrics->Value("ebpf_geoip_asn_database_info",
+                           {{"path", data + "/asn.mmdb"}, {"type", "ip-location-db-asn"}}),
+            1);
 }
 
 TEST_F(EndToEnd, RefusesAPortInUse) {

@@ -74,8 +74,10 @@ std::string ReadName(const MMDB_entry_s& record, const IpAddress& address) {
 
 }  // namespace
 
-absl::StatusOr<AsnDatabase> AsnDatabase::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(MmdbFile file, MmdbFile::Open(path, "ASN database", "--geoip.asn-database"));
+absl::StatusOr<AsnDatabase> AsnDatabase::Open(const std::string& path,
+                                              const std::string& read_from) {
+  ASSIGN_OR_RETURN(MmdbFile file,
+                   MmdbFile::Open(path, "ASN database", "--geoip.asn-database", read_from));
   return AsnDatabase(std::move(file));
 }
 

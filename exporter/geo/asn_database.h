@@ -26,7 +26,9 @@ struct AsnRecord {
 class AsnDatabase {
  public:
   // Opens path; errors as for GeoIpDatabase::Open, naming --geoip.asn-database.
-  static absl::StatusOr<AsnDatabase> Open(const std::string& path);
+  // read_from: see MmdbFile::Open.
+  static absl::StatusOr<AsnDatabase> Open(const std::string& path,
+                                          const std::string& read_from = "");
 
   // The AS of address; nullopt if the database has no record for it or the
   // record names no AS. Errors mean the lookup failed: a corrupt file, a

@@ -1,5 +1,6 @@
 #include "exporter/geo/database_watcher.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -12,11 +13,25 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "exporter/geo/asn_database.h"
 #include "exporter/geo/geoip_database.h"
-#include "exporter/util/unique_fd.h"
 
 namespace geoip {
+
+DatabaseWatcher::DatabaseWatcher(Geolocator* geolocator) : geolocator_(geolocator) {
+  std::vector<std::string> paths = {geolocator_->database()->path()};
+  if (const std::shared_ptr<const AsnDatabase> asn = geolocator_->asn_database()) {
+    paths.push_back(asn->path());
+  }
+  for (const std::string& path : paths) {
+    const size_t slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    Watched watched{path, slash == std::string::npos ? path : path.substr(slash + 1),
+                    UniqueFd(open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC))};
+    watched_.push_back(std::move(watched));
+  }
+}
 
 void DatabaseWatcher::Start() {
   thread_ = std::thread([this] { Watch(); });
@@ -27,13 +42,20 @@ DatabaseWatcher::~DatabaseWatcher() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::string DatabaseWatcher::Directory(const Watched& watched) {
+  if (watched.directory.valid()) return absl::StrCat("/proc/self/fd/", watched.directory.get());
+  const size_t slash = watched.path.rfind('/');
+  return slash == std::string::npos ? "." : watched.path.substr(0, slash + 1);
+}
+
 namespace {
 
-// Opens path as a D (GeoIpDatabase or AsnDatabase) and hands it to `set`;
-// true if it opened, else says why on stderr.
+// Opens path (reading it from `read_from`) as a D (GeoIpDatabase or
+// AsnDatabase) and hands it to `set`; true if it opened, else says why on
+// stderr.
 template <typename D, typename Set>
-bool ReloadOne(const std::string& path, const char* why, Set set) {
-  absl::StatusOr<D> fresh = D::Open(path);
+bool ReloadOne(const std::string& path, const std::string& read_from, const char* why, Set set) {
+  absl::StatusOr<D> fresh = D::Open(path, read_from);
   if (!fresh.ok()) {
     fprintf(stderr, "database reload (%s) failed, keeping the one in use: %s\n", why,
             std::string(fresh.status().message()).c_str());
@@ -44,47 +66,38 @@ bool ReloadOne(const std::string& path, const char* why, Set set) {
   return true;
 }
 
-// The directory (with its slash) and the name of path.
-std::pair<std::string, std::string> Split(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return {".", path};
-  return {path.substr(0, slash + 1), path.substr(slash + 1)};
-}
-
 }  // namespace
 
 void DatabaseWatcher::Reload(const char* why) {
+  const Watched& country = watched_[0];
   bool ok = ReloadOne<GeoIpDatabase>(
-      geolocator_->database()->path(), why,
+      country.path, absl::StrCat(Directory(country), "/", country.name), why,
       [this](std::shared_ptr<const GeoIpDatabase> db) { geolocator_->SetDatabase(std::move(db)); });
-  if (const std::shared_ptr<const AsnDatabase> asn = geolocator_->asn_database()) {
-    ok &= ReloadOne<AsnDatabase>(asn->path(), why, [this](std::shared_ptr<const AsnDatabase> db) {
-      geolocator_->SetAsnDatabase(std::move(db));
-    });
+  if (watched_.size() > 1) {
+    const Watched& asn = watched_[1];
+    ok &= ReloadOne<AsnDatabase>(asn.path, absl::StrCat(Directory(asn), "/", asn.name), why,
+                                 [this](std::shared_ptr<const AsnDatabase> db) {
+                                   geolocator_->SetAsnDatabase(std::move(db));
+                                 });
   }
   (ok ? successes_ : failures_).fetch_add(1, std::memory_order_relaxed);
 }
 
 void DatabaseWatcher::Watch() {
   // Files are replaced by a rename, so watch their directories for the
-  // names: the country database's, and the ASN database's if any.
-  std::vector<std::string> paths = {geolocator_->database()->path()};
-  if (const std::shared_ptr<const AsnDatabase> asn = geolocator_->asn_database()) {
-    paths.push_back(asn->path());
-  }
+  // names.
   UniqueFd fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  std::vector<std::pair<int, std::string>> watched;  // (watch descriptor, name)
-  for (const std::string& path : paths) {
-    const auto [directory, name] = Split(path);
-    const int wd =
-        fd.valid() ? inotify_add_watch(fd.get(), directory.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE)
-                   : -1;
+  std::vector<int> descriptors;  // per watched_
+  for (const Watched& watched : watched_) {
+    const int wd = fd.valid() ? inotify_add_watch(fd.get(), Directory(watched).c_str(),
+                                                  IN_MOVED_TO | IN_CLOSE_WRITE)
+                              : -1;
     if (wd < 0) {
-      fprintf(stderr, "not watching %s for updates (%s); reload with SIGHUP\n", path.c_str(),
-              strerror(errno));
+      fprintf(stderr, "not watching %s for updates (%s); reload with SIGHUP\n",
+              watched.path.c_str(), strerror(errno));
       return;
     }
-    watched.emplace_back(wd, name);
+    descriptors.push_back(wd);
   }
   alignas(struct inotify_event) char buffer[4096];
   while (!stopping_.HasBeenNotified()) {
@@ -94,8 +107,10 @@ void DatabaseWatcher::Watch() {
     bool changed = false;
     for (ssize_t at = 0; at < length;) {
       const auto* event = reinterpret_cast<const struct inotify_event*>(buffer + at);
-      for (const auto& [wd, name] : watched) {
-        if (event->len > 0 && event->wd == wd && name == event->name) changed = true;
+      for (size_t i = 0; i < watched_.size(); ++i) {
+        if (event->len > 0 && event->wd == descriptors[i] && watched_[i].name == event->name) {
+          changed = true;
+        }
       }
       at += sizeof(struct inotify_event) + event->len;
     }

@@ -7,17 +7,24 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "exporter/geo/geolocator.h"
+#include "exporter/util/unique_fd.h"
 
 namespace geoip {
 
 // Shares (does not own) the geolocator, which must outlive it.
 class DatabaseWatcher {
  public:
-  explicit DatabaseWatcher(Geolocator* geolocator) : geolocator_(geolocator) {}
+  // Takes a handle on the directory of each of the geolocator's databases
+  // (the country one, and the ASN one if set): construct it before
+  // dropping privileges, so that it can still read and watch a database
+  // whose directory only root can reach (a clone under /root).
+  explicit DatabaseWatcher(Geolocator* geolocator);
   // Stops the thread.
   ~DatabaseWatcher();
 
@@ -37,9 +44,21 @@ class DatabaseWatcher {
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
  private:
+  // A database file, and a handle on its directory (invalid if it could not
+  // be opened: then the path is used).
+  struct Watched {
+    std::string path;
+    std::string name;
+    UniqueFd directory;
+  };
+
+  // The directory as this process reaches it: through the handle.
+  static std::string Directory(const Watched& watched);
+
   void Watch();
 
   Geolocator* const geolocator_;
+  std::vector<Watched> watched_;  // the country database first
   std::atomic<uint64_t> successes_{0};
   std::atomic<uint64_t> failures_{0};
   absl::Notification stopping_;

@@ -49,8 +49,10 @@ absl::StatusOr<std::optional<CountryId>> ReadCountry(const MMDB_entry_s& record,
 
 }  // namespace
 
-absl::StatusOr<GeoIpDatabase> GeoIpDatabase::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(MmdbFile file, MmdbFile::Open(path, "GeoIP database", "--geoip.database"));
+absl::StatusOr<GeoIpDatabase> GeoIpDatabase::Open(const std::string& path,
+                                                  const std::string& read_from) {
+  ASSIGN_OR_RETURN(MmdbFile file,
+                   MmdbFile::Open(path, "GeoIP database", "--geoip.database", read_from));
   return GeoIpDatabase(std::move(file));
 }
 

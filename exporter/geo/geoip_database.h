@@ -24,7 +24,9 @@ class GeoIpDatabase {
   // Opens path with MMDB_MODE_MMAP. NotFound (with a hint on how to get a
   // database) if it does not exist, PermissionDenied if it cannot be read,
   // InvalidArgument if it is not a valid MaxMind DB.
-  static absl::StatusOr<GeoIpDatabase> Open(const std::string& path);
+  // read_from: see MmdbFile::Open.
+  static absl::StatusOr<GeoIpDatabase> Open(const std::string& path,
+                                            const std::string& read_from = "");
 
   // The country of address; nullopt if the database has no record for it or
   // the record names no country. Errors mean the lookup itself failed: a

@@ -49,9 +49,10 @@ void MmdbFile::Closer::operator()(MMDB_s* mmdb) const {
 }
 
 absl::StatusOr<MmdbFile> MmdbFile::Open(const std::string& path, const std::string& kind,
-                                        const std::string& flag) {
+                                        const std::string& flag, const std::string& read_from) {
+  const std::string& file = read_from.empty() ? path : read_from;
   struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
+  if (stat(file.c_str(), &st) != 0) {
     const int saved_errno = errno;
     if (saved_errno == ENOENT) {
       return absl::NotFoundError(absl::StrCat(kind, " ", path, " does not exist: pass ", flag,
@@ -71,7 +72,7 @@ absl::StatusOr<MmdbFile> MmdbFile::Open(const std::string& path, const std::stri
   // Not yet owned by Closer: after a failed MMDB_open there is nothing to
   // close, the library has already released what it allocated.
   auto unopened = std::make_unique<MMDB_s>();
-  const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, unopened.get());
+  const int status = MMDB_open(file.c_str(), MMDB_MODE_MMAP, unopened.get());
   const int saved_errno = errno;
   if (status != MMDB_SUCCESS) return OpenError(path, kind, flag, status, saved_errno);
   return MmdbFile(path, std::unique_ptr<MMDB_s, Closer>(unopened.release()));

@@ -22,9 +22,12 @@ class MmdbFile {
   // Opens path with MMDB_MODE_MMAP. `kind` names the file in errors (e.g.
   // "GeoIP database") and `flag` is the flag that chooses it. NotFound
   // (saying how to get one) if it does not exist, PermissionDenied if it
-  // cannot be read, InvalidArgument if it is not a valid MaxMind DB.
+  // cannot be read, InvalidArgument if it is not a valid MaxMind DB. With
+  // `read_from`, the file is read from there instead (the same file
+  // through a directory handle, see DatabaseWatcher), and path is still
+  // the name it goes by.
   static absl::StatusOr<MmdbFile> Open(const std::string& path, const std::string& kind,
-                                       const std::string& flag);
+                                       const std::string& flag, const std::string& read_from = "");
 
   MmdbFile(MmdbFile&&) noexcept;
   MmdbFile& operator=(MmdbFile&&) noexcept;
