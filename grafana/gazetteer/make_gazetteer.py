@@ -35,9 +35,9 @@ ISO_CODES = "/usr/share/iso-codes/json"
 OUT = os.path.join(REPO, "grafana", "gazetteer", "countries.json")
 
 # Withdrawn ISO codes that GeoIP databases still emit (registry records never
-# updated) -> the current code whose point they take. AN, the Netherlands
-# Antilles, dissolved in 2010: Curaçao, whose Willemstad was its capital.
-FORMER = {"AN": "CW"}
+# updated), named from ISO 3166-3. AN, the Netherlands Antilles, dissolved
+# in 2010; the live map places it at Willemstad, its capital.
+FORMER = ("AN",)
 # Codes outside ISO 3166-1 that GeoIP databases use: XK is user-assigned.
 UNOFFICIAL_NAMES = {"XK": "Kosovo"}
 
@@ -55,10 +55,9 @@ def iso_countries(iso_dir):
 def gazetteer(centroids, countries):
     """The entries, sorted by alpha-2 code."""
     points = {code: (value[1], value[0]) for code, value in centroids.items()}  # lat, lon
-    for code, successor in FORMER.items():
-        if code in points:
-            sys.exit(f"make_gazetteer.py: {code} has a point of its own now: drop it from FORMER")
-        points[code] = points[successor]
+    for code in FORMER:
+        if code not in points:
+            sys.exit(f"make_gazetteer.py: no point for {code}: give it one in make_centroids.py")
     entries = []
     for code in sorted(points):
         latitude, longitude = points[code]

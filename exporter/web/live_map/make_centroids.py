@@ -15,13 +15,16 @@ with Alaska and Hawaii, would fall in the sea. Natural Earth's 1:10m
 countries (world-atlas) give shapes for every ISO 3166-1 country but the
 eleven in kApproximate, which it folds into another country (Guadeloupe into
 France, Svalbard into Norway, ...); those get a hand-entered approximate
-point of their main island, ample at this map's scale.
+point of their main island, ample at this map's scale. kApproximate also
+places AN (the Netherlands Antilles), withdrawn from ISO 3166-1 in 2010 but
+still found in GeoIP data.
 
 Each entry is alpha-2 -> [longitude, latitude, shape key, ...]: the keys
 are the world-atlas ids (ISO 3166-1 numeric) or, for shapes without one,
 the names of the shapes that belong to the country. The page fills those
 shapes in its filled-country view; a country with no key (the eleven above)
-or whose shapes are too small for the 1:110m map gets a dot instead.
+or whose shapes are too small for the 1:110m map gets a dot instead. (AN,
+withdrawn from ISO 3166-1, is the twelfth: no shape, but GeoIP data uses it.)
 """
 import json
 import math
@@ -40,6 +43,10 @@ kApproximate = {
     "SJ": (16.0, 78.5),  # Svalbard
     "TK": (-171.85, -9.17),  # Tokelau
     "YT": (45.15, -12.83),  # Mayotte
+    # Netherlands Antilles: withdrawn from ISO 3166-1 in 2010 (so not in
+    # iso-codes), but GeoIP data still uses it for some blocks; placed at
+    # Willemstad, Curacao, its capital.
+    "AN": (-68.93, 12.12),
 }
 
 # Natural Earth shapes without an ISO numeric code whose alpha-2 code GeoIP
