@@ -11,17 +11,23 @@ source "$geoip_repo/scripts/lib/distro.sh"
 geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
   prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libcrypt-dev
   iso-codes iproute2)
+# Packages that building the Debian package needs on top of those
+# (cmake/package/: the man page from --help, Depends from dpkg-shlibdeps,
+# which CPack runs on the binaries that file(1) finds).
+geoip_package_packages=(dpkg-dev file help2man)
 # Packages the test suite needs on top: GoogleTest and Google Benchmark (the
 # tests and benchmarks build with them), clang-format (the format test), test
 # databases, Prometheus and
 # promtool, compose validation (and the YAML module its test reads the output
 # with), the QEMU kernel matrix, the browser, the container test (Podman with
 # runc, as root in a namespace the test makes: no uidmap or slirp4netns; its
-# image from mmdebstrap). geoip_distro_test_packages adds those whose names
-# differ between releases (the libFuzzer runtime).
+# image from mmdebstrap), the Debian package (tests/package).
+# geoip_distro_test_packages adds those whose names differ between releases
+# (the libFuzzer runtime).
 geoip_test_packages=(libgtest-dev libbenchmark-dev clang-format libmaxmind-db-writer-perl mmdb-bin
   prometheus docker-compose python3-yaml qemu-system-x86 busybox-static chromium
-  chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap)
+  chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap
+  "${geoip_package_packages[@]}")
 # tests/kubernetes validates deploy/kubernetes with Node.js packages from npm.
 # npm is installed only where no npm command exists: a Node.js from another
 # source (which provides its own npm) conflicts with Debian's npm package.
