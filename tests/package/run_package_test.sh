@@ -351,8 +351,11 @@ test_install() {
     if out=$(in_root "$root" apt-get install --simulate --no-install-recommends /tmp/other.deb 2>&1); then
       note "$suite: $other's package" "installable here too"
     else
-      note "$suite: $other's package" "not installable: $(grep -oE '(Depends|PreDepends): [^ ]+( \([^)]*\))? but it is not installable' <<<"$out" |
-        sed 's/ but it is not installable//' | sort -u | paste -sd';' - | sed 's/;/; /g')"
+      # apt's words for each unmet dependency, shortened.
+      note "$suite: $other's package" "not installable: $(grep -oE '(Pre)?Depends: .*' <<<"$out" |
+        sed -e 's/ but it is not installable$/ (not in this release)/' \
+          -e 's/ but \(.*\) is to be installed$/ (this release has \1)/' | paste -sd';' - |
+        sed 's/;/; /g')"
     fi
     rm -f "$root/tmp/other.deb"
   done
