@@ -8,6 +8,7 @@
 #   /usr/share/man/man1/ebpf_geoip_exporter.1.gz       from its --help (help2man)
 #   /usr/share/ebpf-geoip/*.mmdb, README.md, licences  the bundled databases
 #   /usr/share/ebpf-geoip/grafana/dashboards/          the Grafana dashboard
+#   /usr/share/ebpf-geoip/grafana/gazetteer/           its countries gazetteer
 #   /usr/share/ebpf-geoip/prometheus/rules/            recording and alerting rules
 #   /usr/lib/systemd/system/ebpf_geoip_exporter.service  deploy/systemd's unit
 #   /usr/lib/sysusers.d/ebpf_geoip_exporter.conf       its user, ebpf-geoip
@@ -49,13 +50,17 @@ install(FILES
 # installation (dpkg's path-exclude), these must not.
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/grafana/dashboards/
   DESTINATION ${geoip_share}/grafana/dashboards FILES_MATCHING PATTERN "*.json")
+# The dashboard's geomaps look countries up in this gazetteer, which Grafana
+# serves once it is copied to its public/gazetteer/ebpf-geoip-countries.json
+# (grafana/README.md says why).
+install(FILES ${CMAKE_SOURCE_DIR}/grafana/gazetteer/countries.json
+  DESTINATION ${geoip_share}/grafana/gazetteer)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/prometheus/rules/
   DESTINATION ${geoip_share}/prometheus/rules FILES_MATCHING PATTERN "*.yml")
 
 # deploy/systemd's unit, with the packaged binary's path and man page; its
 # manual-install comment does not apply to a package.
 file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/ebpf_geoip_exporter.service geoip_unit)
-set(geoip_unit_in "${geoip_unit}")
 string(REPLACE "ExecStart=/usr/local/bin/ebpf_geoip_exporter "
   "ExecStart=${CMAKE_INSTALL_FULL_BINDIR}/ebpf_geoip_exporter " geoip_unit "${geoip_unit}")
 string(REPLACE "Documentation=man:systemd.exec(5)"

@@ -42,6 +42,7 @@ fi
 [ $# -eq 2 ] || { echo "usage: $0 WORK_DIR TRAFFIC_BINARY" >&2; exit 2; }
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/setup.sh
 source "$repo/scripts/lib/setup.sh"
 work=$(mkdir -p "$1" && cd "$1" && pwd)
 traffic=$(realpath "$2")
@@ -380,14 +381,25 @@ test_install() {
     /usr/share/ebpf-geoip/ip-location-db-asn.mmdb /usr/share/ebpf-geoip/README.md \
     /usr/share/ebpf-geoip/NRO_LICENSE /usr/share/ebpf-geoip/DBIP-LICENSE \
     /usr/share/ebpf-geoip/ROUTEVIEWS-LICENSE /usr/share/ebpf-geoip/grafana/dashboards/ebpf-geoip.json \
+    /usr/share/ebpf-geoip/grafana/gazetteer/countries.json \
     /usr/share/ebpf-geoip/prometheus/rules/ebpf_geoip_alerts.yml \
     /usr/share/ebpf-geoip/prometheus/rules/ebpf_geoip_recording.yml \
     /usr/lib/systemd/system/ebpf_geoip_exporter.service /usr/lib/sysusers.d/ebpf_geoip_exporter.conf \
     /etc/default/ebpf_geoip_exporter /usr/share/man/man1/ebpf_geoip_exporter.1.gz; do
     [ -f "$root$f" ] || missing="$missing $f"
   done
-  check "$suite: files" "binary, databases, licences, dashboard, rules, unit, sysusers, default, man${missing:+; missing:$missing}" \
+  check "$suite: files" "binary, databases, licences, dashboard, gazetteer, rules, unit, sysusers, default, man${missing:+; missing:$missing}" \
     test -z "$missing"
+  # deploy/systemd's files: the unit's settings all kept (its hardening
+  # too), but for the binary's path and the man page.
+  local unit=/usr/lib/systemd/system/ebpf_geoip_exporter.service expected
+  expected=$(grep -v '^#' "$repo/deploy/systemd/ebpf_geoip_exporter.service" |
+    sed -e 's|^ExecStart=/usr/local/bin/|ExecStart=/usr/bin/|' \
+      -e 's|^Documentation=man:systemd.exec(5)$|Documentation=man:ebpf_geoip_exporter(1) man:systemd.exec(5)|')
+  check "$suite: deploy/systemd" "unit as shipped but ExecStart=/usr/bin/... and its man page; sysusers and default files as shipped" \
+    test "$expected" = "$(grep -v '^#' "$root$unit")" -a \
+    "$(cat "$repo/deploy/systemd/ebpf_geoip_exporter.sysusers")" = "$(cat "$root/usr/lib/sysusers.d/ebpf_geoip_exporter.conf")" -a \
+    "$(cat "$repo/deploy/systemd/ebpf_geoip_exporter.default")" = "$(cat "$root/etc/default/ebpf_geoip_exporter")"
   check "$suite: conffile" "/etc/default/ebpf_geoip_exporter" \
     grep -q '^ /etc/default/ebpf_geoip_exporter ' \
     <(in_root "$root" dpkg-query -W -f='${Conffiles}\n' ebpf-geoip-exporter)
@@ -396,8 +408,7 @@ test_install() {
   check "$suite: user" "ebpf-geoip made by systemd-sysusers in postinst" test -n "$user"
   check "$suite: unit enabled" "multi-user.target.wants/ebpf_geoip_exporter.service" \
     test -L "$root/etc/systemd/system/multi-user.target.wants/ebpf_geoip_exporter.service"
-  # The unit as installed, the binary and its man page included.
-  local unit=/usr/lib/systemd/system/ebpf_geoip_exporter.service
+  # The unit as installed, the binary it names included.
   if in_root "$root" sh -c 'command -v systemd-analyze' >/dev/null; then
     out=$(in_root "$root" systemd-analyze verify --man=no "$unit" 2>&1) && [ -z "$out" ] &&
       note "$suite: systemd-analyze" "PASS  verify: no complaints" ||
@@ -415,7 +426,7 @@ test_install() {
     if grep -q '^ ebpf_geoip_exporter - accepted TCP connections by client country' <<<"$out" &&
       grep -q -- '^ --geoip.database$' <<<"$out" && grep -q '^FILES$' <<<"$out" &&
       grep -q '^ /usr/share/ebpf-geoip/geo-whois-asn-country.mmdb$' <<<"$out"; then
-      note "$suite: man" "PASS  man ebpf_geoip_exporter: NAME, every flag, FILES, $((SECONDS - step_start)) s"
+      note "$suite: man" "PASS  man ebpf_geoip_exporter: NAME, flags, FILES, $((SECONDS - step_start)) s"
     else
       fail "$suite: man" "man ebpf_geoip_exporter lacks its NAME, flags or FILES"
       head -n 30 <<<"$out"
