@@ -66,6 +66,14 @@ struct Fixture {
   std::unique_ptr<LiveApi> api;
 };
 
+// A query for one port and/or service; the other filters unset.
+LiveApi::Query Filter(std::optional<uint16_t> port, std::optional<std::string> service) {
+  LiveApi::Query query;
+  query.port = port;
+  query.service = std::move(service);
+  return query;
+}
+
 HttpRequest Get(std::string query = "") {
   HttpRequest request;
   request.method = "GET";
@@ -271,7 +279,7 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
   Fixture f;
   RecordServices(f);
   EXPECT_EQ(
-      f.api->StateJson({std::nullopt, "web"}),
+      f.api->StateJson(Filter(std::nullopt, "web")),
       "{\"version\":4,\"source\":\"ebpf\",\"port\":null,\"service\":\"web\",\"connections\":5,"
       "\"unique_addresses\":2,\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
       "\"countries\":[{\"id\":\"DE\",\"name\":\"Germany\",\"connections\":3,"
@@ -296,7 +304,7 @@ TEST(LiveApi, StateFiltersByServiceButListsEveryPortAndService) {
       "\"port\":8081,\"service\":\"web\",\"address\":\"8.8.8.0/24\",\"connections\":2}]}");
   const HttpResponse response = f.api->State(Get("service=web&port=8081"));
   EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.body, f.api->StateJson({8081, "web"}) + "\n");
+  EXPECT_EQ(response.body, f.api->StateJson(Filter(8081, "web")) + "\n");
   EXPECT_TRUE(absl::StartsWith(response.body,
                                "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
                                "\"service\":\"web\",\"connections\":2,\"unique_addresses\":1,"))
@@ -327,7 +335,7 @@ TEST(LiveApi, StateIsWhatAStreamMessageCarries) {
   RecordFive(f);
   HttpResponse response = f.api->State(Get("port=8081"));
   EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.body, f.api->StateJson({8081, std::nullopt}) + "\n");
+  EXPECT_EQ(response.body, f.api->StateJson(Filter(8081, std::nullopt)) + "\n");
   EXPECT_TRUE(absl::StartsWith(response.body,
                                "{\"version\":4,\"source\":\"ebpf\",\"port\":8081,"
                                "\"service\":null,\"connections\":4,\"unique_addresses\":3,"))
@@ -366,7 +374,7 @@ TEST(LiveApi, CountriesCarryTheirTrafficAlsoWithoutConnections) {
             "\"unique_addresses\":0,\"percent\":0.0,\"received_bytes\":100,\"sent_bytes\":0,"
             "\"closed_connections\":0}]\n");
   // The state's totals follow the filter.
-  EXPECT_TRUE(absl::StrContains(f.api->StateJson({8081, std::nullopt}),
+  EXPECT_TRUE(absl::StrContains(f.api->StateJson(Filter(8081, std::nullopt)),
                                 "\"connections\":4,\"unique_addresses\":3,"
                                 "\"received_bytes\":1048576,\"sent_bytes\":3145728,"
                                 "\"closed_connections\":3,\"countries\":"));
@@ -450,7 +458,7 @@ TEST(LiveApi, StateCarriesFailuresOfItsPort) {
   Fixture f;
   f.Record("US", 22, "8.8.8.8", 1);
   RecordRefused(f);
-  EXPECT_EQ(f.api->StateJson({22, "unknown"}),
+  EXPECT_EQ(f.api->StateJson(Filter(22, "unknown")),
             "{\"version\":5,\"source\":\"ebpf\",\"port\":22,\"service\":\"unknown\","
             "\"connections\":1,\"unique_addresses\":1,\"received_bytes\":0,\"sent_bytes\":0,"
             "\"closed_connections\":0,"
@@ -514,7 +522,7 @@ TEST(LiveApi, StateHasTotalsAndATruncatedFeed) {
   // The port filter applies to totals, countries and the feed, not to the
   // lists of ports and services the page offers.
   EXPECT_EQ(
-      f.api->StateJson({8082, std::nullopt}),
+      f.api->StateJson(Filter(8082, std::nullopt)),
       absl::StrCat(
           "{\"version\":", version,
           ",\"source\":\"ebpf\",\"port\":8082,\"service\":null,\"connections\":1,"
@@ -651,13 +659,14 @@ TEST(LiveApi, StreamSendsStateOnConnectThenOnChangeUntilStopped) {
   FakeStream stream;
   std::thread handler([&] { f.api->Stream(Get("port=8081"), stream); });
   ASSERT_TRUE(stream.WaitForWrites(1));
-  EXPECT_EQ(stream.writes()[0],
-            absl::StrCat("retry: 2000\ndata: ", f.api->StateJson({8081, std::nullopt}), "\n\n"));
+  EXPECT_EQ(
+      stream.writes()[0],
+      absl::StrCat("retry: 2000\ndata: ", f.api->StateJson(Filter(8081, std::nullopt)), "\n\n"));
 
   f.Record("GB", 8081, "81.2.69.142", 2);
   ASSERT_TRUE(stream.WaitForWrites(2));
   const std::string update = stream.writes()[1];
-  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson({8081, std::nullopt}), "\n\n"));
+  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson(Filter(8081, std::nullopt)), "\n\n"));
   EXPECT_TRUE(absl::StrContains(update, "\"id\":\"GB\"")) << update;
 
   f.stopping.Notify();
@@ -750,7 +759,7 @@ TEST(LiveApi, StreamForAServiceNotSeenYetFillsInWhenItAppears) {
   f.Record("GB", 8081, "81.2.69.142", 2, kTime, "late");
   ASSERT_TRUE(stream.WaitForWrites(2));
   const std::string update = stream.writes()[1];
-  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson({std::nullopt, "late"}), "\n\n"));
+  EXPECT_EQ(update, absl::StrCat("data: ", f.api->StateJson(Filter(std::nullopt, "late")), "\n\n"));
   EXPECT_TRUE(absl::StrContains(update,
                                 "\"service\":\"late\",\"connections\":2,\"unique_addresses\":1,"
                                 "\"received_bytes\":0,\"sent_bytes\":0,\"closed_connections\":0,"
