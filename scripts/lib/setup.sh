@@ -9,7 +9,7 @@ source "$geoip_repo/scripts/lib/distro.sh"
 
 # Packages needed to build and run the exporter.
 geoip_run_packages=(clang llvm bpftool libbpf-dev pkg-config cmake make g++
-  prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libcrypt-dev
+  prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev libcrypt-dev libyaml-cpp-dev libssl-dev
   iso-codes iproute2)
 # Packages that building the Debian package needs on top of those
 # (cmake/package/: the man page from --help, Depends from dpkg-shlibdeps,
