@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -443,6 +445,36 @@ int FirstTabIndentedLine(absl::string_view text, int last_line) {
   return 0;
 }
 
+// Where the document after the first one starts, if text has one. Only
+// yaml-cpp's events, and at most two documents: YAML::LoadAll can loop
+// forever on text after a document that its parser does not consume
+// (yaml-cpp pull request 1319, after 0.8), so it is not used.
+std::optional<YAML::Mark> SecondDocument(const std::string& text) {
+  class FirstMark : public YAML::EventHandler {
+   public:
+    void OnDocumentStart(const YAML::Mark& mark) override { mark_ = mark; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+    YAML::Mark mark_ = YAML::Mark::null_mark();
+  };
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  FirstMark first, second;
+  if (!parser.HandleNextDocument(first) || !parser.HandleNextDocument(second)) {
+    return std::nullopt;
+  }
+  return second.mark_;
+}
+
 absl::StatusOr<WebConfig> ParseDocument(const YAML::Node& document) {
   WebConfig config;
   absl::StatusOr<std::vector<Entry>> sections =
@@ -494,13 +526,14 @@ absl::StatusOr<WebConfig> ParseWebConfig(absl::string_view text) {
   // depth limit) become a Status. Nothing below walks the tree recursively:
   // an alias can make it cyclic.
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.empty()) return WebConfig{};
-    if (documents.size() > 1) {
-      return LineError(LineOf(documents[1].Mark()),
-                       "a second YAML document (after ---): a web config file holds one");
+    const std::string copy(text);
+    const YAML::Node document = YAML::Load(copy);
+    if (std::optional<YAML::Mark> second = SecondDocument(copy); second.has_value()) {
+      return LineError(LineOf(*second),
+                       "text after the end of the first YAML document (a --- or a stray "
+                       "bracket?): a web config file holds one document");
     }
-    return ParseDocument(documents[0]);
+    return ParseDocument(document);
   } catch (const YAML::DeepRecursion& e) {
     return LineError(LineOf(e.mark), "nested too deeply for a web config file");
   } catch (const YAML::Exception& e) {

@@ -257,7 +257,12 @@ TEST(WebConfig, RejectsWhatItDoesNotSupportNamingTheLine) {
       {"basic_auth_users:\n  alice: x\x01\n", "line 2: control character"},
       {std::string("basic_auth_users:\n\n  alice: x\0y\n", 32), "line 3: control character"},
       {"basic_auth_users: {}\n---\nhttp_server_config: {}\n",
-       "line 3: a second YAML document (after ---): a web config file holds one"},
+       "line 2: text after the end of the first YAML document (a --- or a stray bracket?): a "
+       "web config file holds one document"},
+      // yaml-cpp's LoadAll loops forever on these (the second found by the fuzzer).
+      {"\n,\n", "line 2: text after the end of the first YAML document"},
+      {"\xde\xde\xde\xde\xde\xde  A, #[ c\n, # c\n  }\nsbB]ai-",
+       "line 2: text after the end of the first YAML document"},
       // Users.
       {"basic_auth_users:\n  alice: secret\n",
        "line 2: the password of user \"alice\" is not a bcrypt hash"},
