@@ -9,7 +9,8 @@
 #   - seccompProfile RuntimeDefault: Podman's own default profile refuses
 #     bpf() without CAP_SYS_ADMIN, so the run uses that profile with the one
 #     rule containerd (1.7, 1.6.9 and later) and Docker (23.0 and later) add
-#     to theirs: bpf() with CAP_BPF, perf_event_open() with CAP_PERFMON;
+#     to theirs: bpf() with CAP_BPF, perf_event_open() with CAP_PERFMON, as
+#     the shipped deploy/seccomp/derive-profile writes it;
 #   - the manifest's args (the image's entrypoint adds the database), and its
 #     bpf pin volume: a directory of the host's bpf file system of the test's
 #     own, mounted where the manifest mounts it;
@@ -132,21 +133,10 @@ for cap in $(setting add); do run_flags+=(--cap-add "$cap"); done
 [ "$(setting escalation)" != false ] || run_flags+=(--security-opt no-new-privileges)
 [ "$(setting host_pid)" != true ] || run_flags+=(--pid host)
 
-# RuntimeDefault as containerd and Docker have it (see the top of this file).
-python3 - /usr/share/containers/seccomp.json "$run_dir/seccomp.json" <<'EOF'
-import json, sys
-profile = json.load(open(sys.argv[1]))
-added = {"bpf": "CAP_BPF", "perf_event_open": "CAP_PERFMON"}
-# Podman's rule that refuses them without CAP_SYS_ADMIN would win over an
-# added one: the two go from it (its default action refuses them anyway).
-for rule in profile["syscalls"]:
-    if rule["action"] != "SCMP_ACT_ALLOW":
-        rule["names"] = [n for n in rule["names"] if n not in added]
-profile["syscalls"] = [r for r in profile["syscalls"] if r["names"]]
-for name, cap in added.items():
-    profile["syscalls"].append({"names": [name], "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}})
-json.dump(profile, open(sys.argv[2], "w"))
-EOF
+# RuntimeDefault as containerd and Docker have it (see the top of this file):
+# the shipped deploy/seccomp/derive-profile, from Podman's own profile.
+"$repo/deploy/seccomp/derive-profile" --output "$run_dir/seccomp.json" ||
+  die "deploy/seccomp/derive-profile failed"
 run_flags+=(--security-opt "seccomp=$run_dir/seccomp.json")
 
 podman_env_image

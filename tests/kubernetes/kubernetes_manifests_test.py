@@ -50,6 +50,8 @@ KUSTOMIZATIONS = {
                  "ServiceMonitor", "PrometheusRule"},
     # Applied in Grafana's namespace, not the exporter's.
     "grafana": {"ConfigMap"},
+    # The base with a Localhost seccomp profile (CRI-O nodes).
+    "seccomp-localhost": {"Namespace", "ServiceAccount", "DaemonSet", "Service", "ConfigMap"},
 }
 NAME = "ebpf-geoip-exporter"
 NAMESPACE = "ebpf-geoip"
@@ -302,6 +304,18 @@ class DaemonSetTest(unittest.TestCase):
         self.assertNotIn("initContainers", self.pod)
         self.assertNotIn("hostNetwork", self.pod)
         self.assertNotIn("hostIPC", self.pod)
+
+    def test_seccomp_overlay_changes_only_the_profile(self):
+        # deploy/seccomp/derive-profile's file in the kubelet's seccomp
+        # directory; everything else as the base has it.
+        overlay = copy.deepcopy(by_kind(RENDERED["seccomp-localhost"], "DaemonSet"))
+        context = overlay["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+        self.assertEqual(context["seccompProfile"],
+                         {"type": "Localhost", "localhostProfile": "ebpf-geoip.json"})
+        context["seccompProfile"] = self.container["securityContext"]["seccompProfile"]
+        self.assertEqual(overlay, self.daemonset)
+        others = [o for o in RENDERED["seccomp-localhost"] if o["kind"] != "DaemonSet"]
+        self.assertEqual(others, [o for o in RENDERED["base"] if o["kind"] != "DaemonSet"])
 
     def test_host_pid_and_only_the_pin_directory_from_the_host(self):
         self.assertIs(self.pod["hostPID"], True)
