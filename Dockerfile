@@ -3,29 +3,32 @@
 #
 #   docker build -t ebpf-geoip-exporter .                 # the exporter (last stage)
 #   docker build --target demo -t ebpf-geoip-demo .        # demo services + traffic
+#   podman build --network host -t ebpf-geoip-exporter .  # the same with Podman
 #
-# The builder uses the same Debian 12 -dev packages as a native build of the
-# exporter (scripts/run: no tests, no benchmarks); the runtime stage
-# installs only the shared libraries the binary links.
+# One list of packages, so the image cannot drift from a native build: the
+# builder installs the build packages of scripts/lib/setup.sh (as
+# scripts/run and tests/package do) and builds the project's Debian package
+# (cmake/package/); the exporter stage installs that package with apt, so its
+# Depends, which dpkg-shlibdeps takes from the binary, bring exactly the
+# shared libraries it links. Nothing here names a library.
 
 FROM debian:bookworm AS builder
-# The build packages of scripts/lib/setup.sh, and iso-codes, whose country
-# names the live map compiles in.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      g++ make cmake pkg-config clang llvm bpftool libbpf-dev \
-      prometheus-cpp-dev libcivetweb-dev libmaxminddb-dev libabsl-dev \
-      libcrypt-dev iso-codes \
+# Only scripts/lib/ first: this layer is rebuilt when the package lists
+# change, not with every source change.
+COPY scripts/lib/ /src/scripts/lib/
+RUN bash -c 'source /src/scripts/lib/setup.sh \
+      && geoip_install "${geoip_run_packages[@]}" "${geoip_package_packages[@]}"' \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # .git stays out of the context: pass the revision, e.g.
 #   docker compose build --build-arg REVISION=$(git rev-parse --short=12 HEAD)
 ARG REVISION=unknown
+# The package under a fixed name for the exporter stage to copy.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DGEOIP_REVISION="$REVISION" \
-      -DGEOIP_BUILD_TESTS=OFF -DGEOIP_BUILD_BENCHMARKS=OFF \
- && cmake --build /build --target ebpf_geoip_exporter -j"$(nproc)" \
- && strip /build/exporter/ebpf_geoip_exporter
+      -DGEOIP_BUILD_TESTS=OFF -DGEOIP_BUILD_BENCHMARKS=OFF -DGEOIP_PACKAGE=ON \
+ && cmake --build /build --target package -j"$(nproc)" \
+ && mv /build/ebpf-geoip-exporter_*.deb /build/ebpf-geoip-exporter.deb
 
 # Demo services (demo/services.py) and traffic generator (demo/traffic.py):
 # python3 for both, iproute2 to put world addresses on the loopback.
@@ -44,14 +47,25 @@ CMD ["services.py", "8081", "8082", "8083"]
 #   docker run --cap-add BPF --cap-add PERFMON -v /sys/fs/bpf:/sys/fs/bpf ...
 # and the probe keeps counting while the container restarts. Without that
 # mount the container sees no bpffs and nothing is pinned.
+#
+# The package's postinst makes its user (ebpf-geoip) with systemd-sysusers
+# and starts its unit only where systemd runs, which an image build is not.
+# Depends asks for systemd or a systemd-sysusers: the standalone one (260 kB)
+# instead of systemd (10 MB and its libraries), which a container never runs.
+# The binary is /usr/bin/ebpf_geoip_exporter, as the package installs it;
+# /usr/local/bin/ebpf_geoip_exporter, where earlier images had it, still
+# works for a command: that names it. The databases are in
+# /usr/share/ebpf-geoip/, as before.
 FROM debian:bookworm-slim AS exporter
+COPY --from=builder /build/ebpf-geoip-exporter.deb /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      libbpf1 libprometheus-cpp-core1.0 libcivetweb1 libmaxminddb0 libabsl20220623 libcrypt1 \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=builder /build/exporter/ebpf_geoip_exporter /usr/local/bin/ebpf_geoip_exporter
-COPY data/ /usr/share/ebpf-geoip/
+ && apt-get install -y --no-install-recommends /tmp/ebpf-geoip-exporter.deb systemd-standalone-sysusers \
+ && rm -rf /var/lib/apt/lists/* /tmp/ebpf-geoip-exporter.deb \
+ && ln -s /usr/bin/ebpf_geoip_exporter /usr/local/bin/ebpf_geoip_exporter
 EXPOSE 19100
-ENTRYPOINT ["/usr/local/bin/ebpf_geoip_exporter", "--geoip.database=/usr/share/ebpf-geoip/geo-whois-asn-country.mmdb",
+# One instruction on two lines needs the backslash: without it the first
+# line is not valid JSON (so a shell-form entrypoint) and the second an
+# unknown instruction.
+ENTRYPOINT ["/usr/bin/ebpf_geoip_exporter", "--geoip.database=/usr/share/ebpf-geoip/geo-whois-asn-country.mmdb", \
             "--geoip.asn-database=/usr/share/ebpf-geoip/ip-location-db-asn.mmdb"]
 CMD ["--bpf.ports=8081,8082,8083"]
