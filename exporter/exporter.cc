@@ -105,8 +105,18 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
       std::make_unique<ConnectionRecorder>(exporter->geolocator_.get(), &exporter->stats_);
   exporter->watcher_ = std::make_unique<DatabaseWatcher>(exporter->geolocator_.get());
 
-  // Fail on a bad or busy listen address before touching the kernel.
+  // Fail on a bad or busy listen address, or on TLS this build cannot
+  // serve or files it cannot read, before touching the kernel.
   if (absl::Status listen = CheckCanListen(config.listen_address); !listen.ok()) return listen;
+  std::shared_ptr<const TlsContext> tls;
+  if (config.web_config.tls) {
+    if (absl::Status can = CanServeTls(); !can.ok()) return can;
+    absl::StatusOr<std::unique_ptr<TlsContext>> context =
+        TlsContext::Create(*config.web_config.tls);
+    if (!context.ok()) return context.status();
+    tls = *std::move(context);
+    exporter->tls_ = tls;
+  }
 
   if (config.source == ConnectionSource::kSimulated) {
     fprintf(stderr, "source: simulated (no probe); loopback clients POST to /api/v1/connections\n");
@@ -197,6 +207,7 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   server_options.threads = config.web_max_connections;
   server_options.request_timeout = config.web_request_timeout;
   ApplyWebConfig(config.web_config, &server_options);
+  server_options.tls = tls;
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Start(server_options, std::move(routes));
   if (!server.ok()) return server.status();
@@ -216,7 +227,7 @@ absl::StatusOr<std::unique_ptr<Exporter>> Exporter::Start(const Config& config,
   // Last, so that it is what a user at a terminal sees; with the real port,
   // so it is right for any --web.listen-address, port 0 included.
   fprintf(stderr, "live map: %s\n",
-          BrowserUrl(config.listen_address, exporter->server_->port()).c_str());
+          BrowserUrl(config.listen_address, exporter->server_->port(), tls != nullptr).c_str());
   return exporter;
 }
 
@@ -245,6 +256,10 @@ ExporterHealth Exporter::Health() const {
   }
   health.reload_successes = watcher_ ? watcher_->successes() : 0;
   health.reload_failures = watcher_ ? watcher_->failures() : 0;
+  if (tls_) {
+    const TlsContext::Stats tls = tls_->stats();
+    health.tls = ExporterHealth::Tls{tls.reloads, tls.reload_failures, tls.not_after};
+  }
   const Geolocator::Stats lookups = geolocator_->stats();
   health.lookup_failures = lookups.failures;
   health.lookup_cache_hits = lookups.cache_hits;

@@ -26,6 +26,7 @@
 #include "exporter/web/api.h"
 #include "exporter/web/http_server.h"
 #include "exporter/web/simulated_source.h"
+#include "exporter/web/tls_context.h"
 #include "exporter/web/words_endpoint.h"
 
 namespace geoip {
@@ -69,6 +70,9 @@ class Exporter {
   std::unique_ptr<LiveApi> api_;
   std::unique_ptr<SimulatedSource> simulated_;
   std::unique_ptr<WordsEndpoint> words_;
+  // Null without tls_server_config; shared with the server, which serves
+  // with it, and read here for its reload counts.
+  std::shared_ptr<const TlsContext> tls_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<ProbeDrainer> drainer_;  // null with --connections.source=simulated
   std::unique_ptr<DatabaseWatcher> watcher_;

@@ -163,8 +163,8 @@ const std::vector<Flag>& Flags() {
       {"web.telemetry-path", "/metrics", "Path under which to expose metrics.", SetTelemetryPath},
       {"web.config.file", "",
        "Web config file in the Prometheus exporter-toolkit format: basic_auth_users "
-       "(bcrypt hashes) and http_server_config.headers. tls_server_config is refused: "
-       "terminate TLS in a proxy (deploy/tls/).",
+       "(bcrypt hashes), http_server_config.headers, and tls_server_config (HTTPS, "
+       "client certificates; certificate files re-read when they change).",
        SetWebConfigFile},
       {"web.max-connections", "64",
        // Live-map streams hold up to 8 threads; scrapes need the rest.

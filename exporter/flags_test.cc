@@ -164,13 +164,13 @@ struct BadCase {
 };
 
 TEST(ParseCommandLine, RefusesEveryBadValueNamingTheFlagAndWhatToPass) {
-  TempFile tls("tls.yml", "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n");
+  TempFile tls("tls.yml", "tls_server_config:\n  key_file: a.key\n");
   TempFile broken("broken.yml", "basic_auth_users:\n\talice: x\n");
   const std::vector<BadCase> cases = {
       {{"--web.telemetry-path=metrics"}, "web.telemetry-path", "e.g. /metrics"},
       {{"--web.telemetry-path=/"}, "web.telemetry-path", "not be / itself"},
       {{"--web.config.file=/nonexistent/web.yml"}, "web.config.file", "/nonexistent/web.yml"},
-      {{"--web.config.file=" + tls.path()}, "web.config.file", "deploy/tls/"},
+      {{"--web.config.file=" + tls.path()}, "web.config.file", "missing cert_file"},
       {{"--web.config.file=" + broken.path()}, "web.config.file", "line 2"},
       {{"--web.max-connections=15"}, "web.max-connections", "between 16 and 1024, not 15"},
       {{"--metrics.max-services=0"}, "metrics.max-services", "between 1 and 10000, not 0"},

@@ -175,8 +175,8 @@ TEST(AuthConfig, BadConfigFilesStopTheStartWithOneClearLine) {
   } cases[] = {
       {"basic_auth_users:\n  scraper: plain-text-password\n",
        ": line 2: the password of user \"scraper\" is not a bcrypt hash"},
-      {"tls_server_config:\n  cert_file: /etc/x.crt\n  key_file: /etc/x.key\n",
-       ": line 1: tls_server_config is not supported: Debian's civetweb 1.15 crashes"},
+      {"tls_server_config:\n  cert_file: /etc/x.crt\n",
+       ": line 2: missing key_file: cert_file needs key_file"},
       {"basic_auth_users:\n\tscraper: x\n", ": line 2: tab character"},
       {"basic_auth_userz:\n", ": line 1: unknown key \"basic_auth_userz\""},
   };

@@ -5,6 +5,7 @@
 #   cmake --build build-deb --target package    # build-deb/ebpf-geoip-exporter_*.deb
 #
 #   /usr/bin/ebpf_geoip_exporter                       the exporter
+#   /usr/lib/ebpf-geoip/libssl.so, libcrypto.so        OpenSSL as civetweb loads it
 #   /usr/share/man/man1/ebpf_geoip_exporter.1.gz       from its --help (help2man)
 #   /usr/share/ebpf-geoip/*.mmdb, README.md, licences  the bundled databases
 #   /usr/share/ebpf-geoip/grafana/dashboards/          the Grafana dashboard
@@ -37,6 +38,13 @@ endif()
 
 # The exporter and its databases, with what their licences ask to ship.
 install(TARGETS ebpf_geoip_exporter RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The OpenSSL civetweb loads (exporter/web/civetweb_tls/libssl_shim.c): the
+# shim as libssl.so and a link named libcrypto.so, in a directory of the
+# package's own that the binary's DT_RPATH names.
+set(geoip_private_lib ${CMAKE_INSTALL_PREFIX}/lib/ebpf-geoip)
+set_target_properties(ebpf_geoip_exporter PROPERTIES INSTALL_RPATH ${geoip_private_lib})
+install(TARGETS geoip_civetweb_libssl LIBRARY DESTINATION ${geoip_private_lib})
+install(FILES ${GEOIP_CIVETWEB_TLS_DIR}/libcrypto.so DESTINATION ${geoip_private_lib})
 install(FILES
   ${CMAKE_SOURCE_DIR}/data/geo-whois-asn-country.mmdb
   ${CMAKE_SOURCE_DIR}/data/ip-location-db-asn.mmdb

@@ -415,6 +415,20 @@ std::vector<MetricFamily> ExporterCollector::CollectHealth() const {
   AddSample(&reloads, {{"result", "success"}}, static_cast<double>(health.reload_successes));
   AddSample(&reloads, {{"result", "failure"}}, static_cast<double>(health.reload_failures));
   families.push_back(std::move(reloads));
+  if (health.tls) {
+    MetricFamily tls_reloads = Family("ebpf_geoip_tls_certificate_reloads_total",
+                                      "Changes of the TLS certificate or key files, by result: "
+                                      "success (now served) or failure (the previous pair "
+                                      "still served).",
+                                      MetricType::Counter);
+    AddSample(&tls_reloads, {{"result", "success"}}, static_cast<double>(health.tls->reloads));
+    AddSample(&tls_reloads, {{"result", "failure"}},
+              static_cast<double>(health.tls->reload_failures));
+    families.push_back(std::move(tls_reloads));
+    families.push_back(Single("ebpf_geoip_tls_certificate_expiry_timestamp_seconds",
+                              "When the TLS certificate served expires, in Unix time.",
+                              MetricType::Gauge, static_cast<double>(health.tls->not_after)));
+  }
   families.push_back(Single("ebpf_geoip_lookup_failures_total",
                             "GeoIP lookups that failed with an error (counted as unknown).",
                             MetricType::Counter, static_cast<double>(health.lookup_failures)));

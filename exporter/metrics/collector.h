@@ -49,6 +49,13 @@ struct ExporterHealth {
   std::vector<ListenerInfo> listeners;
   // Distinct service names counted as service="other" past the cap.
   uint64_t services_over_cap = 0;
+  // Native TLS (tls_server_config); unset when serving plain HTTP.
+  struct Tls {
+    uint64_t reloads = 0;          // renewed certificate files now served
+    uint64_t reload_failures = 0;  // changed files that could not be read
+    int64_t not_after = 0;         // expiry of the certificate served
+  };
+  std::optional<Tls> tls;
 };
 
 struct BuildInfo {

@@ -20,6 +20,8 @@ struct mg_connection;
 
 namespace geoip {
 
+class TlsContext;
+
 // One request, as the handler sees it.
 struct HttpRequest {
   std::string method;
@@ -60,14 +62,24 @@ struct HttpRoute {
   std::string stream_content_type = "text/event-stream";
 };
 
+// True when this civetweb is built with IPv6 and this host has IPv6 on.
+bool CanServeIpv6();
+
+// OK when civetweb can serve TLS here: built with it, and loading this
+// exporter's libssl.so (web/civetweb_tls/); else an error that says what to
+// do instead.
+absl::Status CanServeTls();
+
 // Turns Prometheus-style listen addresses (":19100", "127.0.0.1:19100",
-// "localhost:0") into civetweb's form; rejects what this civetweb cannot do.
+// "[::1]:19100", "localhost:0") into civetweb's form; rejects what this
+// civetweb or host cannot do. ":PORT" is every interface, IPv4 and IPv6
+// where the host has IPv6 (civetweb's "+PORT"); "0.0.0.0:PORT" is IPv4 only.
 absl::StatusOr<std::string> ToCivetwebListen(absl::string_view listen_address);
 
 // The URL a browser on this host opens to reach a server that listens on
 // `listen_address` and got `port` (the real one, also for port 0):
-// http://localhost:PORT/ when it listens on every interface.
-std::string BrowserUrl(absl::string_view listen_address, int port);
+// http://localhost:PORT/ when it listens on every interface; https with tls.
+std::string BrowserUrl(absl::string_view listen_address, int port, bool tls = false);
 
 // Binds and releases the address, so start-up can fail on a port in use
 // before it loads anything into the kernel.
@@ -97,6 +109,8 @@ class HttpServer {
     std::string realm = "ebpf_geoip_exporter";
     // Sent with every response, e.g. from http_server_config.headers.
     std::vector<std::pair<std::string, std::string>> response_headers;
+    // When set, the server speaks only HTTPS, with this context's settings.
+    std::shared_ptr<const TlsContext> tls;
   };
 
   // Starts serving `routes`; unknown paths get 404. Fails with a message
@@ -114,6 +128,10 @@ class HttpServer {
 
   // Handles one civetweb request; public for the C callback only.
   int Dispatch(struct mg_connection* connection);
+
+  // Sets up civetweb's OpenSSL context from options.tls; public for the C
+  // callback only.
+  bool ConfigureTls(void* ssl_ctx);
 
  private:
   HttpServer(const Options& options, std::vector<HttpRoute> routes);

@@ -1,5 +1,6 @@
 #include "exporter/web/http_server.h"
 
+#include <civetweb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/support/http_get.h"
@@ -20,8 +22,9 @@
 namespace geoip {
 namespace {
 
-std::unique_ptr<HttpServer> StartServer(HttpServer::Options options) {
-  options.listen_address = "127.0.0.1:0";
+std::unique_ptr<HttpServer> StartServer(HttpServer::Options options,
+                                        const std::string& listen_address = "127.0.0.1:0") {
+  options.listen_address = listen_address;
   std::vector<HttpRoute> routes;
   routes.push_back({"/metrics",
                     [](const HttpRequest&) {
@@ -31,6 +34,15 @@ std::unique_ptr<HttpServer> StartServer(HttpServer::Options options) {
   routes.push_back({"/-/healthy",
                     [](const HttpRequest&) {
                       return HttpResponse{200, "text/plain", "OK\n", {}};
+                    },
+                    nullptr});
+  routes.push_back({"/peer",
+                    [](const HttpRequest& request) {
+                      return HttpResponse{200,
+                                          "text/plain",
+                                          absl::StrCat(request.remote_address,
+                                                       request.from_loopback ? " loopback" : ""),
+                                          {}};
                     },
                     nullptr});
   routes.push_back({"/echo",
@@ -49,6 +61,25 @@ using ReplyOr = absl::StatusOr<HttpReply>;
 // the server closes, for at most timeout.
 ReplyOr Send(int port, absl::string_view request, absl::Duration timeout = absl::Seconds(5)) {
   return HttpExchange("127.0.0.1", static_cast<uint16_t>(port), request, timeout);
+}
+
+// The body of GET /peer from host (an IPv4 or IPv6 address) to port, or
+// the error.
+std::string PeerSeenFrom(const std::string& host, int port) {
+  ReplyOr reply = HttpExchange(host, static_cast<uint16_t>(port), "GET /peer HTTP/1.0\r\n\r\n",
+                               absl::Seconds(5));
+  if (!reply.ok()) return "unreachable";
+  return reply->status == 200 ? reply->body : absl::StrCat("status ", reply->status);
+}
+
+// Whether IPv6 listening must work here: civetweb's own word on how it was
+// built and the kernel's on IPv6 sockets, not the code tested.
+bool Ipv6Expected() {
+  if (mg_check_feature(MG_FEATURES_IPV6) == 0) return false;
+  const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
 }
 
 ReplyOr Send(const HttpServer& server, absl::string_view request) {
@@ -258,6 +289,79 @@ TEST(BrowserUrl, NamesTheRealPortAndAHostThisMachineReaches) {
   for (const UrlCase& c : cases) {
     EXPECT_EQ(BrowserUrl(c.listen_address, c.port), c.want) << c.listen_address;
   }
+  EXPECT_EQ(BrowserUrl("127.0.0.1:9500", 9500, /*tls=*/true), "https://127.0.0.1:9500/");
+  EXPECT_EQ(BrowserUrl(":9500", 9500, /*tls=*/true), "https://localhost:9500/");
+  if (Ipv6Expected()) {
+    EXPECT_EQ(BrowserUrl("[::1]:9500", 9500), "http://[::1]:9500/");
+    EXPECT_EQ(BrowserUrl("[0:0::1]:0", 40123), "http://[::1]:40123/");
+    EXPECT_EQ(BrowserUrl("[::]:9500", 9500, /*tls=*/true), "https://localhost:9500/");
+  }
+}
+
+struct ListenCase {
+  std::string listen_address;
+  std::string want;  // civetweb's form, or the start of the error
+};
+
+TEST(ToCivetwebListen, TakesPrometheusFormsAndRefusesWhatCannotWork) {
+  const bool ipv6 = Ipv6Expected();
+  std::vector<ListenCase> cases = {
+      {"0.0.0.0:19100", "19100"},
+      {"127.0.0.1:0", "127.0.0.1:0"},
+      {"localhost:9500", "127.0.0.1:9500"},
+      {"19100", "listen address \"19100\" has no port"},
+      {"127.0.0.1:http", "listen address \"127.0.0.1:http\" has a bad port"},
+      {"::1:19100", "listen address \"::1:19100\" must name an IP address"},
+      {"[not-an-address]:19100", "listen address \"[not-an-address]:19100\" must name an IPv6"},
+      {"example.org:19100", "listen address \"example.org:19100\" must name an IP address"},
+  };
+  if (ipv6) {
+    // Every interface is dual-stack where IPv6 works: civetweb's "+PORT".
+    cases.push_back({":19100", "+19100"});
+    cases.push_back({"[::1]:19100", "[::1]:19100"});
+    cases.push_back({"[::]:0", "[::]:0"});
+    cases.push_back({"[0:0:0::1]:80", "[::1]:80"});
+  } else {
+    cases.push_back({":19100", "19100"});
+    cases.push_back({"[::1]:19100", "listen address \"[::1]:19100\" is IPv6, and"});
+  }
+  for (const ListenCase& c : cases) {
+    absl::StatusOr<std::string> listen = ToCivetwebListen(c.listen_address);
+    const std::string got = listen.ok() ? *listen : std::string(listen.status().message());
+    EXPECT_TRUE(absl::StartsWith(got, c.want)) << c.listen_address << " gave " << got;
+  }
+  if (!ipv6) {
+    const std::string error(ToCivetwebListen("[::1]:19100").status().message());
+    EXPECT_TRUE(absl::StrContains(error, "listen on an IPv4 address such as :PORT")) << error;
+  }
+}
+
+TEST(HttpServer, ListensOnIpv6AndOnBothFamiliesForEveryInterface) {
+  if (!Ipv6Expected()) {
+    // Debian 12's civetweb is built without IPv6: what start-up says then
+    // is checked in ToCivetwebListen's test above.
+    GTEST_SKIP() << "civetweb " << mg_version() << " without IPv6, or no IPv6 in this kernel";
+  }
+  std::unique_ptr<HttpServer> v6 = StartServer({}, "[::1]:0");
+  ASSERT_NE(v6, nullptr);
+  EXPECT_EQ(PeerSeenFrom("::1", v6->port()), "::1 loopback");
+  EXPECT_EQ(PeerSeenFrom("127.0.0.1", v6->port()), "unreachable");
+
+  // ":0" is both: an IPv4 client is seen as IPv4, not as ::ffff:127.0.0.1,
+  // so that address rules (--web.words-from) and logs see one form.
+  std::unique_ptr<HttpServer> both = StartServer({}, ":0");
+  ASSERT_NE(both, nullptr);
+  EXPECT_EQ(PeerSeenFrom("127.0.0.1", both->port()), "127.0.0.1 loopback");
+  EXPECT_EQ(PeerSeenFrom("::1", both->port()), "::1 loopback");
+  EXPECT_TRUE(CheckCanListen(absl::StrCat(":", both->port())).code() ==
+              absl::StatusCode::kUnavailable);
+
+  std::unique_ptr<HttpServer> v4 = StartServer({}, "0.0.0.0:0");
+  ASSERT_NE(v4, nullptr);
+  EXPECT_EQ(PeerSeenFrom("127.0.0.1", v4->port()), "127.0.0.1 loopback");
+  EXPECT_EQ(PeerSeenFrom("::1", v4->port()), "unreachable");
+  EXPECT_TRUE(CheckCanListen(absl::StrCat("[::1]:", v6->port())).code() ==
+              absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
