@@ -155,7 +155,9 @@ std::string ProbeHelp() {
 const std::vector<Flag>& Flags() {
   static const std::vector<Flag>* const flags = new std::vector<Flag>{
       {"web.listen-address", ":19100",
-       "Address to serve metrics and the live map on (HOST:PORT or :PORT).",
+       "Address to serve metrics and the live map on: :PORT (every interface, IPv4 and "
+       "IPv6 where civetweb has IPv6), 0.0.0.0:PORT (IPv4 only), 127.0.0.1:PORT, [::1]:PORT "
+       "or [::]:PORT.",
        [](absl::string_view text, Config* config) {
          config->listen_address = std::string(text);
          return absl::OkStatus();
