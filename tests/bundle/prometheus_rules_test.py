@@ -96,7 +96,8 @@ class PrometheusRulesTest(unittest.TestCase):
                                   "EbpfGeoipProbeErrors", "EbpfGeoipAcceptHookMisses",
                                   "EbpfGeoipDatabaseStale", "EbpfGeoipNoConnections",
                                   "EbpfGeoipRefusedSpike", "EbpfGeoipIncompleteSpike",
-                                  "EbpfGeoipTrafficUntracked"})
+                                  "EbpfGeoipTrafficUntracked", "EbpfGeoipTlsCertificateExpiring",
+                                  "EbpfGeoipTlsCertificateReloadFailing"})
         firing, quiet = set(), set()
         for path in TESTS:
             with open(path) as f:
