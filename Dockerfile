@@ -35,7 +35,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DGEOIP_REVISION="$REVISION"
 FROM debian:bookworm-slim AS demo
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 iproute2 \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY demo/ /opt/ebpf-geoip/demo/
 WORKDIR /opt/ebpf-geoip/demo
 ENTRYPOINT ["python3"]
@@ -52,7 +52,10 @@ CMD ["services.py", "8081", "8082", "8083"]
 # and starts its unit only where systemd runs, which an image build is not.
 # Depends asks for systemd or a systemd-sysusers: the standalone one (260 kB)
 # instead of systemd (10 MB and its libraries), which a container never runs.
-# The binary is /usr/bin/ebpf_geoip_exporter, as the package installs it;
+# apt's caches go (the package lists and its *.bin indexes of them):
+# debian's own images have no downloaded .deb left, and a base from mmdebstrap
+# may keep them in /var/cache/apt/archives (tests/container mounts a cache
+# there). The binary is /usr/bin/ebpf_geoip_exporter, as the package installs it;
 # /usr/local/bin/ebpf_geoip_exporter, where earlier images had it, still
 # works for a command: that names it. The databases are in
 # /usr/share/ebpf-geoip/, as before.
@@ -60,7 +63,7 @@ FROM debian:bookworm-slim AS exporter
 COPY --from=builder /build/ebpf-geoip-exporter.deb /tmp/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends /tmp/ebpf-geoip-exporter.deb systemd-standalone-sysusers \
- && rm -rf /var/lib/apt/lists/* /tmp/ebpf-geoip-exporter.deb \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/ebpf-geoip-exporter.deb \
  && ln -s /usr/bin/ebpf_geoip_exporter /usr/local/bin/ebpf_geoip_exporter
 EXPOSE 19100
 # One instruction on two lines needs the backslash: without it the first
