@@ -13,7 +13,9 @@
 #      CAP_BPF and CAP_PERFMON, ARGS from /etc/default, pins): the probe
 #      attaches, the bundled databases are found in /usr/share/ebpf-geoip
 #      without flags, and clients from world addresses in a private network
-#      namespace are counted exactly by country;
+#      namespace are counted exactly by country; then native TLS with the
+#      package's own libssl.so for civetweb (no libssl-dev in the root),
+#      over IPv6 on Debian 13;
 #   5. `apt-get purge`: the pins (and so the probe) and the files go.
 # The chroots share this kernel, so the real probe runs (one at a time with
 # other probe tests: ctest runs this RUN_SERIAL).
@@ -385,10 +387,11 @@ test_install() {
     /usr/share/ebpf-geoip/prometheus/rules/ebpf_geoip_alerts.yml \
     /usr/share/ebpf-geoip/prometheus/rules/ebpf_geoip_recording.yml \
     /usr/lib/systemd/system/ebpf_geoip_exporter.service /usr/lib/sysusers.d/ebpf_geoip_exporter.conf \
-    /etc/default/ebpf_geoip_exporter /usr/share/man/man1/ebpf_geoip_exporter.1.gz; do
+    /etc/default/ebpf_geoip_exporter /usr/share/man/man1/ebpf_geoip_exporter.1.gz \
+    /usr/lib/ebpf-geoip/libssl.so /usr/lib/ebpf-geoip/libcrypto.so; do
     [ -f "$root$f" ] || missing="$missing $f"
   done
-  check "$suite: files" "binary, databases, licences, dashboard, gazetteer, rules, unit, sysusers, default, man${missing:+; missing:$missing}" \
+  check "$suite: files" "binary, databases, licences, dashboard, gazetteer, rules, unit, sysusers, default, man, civetweb's OpenSSL${missing:+; missing:$missing}" \
     test -z "$missing"
   # deploy/systemd's files: the unit's settings all kept (its hardening
   # too), but for the binary's path and the man page.
@@ -492,6 +495,41 @@ test_install() {
   timeout 15 tail --pid="$exporter_pid" -f /dev/null || kill -KILL "$exporter_pid" 2>/dev/null || true
   wait "$exporter_pid" 2>/dev/null || true
   exporter_pid=""
+
+  # 4b. Native TLS from the installed files alone: no libssl-dev here, so
+  # civetweb finds "libssl.so" only through the package's own
+  # (/usr/lib/ebpf-geoip); over IPv6 where this release's civetweb has it.
+  check "$suite: no libssl-dev" "the premise of the TLS check" \
+    test ! -e "$root/usr/lib/x86_64-linux-gnu/libssl.so"
+  local tls_dir=/etc/ebpf-geoip-test host=127.0.0.1 listen=127.0.0.1:0
+  mkdir -p "$root$tls_dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,IP:::1 \
+    -keyout "$root$tls_dir/server.key" -out "$root$tls_dir/server.crt" 2>/dev/null
+  chmod 0644 "$root$tls_dir/server.key"
+  printf 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n' >"$root$tls_dir/web.yml"
+  if [ "$suite" != bookworm ]; then host='[::1]' listen='[::1]:0'; fi
+  log=$run_dir/$suite-tls.log
+  set -m
+  chroot "$root" "${clean_env[@]}" setpriv --reuid=ebpf-geoip --regid=ebpf-geoip --clear-groups \
+    --no-new-privs /usr/bin/ebpf_geoip_exporter --connections.source=simulated \
+    --web.listen-address="$listen" --web.config.file=$tls_dir/web.yml >"$log" 2>&1 9>&- &
+  exporter_pid=$!
+  set +m
+  local tls_port out=""
+  if tls_port=$(python3 "$repo/tests/support/exporter_process.py" port "$log" \
+    --pid "$exporter_pid" --timeout 20); then
+    out=$(curl --silent --noproxy '*' --max-time 5 --cacert "$root$tls_dir/server.crt" \
+      -w '\n%{http_code} %{ssl_verify_result}' "https://$host:$tls_port/metrics" || true)
+  fi
+  check "$suite: native TLS" "HTTPS on $listen from the package's files: $(tail -n1 <<<"$out")" \
+    test "$(tail -n1 <<<"$out")" = "200 0"
+  grep -q '^ebpf_geoip_build_info{' <<<"$out" || cat "$log"
+  kill -TERM "$exporter_pid" 2>/dev/null || true
+  timeout 15 tail --pid="$exporter_pid" -f /dev/null || kill -KILL "$exporter_pid" 2>/dev/null || true
+  wait "$exporter_pid" 2>/dev/null || true
+  exporter_pid=""
+  rm -rf "${root:?}$tls_dir"
 
   # 5. Purge: prerm removes the pins left behind, and with them the probe.
   if out=$(in_root "$root" apt-get purge -y -q ebpf-geoip-exporter 2>&1); then
