@@ -46,10 +46,9 @@ in_private_var_lib() {
       shift && "$@"' in_private_var_lib "$@" 9>&-
 }
 
-# Every mount point at or below $1, deepest first.
-mounts_under() {
-  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
+# mounts_under, as tests/debian13 and tests/package have it.
+# shellcheck source=tests/support/chroot.sh
+source "$repo/tests/support/chroot.sh"
 
 # Removes run DIR: the exporter that logs into it, its containers (conmon
 # and all), whatever podman left mounted, then the files. Fails if something

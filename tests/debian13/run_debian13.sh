@@ -55,42 +55,10 @@ exec 9>"$cache/lock"
 flock -w 600 9 || geoip_die "another Debian 13 run holds $cache/lock"
 
 # --- Mounts and clean-up ---------------------------------------------------
-# Every mount point at or below $1, deepest first.
-mounts_under() {
-  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-
-# Stops every process whose root is the chroot $1: only this script starts
-# processes there.
-kill_chroot_processes() {
-  local root=$1 pid link
-  for _ in 1 2 3; do
-    local found=0
-    for pid in /proc/[0-9]*; do
-      link=$(readlink "$pid/root" 2>/dev/null) || continue
-      if [ "$link" = "$root" ]; then
-        kill -KILL "${pid#/proc/}" 2>/dev/null || true
-        found=1
-      fi
-    done
-    [ $found = 0 ] && return 0
-    sleep 1
-  done
-}
-
-# Unmounts everything at or below $1; fails if anything is left mounted.
-unmount_under() {
-  local dir=$1 m
-  for _ in 1 2 3 4; do
-    local mounts=()
-    mapfile -t mounts < <(mounts_under "$dir")
-    [ ${#mounts[@]} -eq 0 ] && return 0
-    for m in "${mounts[@]}"; do
-      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-    done
-  done
-  [ -z "$(mounts_under "$dir")" ]
-}
+# mounts_under, kill_chroot_processes, unmount_under, mount_kernel_fs and
+# copy_tree, as tests/package has them.
+# shellcheck source=tests/support/chroot.sh
+source "$repo/tests/support/chroot.sh"
 
 # Removes a run directory, only once nothing is mounted below it: rm never
 # crosses into this machine's /sys or /dev.
@@ -191,38 +159,9 @@ tar --numeric-owner --xattrs --xattrs-include='*' -C "$root" -xf "$from" ||
   geoip_die "cannot extract $from"
 note "root file system" "$how, $((SECONDS - step_start)) s"
 
-# A fresh machine has these; mmdebstrap leaves them out.
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
-  >"$root/etc/hosts"
-
-# The kernel's file systems. rslave: unmounting here never reaches the
-# host's /sys or /dev. /run is a tmpfs, as on a booted system, so network
-# namespaces made inside go away with it. bpffs is a private instance: pins
-# made inside never meet this machine's, and vanish on unmount. The root is
-# bound onto itself first: `ip -n NS` makes / a slave mount in a namespace of
-# its own, which fails ("mount --make-rslave /": Invalid argument) unless /
-# is a mount point, as it is on a booted machine.
-mount --bind "$root" "$root"
-mount -t proc proc "$root/proc"
-mount --rbind --make-rslave /sys "$root/sys"
-mount --rbind --make-rslave /dev "$root/dev"
-mount -t tmpfs -o mode=755 tmpfs "$root/run"
-mount -t bpf bpf "$root/sys/fs/bpf"
-mountpoint -q "$root/sys/kernel/tracing" || mount -t tracefs tracefs "$root/sys/kernel/tracing"
-
-# The work tree as it is, uncommitted changes and new files included, but
-# not what .gitignore names (build directories).
-mkdir -p "$root$src"
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git -C "$repo" ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do
-      if [ -e "$repo/$f" ] || [ -L "$repo/$f" ]; then printf '%s\0' "$f"; fi
-    done |
-    tar -C "$repo" --null -T - -cf - | tar -C "$root$src" -xf -
-else
-  tar -C "$repo" --exclude='./build*' -cf - . | tar -C "$root$src" -xf -
-fi
+# The kernel's file systems and name resolution, then the tree to test.
+mount_kernel_fs "$root"
+copy_tree "$repo" "$root$src"
 
 # This machine's certificate authorities, as its own tools trust them: a
 # machine whose HTTPS goes through an inspecting proxy (this one's npm

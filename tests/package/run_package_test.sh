@@ -73,41 +73,10 @@ exec 9>"$cache/lock"
 flock -w 900 9 || geoip_die "another package test holds $cache/lock"
 
 # --- Mounts and clean-up ---------------------------------------------------
-# Every mount point at or below $1, deepest first.
-mounts_under() {
-  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-
-# Kills every process whose root is the chroot $1.
-kill_chroot_processes() {
-  local root=$1 pid link
-  for _ in 1 2 3; do
-    local found=0
-    for pid in /proc/[0-9]*; do
-      link=$(readlink "$pid/root" 2>/dev/null) || continue
-      if [ "$link" = "$root" ]; then
-        kill -KILL "${pid#/proc/}" 2>/dev/null || true
-        found=1
-      fi
-    done
-    [ $found = 0 ] && return 0
-    sleep 1
-  done
-}
-
-# Unmounts everything at or below $1; fails if anything stays mounted.
-unmount_under() {
-  local dir=$1 m
-  for _ in 1 2 3 4; do
-    local mounts=()
-    mapfile -t mounts < <(mounts_under "$dir")
-    [ ${#mounts[@]} -eq 0 ] && return 0
-    for m in "${mounts[@]}"; do
-      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-    done
-  done
-  [ -z "$(mounts_under "$dir")" ]
-}
+# mounts_under, kill_chroot_processes, unmount_under, mount_kernel_fs and
+# copy_tree, as tests/debian13 has them.
+# shellcheck source=tests/support/chroot.sh
+source "$repo/tests/support/chroot.sh"
 
 # Removes a root, only once nothing is mounted below it: rm never crosses
 # into this machine's /sys or /dev.
@@ -121,23 +90,6 @@ remove_root() {
     return 1
   fi
   rm -rf --one-file-system "$dir"
-}
-
-# The kernel's file systems in root $1, as on a booted machine. rslave:
-# unmounting here never reaches this machine's /sys or /dev. bpffs is a
-# private instance, so pins made inside vanish on unmount.
-mount_kernel_fs() {
-  local root=$1
-  mount --bind "$root" "$root"
-  mount -t proc proc "$root/proc"
-  mount --rbind --make-rslave /sys "$root/sys"
-  mount --rbind --make-rslave /dev "$root/dev"
-  mount -t tmpfs -o mode=755 tmpfs "$root/run"
-  mount -t bpf bpf "$root/sys/fs/bpf"
-  mountpoint -q "$root/sys/kernel/tracing" || mount -t tracefs tracefs "$root/sys/kernel/tracing"
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  [ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
-    >"$root/etc/hosts"
 }
 
 run_dir=$work/run.$$
@@ -220,20 +172,6 @@ extract() {
   tar --numeric-owner --xattrs --xattrs-include='*' -C "$2" -xf "$1" || geoip_die "cannot extract $1"
 }
 
-# The tree as it is (uncommitted changes too, not what .gitignore names).
-copy_tree() {
-  mkdir -p "$1"
-  if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -C "$repo" ls-files -z --cached --others --exclude-standard |
-      while IFS= read -r -d '' f; do
-        if [ -e "$repo/$f" ] || [ -L "$repo/$f" ]; then printf '%s\0' "$f"; fi
-      done |
-      tar -C "$repo" --null -T - -cf - | tar -C "$1" -xf -
-  else
-    tar -C "$repo" --exclude='./build*' -cf - . | tar -C "$1" -xf -
-  fi
-}
-
 # --- 1. Build the package for each release ---------------------------------
 revision=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
@@ -274,7 +212,7 @@ build_package() {
       extract "$base" "$root" || return 1
     fi
     mount_kernel_fs "$root" || return 1
-    copy_tree "$root$src" || return 1
+    copy_tree "$repo" "$root$src" || return 1
     # The build packages, by the same lists as scripts/run.
     in_root "$root" bash -c 'source "$0/scripts/lib/setup.sh" &&
       geoip_install "${geoip_run_packages[@]}" "${geoip_package_packages[@]}"' "$src" >&2 ||
