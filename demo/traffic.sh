@@ -41,9 +41,10 @@ services_pid=""
 traffic_pid=""
 cleanup() {
   trap - EXIT INT TERM
-  [[ -n $traffic_pid ]] && kill "$traffic_pid" 2>/dev/null || true
-  [[ -n $services_pid ]] && kill "$services_pid" 2>/dev/null || true
-  [[ -n $services_pid ]] && wait "$services_pid" 2>/dev/null || true
+  # Both are waited for: one left running would outlive this script.
+  local pid
+  for pid in $traffic_pid $services_pid; do kill "$pid" 2>/dev/null || true; done
+  for pid in $traffic_pid $services_pid; do wait "$pid" 2>/dev/null || true; done
   ip netns del "$netns" 2>/dev/null || true
 }
 trap cleanup EXIT
