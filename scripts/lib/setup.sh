@@ -100,10 +100,25 @@ geoip_build() {
     geoip_die "build failed"
 }
 
+# geoip_checked_build_options LEVEL: the build type of the sanitizer (-O0)
+# and fuzz (-O1) builds: LEVEL and -g1, whose line tables are what the
+# sanitizers' reports print, instead of RelWithDebInfo's -O2 -g. Measured
+# with address,undefined: tests/e2e_test.cc compiles in 113 s at -O2 -g,
+# 40 s at -O1 -g1 and 13 s at -O0; the whole ASan build takes 4.7 min at
+# -O0 -g1 and 7.6 at -O1 -g1, and its tests 180 s instead of 154. The fuzz
+# targets keep -O1, where each second of fuzzing runs more inputs.
+geoip_checked_build_options() {
+  printf '%s\n' -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$1 -g1 -DNDEBUG" \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$1 -g1 -DNDEBUG"
+}
+
 # geoip_build_sanitized DIR SANITIZERS: a second build of the tests with
 # sanitizers (e.g. address,undefined or thread), for scripts/test.
 geoip_build_sanitized() {
-  cmake -S "$geoip_repo" -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  local options
+  mapfile -t options < <(geoip_checked_build_options -O0)
+  cmake -S "$geoip_repo" -B "$1" "${options[@]}" \
     -DGEOIP_SANITIZE="$2" -DGEOIP_BUILD_BENCHMARKS=OFF "$(geoip_cmake_options)" >/dev/null ||
     geoip_die "cmake configure ($2) failed"
   cmake --build "$1" -j"$(nproc)" || geoip_die "build with $2 sanitizers failed"
