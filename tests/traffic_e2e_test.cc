@@ -135,6 +135,25 @@ std::string Label(const MetricsText::Series& series, const std::string& name) {
   return it == series.labels.end() ? "" : it->second;
 }
 
+// What the exporter says of its own probe that explains a count missing or
+// off: for a failure's message.
+std::string ProbeHealth(const MetricsText& metrics) {
+  std::string text = "probe health:";
+  for (const char* name :
+       {"ebpf_geoip_probe_missed_closes_total", "ebpf_geoip_probe_untracked_connections_total",
+        "ebpf_geoip_probe_traffic_races_total", "ebpf_geoip_probe_recursion_misses_total",
+        "ebpf_geoip_probe_accept_misses_total", "ebpf_geoip_probe_pending_full_total"}) {
+    absl::StrAppend(&text, " ", absl::StripPrefix(name, "ebpf_geoip_probe_"), "=",
+                    metrics.Sum(name, {}));
+  }
+  absl::StrAppend(&text, "; accepted per country and port:");
+  for (const MetricsText::Series& series : metrics.Select(kAccepted, {})) {
+    absl::StrAppend(&text, " ", Label(series, "country"), "/", Label(series, "port"), "=",
+                    series.value);
+  }
+  return text;
+}
+
 // Refused connections from country to port ("other" for unwatched ports).
 double Refused(const MetricsText& metrics, const std::string& country, const std::string& port) {
   return metrics.Sum(kFailed, {{"country", country}, {"port", port}, {"reason", "refused"}});
@@ -298,7 +317,9 @@ TEST_F(TrafficEndToEnd, LongLivedConnectionShowsItsBytesBeforeItCloses) {
                             << OpenTrafficNote(*exporter);
     EXPECT_EQ(sent, down) << "step " << step << " of the open connection; "
                           << OpenTrafficNote(*exporter);
-    EXPECT_EQ(closed, 0) << "step " << step << ": the connection is still open";
+    EXPECT_EQ(closed, 0) << "step " << step
+                         << ": the connection is still open; client: " << client->Stdout()
+                         << client->Stderr();
   }
 
   absl::StatusOr<int> exit_code = client->Wait(absl::Seconds(20));
@@ -309,11 +330,14 @@ TEST_F(TrafficEndToEnd, LongLivedConnectionShowsItsBytesBeforeItCloses) {
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   // At the close: exact, and the bytes counted while it was open are not
   // counted again.
-  EXPECT_EQ(Of(*metrics, kReceived, "GB", "18211"), kUp);
-  EXPECT_EQ(Of(*metrics, kSent, "GB", "18211"), kDown);
-  EXPECT_EQ(Of(*metrics, kClosed, "GB", "18211"), 1);
-  EXPECT_GE(Of(*metrics, kLifetime, "GB", "18211"), 6.0 - 0.005);
-  EXPECT_LT(Of(*metrics, kLifetime, "GB", "18211"), 8.0);
+  const std::string context =
+      absl::StrCat(ProbeHealth(*metrics), "\nclient: ", client->Stdout(), client->Stderr(),
+                   "exporter: ", exporter->process().Stderr());
+  EXPECT_EQ(Of(*metrics, kReceived, "GB", "18211"), kUp) << context;
+  EXPECT_EQ(Of(*metrics, kSent, "GB", "18211"), kDown) << context;
+  EXPECT_EQ(Of(*metrics, kClosed, "GB", "18211"), 1) << context;
+  EXPECT_GE(Of(*metrics, kLifetime, "GB", "18211"), 6.0 - 0.005) << context;
+  EXPECT_LT(Of(*metrics, kLifetime, "GB", "18211"), 8.0) << context;
 }
 
 TEST_F(TrafficEndToEnd, ConnectionsPastTheOpenLimitAreCountedAndSaidUntracked) {
