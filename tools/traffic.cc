@@ -117,7 +117,11 @@ Output:
   connections made=N accepted=M
     made: client connections that succeeded; accepted: connections accepted
     by the listeners this process owns.
-  storm connections=N accepted=M seconds=S accepts_per_second=R
+  storm connections=N accepted=M seconds=S accepts_per_second=R discarded=D
+    connections: made; accepted: by the storm's listener; discarded: made,
+    but dropped by the kernel before the listener could accept them (the
+    client's reset overtook the handshake's last ACK), as the namespace's
+    Tcp AttemptFails counter shows. N = M + D, or the storm fails.
   transfer I step S/K sent=BYTES received=BYTES
     progress of the I-th --transfer client (in the order given), for K > 1.
   transfers made=N sent=BYTES received=BYTES
@@ -761,10 +765,11 @@ int Storm(const ConnectSpec& spec, int count, absl::Duration timeout) {
   options.timeout = timeout;
   StormResult result;
   const absl::Status status = RunStorm(options, &result);
-  std::printf("storm connections=%llu accepted=%llu seconds=%.3f accepts_per_second=%.0f\n",
-              static_cast<unsigned long long>(result.made),
-              static_cast<unsigned long long>(result.accepted), result.seconds,
-              result.AcceptsPerSecond());
+  std::printf(
+      "storm connections=%llu accepted=%llu seconds=%.3f accepts_per_second=%.0f discarded=%llu\n",
+      static_cast<unsigned long long>(result.made),
+      static_cast<unsigned long long>(result.accepted), result.seconds, result.AcceptsPerSecond(),
+      static_cast<unsigned long long>(result.discarded));
   if (!status.ok()) {
     std::fprintf(stderr, "ebpf_geoip_traffic: %s: %s\n", spec.Text().c_str(),
                  status.ToString().c_str());

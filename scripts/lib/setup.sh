@@ -21,12 +21,13 @@ geoip_package_packages=(dpkg-dev file help2man)
 # promtool, compose validation (and the YAML module its test reads the output
 # with), the QEMU kernel matrix, the browser, the container test (Podman with
 # runc, as root in a namespace the test makes: no uidmap or slirp4netns; its
-# image from mmdebstrap), the Debian package (tests/package).
+# image from mmdebstrap), the Debian package (tests/package), and iptables for
+# the storm's test of connections the kernel discards before accept.
 # geoip_distro_test_packages adds those whose names differ between releases
 # (the libFuzzer runtime).
 geoip_test_packages=(libgtest-dev libbenchmark-dev clang-format libmaxmind-db-writer-perl mmdb-bin
   prometheus docker-compose python3-yaml qemu-system-x86 busybox-static chromium
-  chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap
+  chromium-driver python3 stunnel4 openssl curl systemd podman runc mmdebstrap iptables
   "${geoip_package_packages[@]}")
 # tests/kubernetes validates deploy/kubernetes with Node.js packages from npm.
 # npm is installed only where no npm command exists: a Node.js from another

@@ -1,6 +1,7 @@
 #include "tools/load/socket.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -57,6 +58,15 @@ absl::StatusOr<UniqueFd> Listen(const Endpoint& endpoint) {
   }
   if (listen(fd.get(), SOMAXCONN) != 0) return absl::ErrnoToStatus(errno, "listen()");
   return fd;
+}
+
+absl::StatusOr<uint32_t> AcceptQueueLength(int listener) {
+  tcp_info info{};
+  socklen_t length = sizeof(info);
+  if (getsockopt(listener, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockopt(TCP_INFO)");
+  }
+  return info.tcpi_unacked;
 }
 
 absl::StatusOr<Endpoint> LocalEndpoint(int fd) {

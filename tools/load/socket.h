@@ -3,6 +3,7 @@
 #ifndef TOOLS_LOAD_SOCKET_H_
 #define TOOLS_LOAD_SOCKET_H_
 
+#include <cstdint>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -17,6 +18,10 @@ namespace geoip {
 // A socket listening on endpoint (SO_REUSEADDR, backlog SOMAXCONN). IPv6
 // listeners are dual-stack (IPV6_V6ONLY=0), so [::] also accepts IPv4.
 absl::StatusOr<UniqueFd> Listen(const Endpoint& endpoint);
+
+// Connections waiting in listener's accept queue (TCP_INFO's tcpi_unacked
+// on a listening socket).
+absl::StatusOr<uint32_t> AcceptQueueLength(int listener);
 
 // The address and port fd is bound to: the real port of a listener on 0.
 absl::StatusOr<Endpoint> LocalEndpoint(int fd);
