@@ -5,7 +5,8 @@
 // and a bpftrace one-liner counting on the same tracepoint - starting and
 // stopping the exporter or bpftrace around each round, so that every pair of
 // rounds sees the same machine. After each exporter round it checks the
-// exporter's count for the storm port against the connections made, and
+// exporter's count for the storm port against the connections its listener
+// accepted (tools/load/storm.h: made = accepted + discarded), and
 // reads the exporter's CPU time from /proc.
 //
 // With --once it instead runs one storm under one exporter (typically from
@@ -212,16 +213,16 @@ absl::StatusOr<Scraped> Scrape(ExporterProcess& exporter, uint16_t storm_port) {
 }
 
 // Waits for the drain after the storm, then scrapes until the count reaches
-// `made` or three more drain intervals pass. `cpu` is read before the first
-// scrape, so it counts the drain and not the benchmark's own scrapes.
-absl::StatusOr<Scraped> AwaitCount(ExporterProcess& exporter, const Flags& flags, uint64_t made,
+// `accepted` or three more drain intervals pass. `cpu` is read before the
+// first scrape, so it counts the drain and not the benchmark's own scrapes.
+absl::StatusOr<Scraped> AwaitCount(ExporterProcess& exporter, const Flags& flags, uint64_t accepted,
                                    CpuTime* cpu) {
   absl::SleepFor(flags.drain_interval + absl::Milliseconds(300));
   ASSIGN_OR_RETURN(*cpu, ReadCpuTime(exporter.process().pid()));
   const absl::Time deadline = absl::Now() + 3 * flags.drain_interval;
   while (true) {
     ASSIGN_OR_RETURN(Scraped scraped, Scrape(exporter, flags.port));
-    if (scraped.connections >= made || absl::Now() > deadline) return scraped;
+    if (scraped.connections >= accepted || absl::Now() > deadline) return scraped;
     absl::SleepFor(flags.drain_interval / 4);
   }
 }
@@ -284,6 +285,7 @@ struct ConfigResults {
   std::vector<double> rates;      // accepts/s, one per pair
   std::vector<double> cpu_rates;  // accepts per CPU-second of the storm
   uint64_t made = 0;
+  uint64_t accepted = 0;  // by the storm's listener: what the exporter must count
   uint64_t counted = 0;
   double cpu_stat = 0;
   double cpu_schedstat = 0;
@@ -337,6 +339,7 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair, Config
   }
   results->rates.push_back(storm.AcceptsPerSecond());
   results->made += storm.made;
+  results->accepted += storm.accepted;
   results->cpu_rates.push_back(storm.AcceptsPerCpuSecond());
   // Tracing programs someone else has loaded also run on every connection.
   int foreign = 0;
@@ -348,13 +351,13 @@ absl::Status RunRound(const Flags& flags, const Config& config, int pair, Config
       foreign);
   if (exporter) {
     CpuTime after;
-    ASSIGN_OR_RETURN(const Scraped scraped, AwaitCount(*exporter, flags, storm.made, &after));
+    ASSIGN_OR_RETURN(const Scraped scraped, AwaitCount(*exporter, flags, storm.accepted, &after));
     results->counted += static_cast<uint64_t>(scraped.connections);
     results->cpu_stat += after.stat_seconds - before.stat_seconds;
     results->cpu_schedstat += after.schedstat_seconds - before.schedstat_seconds;
     absl::StrAppendFormat(&line,
                           " counted=%.0f lost=%.0f overflow=%.0f cpu_s=%.3f cpu_sched_s=%.4f",
-                          scraped.connections, storm.made - scraped.connections,
+                          scraped.connections, storm.accepted - scraped.connections,
                           scraped.overflow_connections, after.stat_seconds - before.stat_seconds,
                           after.schedstat_seconds - before.schedstat_seconds);
     RETURN_IF_ERROR(StopProcess(exporter->process(), SIGTERM));
@@ -429,7 +432,7 @@ int RunAB(const Flags& flags) {
     PrintFigure("cpu_rate_" + name, Median(r.cpu_rates));
     PrintFigure("cpu_ratio_" + name, Median(cpu_ratios[name]));
     PrintFigure("made_" + name, r.made);
-    PrintFigure("lost_" + name, static_cast<double>(r.made) - static_cast<double>(r.counted));
+    PrintFigure("lost_" + name, static_cast<double>(r.accepted) - static_cast<double>(r.counted));
     PrintFigure("bpf_recursion_misses_" + name, static_cast<double>(r.bpf_misses));
     if (config.kind == Config::Kind::kExporter) {
       PrintFigure("cpu_per_100k_" + name, r.cpu_stat / r.made * 1e5);
@@ -528,7 +531,7 @@ int RunOnce(const Flags& flags) {
       netns ? StormInNamespace(netns->name(), options, &storm) : RunStorm(options, &storm);
   if (!stormed.ok()) return fail("storm", stormed);
   CpuTime after;
-  absl::StatusOr<Scraped> scraped = AwaitCount(exporter, flags, storm.made, &after);
+  absl::StatusOr<Scraped> scraped = AwaitCount(exporter, flags, storm.accepted, &after);
   if (!scraped.ok()) return fail("scrape", scraped.status());
   const Memory memory = ReadMemory(exporter.process().pid());
   std::printf(
@@ -542,7 +545,7 @@ int RunOnce(const Flags& flags) {
   PrintFigure("once_made", storm.made);
   PrintFigure("once_distinct_sources", sources ? std::min<double>(sources->Size(), storm.made) : 1);
   PrintFigure("once_rate", storm.AcceptsPerSecond());
-  PrintFigure("once_lost", storm.made - scraped->connections);
+  PrintFigure("once_lost", storm.accepted - scraped->connections);
   PrintFigure("once_overflow", scraped->overflow_connections);
   PrintFigure("once_unique", scraped->unique);
   PrintFigure("once_cpu_per_100k", (after.stat_seconds - before->stat_seconds) / storm.made * 1e5);
