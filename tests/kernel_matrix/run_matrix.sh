@@ -413,7 +413,8 @@ cat "$out_dir/results.md"
 echo
 printf 'boot: %s\n' "${vm_timings[@]}"
 if [[ $failed == 1 ]]; then
-  [[ -s "$out_dir/details.txt" ]] && { echo; cat "$out_dir/details.txt"; }
+  # FAIL on each reason's line: scripts/test's failure digest keeps those.
+  [[ -s "$out_dir/details.txt" ]] && { echo; sed 's/^/FAIL /' "$out_dir/details.txt"; }
   echo "kernel_matrix: FAILED; serial logs in $out_dir/logs/" >&2
   exit 1
 fi
