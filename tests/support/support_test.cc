@@ -406,33 +406,21 @@ TEST(TestNamespace, StormCountsEveryAccept) {
   EXPECT_EQ(storm->accepted + storm->discarded, 2000u);
 }
 
-// Drops every `every`-th handshake-completing ACK (a pure ACK) sent to port
-// in ns: a storm's client, which resets each connection right after
-// connect(), then reaches the listener before that connection's last ACK,
-// as when the two leave on different CPUs. The kernel discards those
-// connections; the listener never sees them.
+// Drops every `every`-th handshake-completing ACK sent to port in ns: the
+// connection's second packet from its client (connbytes), a pure ACK. A
+// later pure ACK (of the listener's FIN, when it closes first) is left
+// alone, so exactly count / every handshakes lose their last ACK. A storm's
+// client, which resets each connection right after connect(), then reaches
+// the listener before that ACK, as when the two leave on different CPUs.
+// The kernel discards those connections; the listener never sees them.
 absl::Status DropHandshakeAcks(TestNamespace& ns, int port, int every) {
-  absl::StatusOr<CommandResult> added = ns.Run({"iptables",
-                                                "-A",
-                                                "OUTPUT",
-                                                "-p",
-                                                "tcp",
-                                                "--dport",
-                                                absl::StrCat(port),
-                                                "--tcp-flags",
-                                                "ALL",
-                                                "ACK",
-                                                "-m",
-                                                "statistic",
-                                                "--mode",
-                                                "nth",
-                                                "--every",
-                                                absl::StrCat(every),
-                                                "--packet",
-                                                "0",
-                                                "-j",
-                                                "DROP"},
-                                               absl::Seconds(10));
+  const std::vector<std::string> rule = absl::StrSplit(
+      absl::StrCat("iptables -A OUTPUT -p tcp --dport ", port,
+                   " --tcp-flags ALL ACK -m connbytes --connbytes 2:2 --connbytes-dir original "
+                   "--connbytes-mode packets -m statistic --mode nth --every ",
+                   every, " --packet 0 -j DROP"),
+      ' ');
+  absl::StatusOr<CommandResult> added = ns.Run(rule, absl::Seconds(10));
   if (!added.ok()) return added.status();
   if (added->exit_code != 0) {
     return absl::FailedPreconditionError(
@@ -445,7 +433,8 @@ TEST(TestNamespace, StormReportsTheConnectionsTheKernelDiscardedBeforeAccept) {
   SKIP_UNLESS_ROOT();
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
-  ASSERT_TRUE(DropHandshakeAcks(*ns, 8081, 250).ok());
+  const absl::Status drop = DropHandshakeAcks(*ns, 8081, 250);
+  ASSERT_TRUE(drop.ok()) << drop;
   absl::StatusOr<CommandResult> result = ns->Run(
       {kTraffic, "--storm=127.0.0.1:8081", "--count=1000", "--timeout=20"}, absl::Seconds(30));
   ASSERT_TRUE(result.ok()) << result.status();
@@ -461,7 +450,8 @@ TEST(TestNamespace, StormFailsWhenConnectionsGoMissingUnexplained) {
   SKIP_UNLESS_ROOT();
   absl::StatusOr<TestNamespace> ns = TestNamespace::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
-  ASSERT_TRUE(DropHandshakeAcks(*ns, 8081, 250).ok());
+  const absl::Status drop = DropHandshakeAcks(*ns, 8081, 250);
+  ASSERT_TRUE(drop.ok()) << drop;
   // The clients' resets are dropped as well: the four connections whose
   // last ACK was lost stay half-made at the listener, and the kernel has
   // not discarded them (yet) when the storm's time is up.
@@ -469,7 +459,8 @@ TEST(TestNamespace, StormFailsWhenConnectionsGoMissingUnexplained) {
       ns->Run({"iptables", "-A", "OUTPUT", "-p", "tcp", "--dport", "8081", "--tcp-flags", "RST",
                "RST", "-j", "DROP"},
               absl::Seconds(10));
-  ASSERT_TRUE(dropped.ok() && dropped->exit_code == 0);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  ASSERT_EQ(dropped->exit_code, 0) << dropped->stderr_text;
   absl::StatusOr<CommandResult> result = ns->Run(
       {kTraffic, "--storm=127.0.0.1:8081", "--count=1000", "--timeout=5"}, absl::Seconds(30));
   ASSERT_TRUE(result.ok()) << result.status();
